@@ -1,0 +1,117 @@
+"""The `retalk` command. Thin: parse options, call the library, render, pick the exit code.
+
+Exit codes: 0 no errors, 1 errors found, 2 usage, 3 environment (ffprobe missing …).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from retalk import __version__
+from retalk.errors import EnvironmentProblem
+from retalk.findings import Report
+from retalk.preflight import check_job, check_paths, find_media
+from retalk.report import FORMATS, RenderOptions, render
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="retalk")
+def main() -> None:
+    """Check media for Alibaba's VideoRetalk lip-sync service before uploading it."""
+
+
+def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(p.strip() for value in values for p in value.split(",") if p.strip())
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str, readable=False))
+@click.option(
+    "--video",
+    type=click.Path(path_type=str, readable=False),
+    help="The job's video (input.video_url).",
+)
+@click.option(
+    "--audio",
+    type=click.Path(path_type=str, readable=False),
+    help="The job's speech (input.audio_url).",
+)
+@click.option(
+    "--ref", type=click.Path(path_type=str, readable=False), help="The reference face image."
+)
+@click.option(
+    "--video-extension",
+    is_flag=True,
+    help="The job will set parameters.video_extension (job form only).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(list(FORMATS)), default="text", show_default=True
+)
+@click.option(
+    "--no-content",
+    is_flag=True,
+    help="Metadata only: skip decoding pixels and (later) face and speech analysis.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Errors and warnings only, one line each.")
+@click.option("--select", multiple=True, metavar="PREFIX", help="Only codes starting with PREFIX.")
+@click.option("--ignore", multiple=True, metavar="PREFIX", help="Drop codes starting with PREFIX.")
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
+def check(
+    paths: tuple[str, ...],
+    video: str | None,
+    audio: str | None,
+    ref: str | None,
+    video_extension: bool,
+    fmt: str,
+    no_content: bool,
+    quiet: bool,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    strict: bool,
+) -> None:
+    """Give the service's verdict on media files, with its own error codes.
+
+    PATHS are files, or folders searched for media files; each is checked in the role its
+    content says. The job form (--video, --audio, --ref) checks each input in its role.
+    Put `--` before a path that starts with a dash.
+    """
+    job_form = any(p is not None for p in (video, audio, ref))
+    if job_form and paths:
+        raise click.UsageError("give PATHS or the job form (--video/--audio/--ref), not both")
+    if video_extension and not job_form:
+        raise click.UsageError("--video-extension belongs to the job form (--video, --audio)")
+    if not job_form and not paths:
+        raise click.UsageError("nothing to check: give PATHS, or --video and --audio")
+    if paths and not find_media(paths):
+        raise click.UsageError(f"no media files found in {', '.join(paths)}")
+
+    try:
+        if job_form:
+            report = check_job(
+                video=video,
+                audio=audio,
+                ref=ref,
+                video_extension=video_extension,
+                content=not no_content,
+            )
+        else:
+            report = check_paths(paths, content=not no_content)
+    except EnvironmentProblem as problem:
+        click.echo(f"retalk: {problem}", err=True)
+        sys.exit(EXIT_ENVIRONMENT)
+
+    report = report.filtered(_prefixes(select), _prefixes(ignore))
+    output = render(report, fmt, RenderOptions(quiet=quiet))
+    if output:
+        click.echo(output)
+    sys.exit(_exit_code(report, strict))
+
+
+def _exit_code(report: Report, strict: bool) -> int:
+    if not report.ok or (strict and report.warnings):
+        return EXIT_FINDINGS
+    return EXIT_OK

@@ -1,0 +1,88 @@
+"""How to fix what a finding names: mostly an ffmpeg command line, ready to paste."""
+
+from __future__ import annotations
+
+import os
+import shlex
+
+from retalk.limits import BY_ROLE, IMAGE, VIDEO, Span
+
+_OUT = {"video": "mp4", "audio": "wav", "ref": "jpg"}
+
+
+def _io(path: str, role: str, *, same_format: bool = False) -> tuple[str, str]:
+    """The input quoted for a shell, and an output name beside it: `clip-fixed.mp4`. With
+    `same_format`, the output keeps the input's ending where the service takes it."""
+    stem, ending = os.path.splitext(os.path.basename(path))
+    ending = ending.lower().lstrip(".")
+    keep = same_format and ending in BY_ROLE[role].formats
+    return shlex.quote(path), shlex.quote(
+        f"{stem or 'input'}-fixed.{ending if keep else _OUT[role]}"
+    )
+
+
+def convert(path: str, role: str) -> str:
+    src, out = _io(path, role)
+    if role == "video":
+        return f"ffmpeg -i {src} -c:v libx264 -crf 18 -c:a aac {out}"
+    if role == "audio":
+        return f"ffmpeg -i {src} -vn -ac 1 -ar 44100 {out}"
+    return f"ffmpeg -i {src} -frames:v 1 -q:v 2 {out}"
+
+
+def shrink(path: str, role: str) -> str:
+    src, out = _io(path, role)
+    if role == "video":
+        return f"ffmpeg -i {src} -c:v libx264 -crf 23 -preset slow -c:a aac {out}"
+    if role == "audio":
+        return f"ffmpeg -i {src} -vn -ac 1 -ar 44100 {out}  (mono WAV: 10 MB for 2 minutes)"
+    return f"ffmpeg -i {src} -frames:v 1 -q:v 4 {out}"
+
+
+def trim(path: str, role: str, *, too_long: bool, limit: Span) -> str:
+    src, out = _io(path, role, same_format=True)
+    if too_long:
+        return f"ffmpeg -i {src} -t {limit.high - 1:g} {out}"
+    target = f"{limit.low + 0.5:g}"
+    if role == "video":
+        return f"loop it to {target} s: ffmpeg -stream_loop 1 -i {src} -t {target} {out}"
+    return f"pad it with silence to {target} s: ffmpeg -i {src} -af apad=whole_dur={target} {out}"
+
+
+def frame_rate(path: str) -> str:
+    src, out = _io(path, "video")
+    return f"ffmpeg -i {src} -r 30 -c:v libx264 -crf 18 -c:a copy {out}"
+
+
+def codec(path: str) -> str:
+    src, out = _io(path, "video")
+    return f"ffmpeg -i {src} -c:v libx264 -crf 18 -c:a copy {out}"
+
+
+def resolution(path: str, width: int, height: int) -> str:
+    """Scale so that both sides land in the limit, keeping the shape, when one scale can."""
+    src, out = _io(path, "video")
+    low, high = VIDEO.side.low, VIDEO.side.high
+    short, long = min(width, height), max(width, height)
+    if long / short > high / low:
+        return f"{long}:{short} is too elongated for {low:g} to {high:g} px: crop it first"
+    factor = low / short if short < low else high / long
+    w, h = _even(width * factor), _even(height * factor)
+    return f"ffmpeg -i {src} -vf scale={w}:{h} -c:v libx264 -crf 18 -c:a copy {out}"
+
+
+def image_shape(path: str, width: int, height: int) -> str:
+    """Crop to the largest centred part within the aspect limit, then scale within the side."""
+    src, out = _io(path, "ref")
+    short, long = min(width, height), max(width, height)
+    long = min(long, int(short * IMAGE.max_aspect))
+    w, h = (long, short) if width >= height else (short, long)
+    scale = min(1.0, IMAGE.max_side / max(w, h))
+    filters = f"crop={w}:{h}"
+    if scale < 1:
+        filters += f",scale={_even(w * scale)}:{_even(h * scale)}"
+    return f"ffmpeg -i {src} -vf {filters} -frames:v 1 -q:v 2 {out}"
+
+
+def _even(value: float) -> int:
+    return max(2, round(value / 2) * 2)

@@ -1,0 +1,46 @@
+"""The one place where rules are registered: for each role, the rules that judge it, in the
+order their findings are listed. A rule is a small pure function from a gathered `Media` to
+findings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import partial
+
+from retalk.findings import Finding
+from retalk.limits import AUDIO, IMAGE, VIDEO
+from retalk.preflight import audio, common, image, video
+from retalk.preflight.media import Media
+
+Rule = Callable[[Media], Iterable[Finding]]
+
+RULES: dict[str, tuple[Rule, ...]] = {
+    "video": (
+        partial(common.container, role=VIDEO),
+        partial(common.openable, role=VIDEO),
+        partial(common.cut_short, role=VIDEO),
+        video.has_video,
+        video.codec,
+        partial(common.size, role=VIDEO),
+        video.duration,
+        video.frame_rate,
+        video.resolution,
+        partial(common.ending, role=VIDEO),
+    ),
+    "audio": (
+        partial(common.container, role=AUDIO),
+        partial(common.openable, role=AUDIO),
+        partial(common.cut_short, role=AUDIO),
+        audio.codec,
+        partial(common.size, role=AUDIO),
+        audio.duration,
+        partial(common.ending, role=AUDIO),
+    ),
+    "ref": (
+        partial(common.container, role=IMAGE),
+        partial(common.openable, role=IMAGE),
+        partial(common.size, role=IMAGE),
+        image.shape,
+        partial(common.ending, role=IMAGE),
+    ),
+}

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from retalk.codes import Severity
+from retalk.findings import Report
+from retalk.report.options import RenderOptions
+
+_COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+
+
+def render_github(report: Report, options: RenderOptions) -> str:
+    """GitHub Actions workflow commands: each finding becomes an annotation on its file."""
+    lines = []
+    for f in report.findings:
+        if options.quiet and f.severity is Severity.INFO:
+            continue
+        message = f.message if options.quiet or not f.hint else f"{f.message}\nfix: {f.hint}"
+        lines.append(
+            f"::{_COMMAND[f.severity]} file={_property(f.path)},title={_property(f.code)}"
+            f"::{_data(message)}"
+        )
+    return "\n".join(lines)
+
+
+def _data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _property(value: str) -> str:
+    return _data(value).replace(":", "%3A").replace(",", "%2C")

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from retalk.codes import Severity
+from retalk.findings import Finding, Input, Report
+from retalk.limits import MIB
+from retalk.preflight.formats import CONTAINERS
+from retalk.report.options import RenderOptions
+
+
+def render_text(report: Report, options: RenderOptions) -> str:
+    """For people: per input a line of facts, then a line per finding (code, the value, the
+    limit) with its fix below, then a one-line verdict."""
+    lines: list[str] = []
+    for item in report.inputs:
+        findings = [f for f in report.for_path(item.path) if _shown(f, options)]
+        if not options.quiet:
+            lines.append(f"{item.path}: {summary(item)}")
+        for f in findings:
+            lines.append(_finding_line(f))
+            if f.hint and not options.quiet:
+                lines.append(f"    fix: {f.hint}")
+    if not options.quiet:
+        lines.append(verdict(report))
+    return "\n".join(lines)
+
+
+def _shown(f: Finding, options: RenderOptions) -> bool:
+    return not (options.quiet and f.severity is Severity.INFO)
+
+
+def _finding_line(f: Finding) -> str:
+    marker = "" if f.severity is Severity.ERROR else f" ({f.severity})"
+    return f"{f.path}: {f.code}{marker}: {f.message}"
+
+
+def verdict(report: Report) -> str:
+    total = len(report.inputs)
+    rejected = len({f.path for f in report.errors})
+    counts = f"{_count(len(report.errors), 'error')}, {_count(len(report.warnings), 'warning')}"
+    noun = "file" if total == 1 else "files"
+    if rejected:
+        return f"FAIL: the service would reject {rejected} of {total} {noun} ({counts})"
+    return (
+        f"OK: the service would accept {'the' if total == 1 else 'all'} {total} {noun} ({counts})"
+    )
+
+
+def summary(item: Input) -> str:
+    """`video, MP4, h264 1280x720, 30 fps, 12.5 s, 3.1 MB` and the like."""
+    facts: Mapping[str, Any] = item.facts
+    parts = [item.kind]
+    container = CONTAINERS.get(str(facts.get("container")))
+    if container is not None:
+        parts.append(container.label)
+    if facts.get("codec"):
+        shape = f" {facts['width']}x{facts['height']}" if facts.get("width") else ""
+        parts.append(f"{facts['codec']}{shape}")
+    elif facts.get("width"):
+        parts.append(f"{facts['width']}x{facts['height']}")
+    if facts.get("rotation"):
+        parts.append(f"rotated {facts['rotation']}")
+    if facts.get("fps"):
+        parts.append(f"{facts['fps']:g} fps")
+    if facts.get("sample_rate"):
+        parts.append(f"{facts['sample_rate']} Hz x{facts.get('channels') or '?'}")
+    if facts.get("duration") is not None:
+        parts.append(f"{facts['duration']:.3f}".rstrip("0").rstrip(".") + " s")
+    if "size_bytes" in facts:
+        size = facts["size_bytes"]
+        parts.append(f"{size / MIB:.1f} MB" if size >= MIB else f"{size / 1024:.0f} KB")
+    return ", ".join(parts)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

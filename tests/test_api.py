@@ -1,0 +1,65 @@
+"""The public API is curated: what `retalk.__all__` names, and nothing heavy at import."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+
+import retalk
+
+PUBLIC = {
+    "CODES",
+    "EnvironmentProblem",
+    "Finding",
+    "Input",
+    "Report",
+    "RetalkError",
+    "Severity",
+    "ToolMissing",
+    "__version__",
+    "check_audio",
+    "check_file",
+    "check_image",
+    "check_job",
+    "check_paths",
+    "check_video",
+    "find_media",
+}
+
+
+def test_all_is_the_curated_list() -> None:
+    assert set(retalk.__all__) == PUBLIC
+    for name in retalk.__all__:
+        assert getattr(retalk, name) is not None
+
+
+def test_version_matches_the_package_metadata() -> None:
+    assert retalk.__version__ == importlib.metadata.version("retalk")
+
+
+def test_exceptions_form_one_tree() -> None:
+    assert issubclass(retalk.ToolMissing, retalk.EnvironmentProblem)
+    assert issubclass(retalk.EnvironmentProblem, retalk.RetalkError)
+
+
+def test_report_filters_by_code_prefix() -> None:
+    found = [
+        retalk.Finding("InvalidFile.FPS", retalk.Severity.ERROR, "a.mp4", "m"),
+        retalk.Finding("File.NearLimit", retalk.Severity.WARNING, "a.mp4", "m"),
+    ]
+    report = retalk.Report((), tuple(found))
+    assert not report.ok
+    assert report.filtered(ignore=["InvalidFile."]).ok
+    assert report.filtered(select=["File."]).codes == ("File.NearLimit",)
+    assert report.filtered(select=["File."], ignore=["File.Near"]).codes == ()
+
+
+def test_import_and_cli_start_without_heavy_modules() -> None:
+    # `retalk --help` and metadata checks must stay fast: Pillow and ffmpeg-python load lazily.
+    code = (
+        "import sys, retalk, retalk.cli;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'PIL', 'ffmpeg', 'numpy'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,207 @@
+"""The `retalk` command run for real: exit codes, output formats, and bad input of every kind
+ending in a clear line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import retalk
+
+
+def test_version(run) -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert retalk.__version__ in result.stdout
+
+
+def test_clean_file_exits_0_with_a_verdict(run, media: Path) -> None:
+    result = run("check", str(media / "good.mp4"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{media / 'good.mp4'}: video, MP4, h264 1280x720, 30 fps, 3 s")
+    assert lines[-1] == "OK: the service would accept the 1 file (0 errors, 0 warnings)"
+
+
+def test_error_line_names_code_value_and_limit(run, media: Path) -> None:
+    result = run("check", "fps12.mp4", cwd=media)
+    assert result.returncode == 1
+    assert "fps12.mp4: InvalidFile.FPS: 12 fps, the service takes 15 to 60" in result.stdout
+    assert "    fix: ffmpeg -i fps12.mp4 -r 30" in result.stdout
+    assert result.stdout.splitlines()[-1] == (
+        "FAIL: the service would reject 1 of 1 file (1 error, 0 warnings)"
+    )
+
+
+def test_warnings_alone_exit_0_unless_strict(run, media: Path) -> None:
+    assert run("check", str(media / "2s.wav")).returncode == 0
+    assert run("check", "--strict", str(media / "2s.wav")).returncode == 1
+
+
+def test_quiet_prints_only_findings(run, media: Path) -> None:
+    result = run("check", "-q", "fps12.mp4", "good.wav", cwd=media)
+    assert result.returncode == 1
+    assert result.stdout == "fps12.mp4: InvalidFile.FPS: 12 fps, the service takes 15 to 60\n"
+
+
+def test_json_output_is_one_documented_object(run, media: Path) -> None:
+    result = run("check", "--format", "json", "fps12.mp4", "good.png", cwd=media)
+    assert result.returncode == 1
+    data = json.loads(result.stdout)
+    assert data["version"] == 1
+    assert data["ok"] is False
+    assert [(i["path"], i["kind"], i["role"]) for i in data["inputs"]] == [
+        ("fps12.mp4", "video", "video"),
+        ("good.png", "image", "ref"),
+    ]
+    assert set(data["inputs"][0]) == {"path", "kind", "role", "facts"}
+    assert data["inputs"][0]["facts"]["fps"] == 12
+    (finding,) = data["findings"]
+    assert set(finding) == {
+        "code",
+        "severity",
+        "path",
+        "message",
+        "expected",
+        "actual",
+        "hint",
+        "at",
+    }
+    assert (finding["code"], finding["severity"], finding["actual"]) == (
+        "InvalidFile.FPS",
+        "error",
+        "12 fps",
+    )
+
+
+def test_github_annotations(run, media: Path) -> None:
+    result = run("check", "--format", "github", "fps12.mp4", "2s.wav", cwd=media)
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("::error file=fps12.mp4,title=InvalidFile.FPS::12 fps")
+    assert lines[1].startswith("::warning file=2s.wav,title=File.NearLimit::")
+
+
+def test_select_and_ignore_by_code_prefix(run, media: Path) -> None:
+    args = ("check", "-q", "fps12.mp4", "2s.wav", "png-named.jpg")
+    assert run(*args, "--ignore", "InvalidFile", cwd=media).stdout.count("\n") == 2
+    selected = run(*args, "--select", "File.NearLimit,File.Ext", cwd=media)
+    assert selected.returncode == 0  # the FPS error was not selected
+    assert [line.split(": ")[1] for line in selected.stdout.splitlines()] == [
+        "File.NearLimit (warning)",
+        "File.ExtensionMismatch (warning)",
+    ]
+
+
+def test_job_form_checks_each_role(run, media: Path) -> None:
+    result = run(
+        "check", "--video", "good.wav", "--audio", "good.mp4", "--ref", "good.png", cwd=media
+    )
+    assert result.returncode == 1
+    assert "good.wav: InvalidFile.Format: holds WAV audio (named .wav)" not in result.stdout
+    assert "good.wav: InvalidFile.Format: holds WAV audio; the service takes MP4, AVI, MOV" in (
+        result.stdout
+    )
+    assert "good.mp4: InvalidFile.Format: holds MP4; the service takes WAV, MP3, AAC" in (
+        result.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("check",),
+        ("check", "--video", "a.mp4", "b.mp4"),
+        ("check", "--video-extension", "a.mp4"),
+        ("check", "--format", "xml", "a.mp4"),
+        ("check", "--bogus"),
+        ("nosuchcommand",),
+    ],
+)
+def test_usage_errors_exit_2(run, args: tuple[str, ...]) -> None:
+    result = run(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "Error" in result.stderr or "Usage" in result.stderr
+
+
+def test_folder_without_media_is_a_usage_error(run, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("x")
+    result = run("check", str(tmp_path))
+    assert result.returncode == 2
+    assert "no media files found" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "name", ["with space.mp4", "ünïcødé 视频.mp4", "-odd.mp4", "--odder.mp4", "a:b.mp4"]
+)
+def test_awkward_names_work(run, media: Path, tmp_path: Path, name: str) -> None:
+    shutil.copyfile(media / "fps12.mp4", tmp_path / name)
+    result = run("check", "-q", "--", name, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == f"{name}: InvalidFile.FPS: 12 fps, the service takes 15 to 60\n"
+
+
+def _bad_inputs(media: Path, tmp: Path) -> dict[str, tuple[str, str]]:
+    """name → (path, the code it must get)."""
+    folder = tmp / "a folder.mp4"
+    folder.mkdir()
+    fifo = tmp / "pipe.mp4"
+    os.mkfifo(fifo)
+    return {
+        "missing": (str(tmp / "missing.mp4"), "File.Unreadable"),
+        "folder given as a role": (str(folder), "File.Unreadable"),
+        "pipe": (str(fifo), "File.Unreadable"),
+        "zero bytes": (str(media / "empty.mp4"), "InvalidFile.Openerror"),
+        "text renamed .mp4": (str(media / "text.mp4"), "InvalidFile.Openerror"),
+        "truncated": (str(media / "cut-faststart.mp4"), "InvalidFile.Openerror"),
+        "wrong extension": (str(media / "mkv-named.mp4"), "InvalidFile.Format"),
+    }
+
+
+def test_bad_inputs_get_a_finding_and_exit_1(run, media: Path, tmp_path: Path) -> None:
+    for label, (path, code) in _bad_inputs(media, tmp_path).items():
+        result = run("check", "-q", "--video", path)
+        assert result.returncode == 1, (label, result.stdout, result.stderr)
+        assert f"{path}: {code}: " in result.stdout, label
+        assert "Traceback" not in result.stdout + result.stderr, label
+
+
+def test_unreadable_file(run, media: Path) -> None:
+    folder = Path(tempfile.mkdtemp())
+    try:
+        folder.chmod(0o755)  # traversable by all, so that only the file's own mode speaks
+        locked = folder / "locked.mp4"
+        shutil.copyfile(media / "good.mp4", locked)
+        locked.chmod(0)
+        prefix: list[str] = []
+        if os.geteuid() == 0:  # root reads everything: run as nobody instead
+            setpriv = shutil.which("setpriv")
+            if setpriv is None:
+                pytest.skip("setpriv (util-linux) is needed to drop root")
+            prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+        result = run("check", "-q", str(locked), prefix=prefix)
+    finally:
+        shutil.rmtree(folder)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == f"{locked}: File.Unreadable: no permission to read it\n"
+
+
+def test_ffprobe_missing_exits_3(run, media: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path)}  # a PATH with no ffprobe on it
+    env.pop("RETALK_FFPROBE", None)
+    result = run("check", str(media / "good.mp4"), env=env)
+    assert result.returncode == 3
+    assert result.stderr == (
+        "retalk: ffprobe not found: install ffmpeg (Debian: apt-get install ffmpeg)\n"
+    )
+    assert result.stdout == ""
+
+
+def test_images_need_no_ffprobe(run, media: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path), "RETALK_FFPROBE": "/nonexistent/ffprobe"}
+    assert run("check", str(media / "good.png"), env=env).returncode == 0
