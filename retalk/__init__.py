@@ -6,7 +6,7 @@
 """
 
 from retalk.codes import CODES, Severity
-from retalk.errors import EnvironmentProblem, RetalkError, ToolMissing
+from retalk.errors import EnvironmentProblem, ModelUnavailable, RetalkError, ToolMissing
 from retalk.findings import Finding, Input, Report
 from retalk.preflight import (
     check_audio,
@@ -20,11 +20,25 @@ from retalk.preflight import (
 
 __version__ = "0.1.0"
 
+_LAZY = {"RefFrame", "write_ref_frame"}
+
+
+def __getattr__(name: str) -> object:
+    # `retalk ref-frame` pulls in frame decoding and the face models: loaded on first use.
+    if name in _LAZY:
+        from retalk.preflight import ref_frame
+
+        return getattr(ref_frame, name)
+    raise AttributeError(f"module 'retalk' has no attribute {name!r}")
+
+
 __all__ = [
     "CODES",
     "EnvironmentProblem",
     "Finding",
     "Input",
+    "ModelUnavailable",
+    "RefFrame",
     "Report",
     "RetalkError",
     "Severity",
@@ -37,4 +51,5 @@ __all__ = [
     "check_paths",
     "check_video",
     "find_media",
+    "write_ref_frame",
 ]

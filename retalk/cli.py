@@ -115,3 +115,40 @@ def _exit_code(report: Report, strict: bool) -> int:
     if not report.ok or (strict and report.warnings):
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+@main.command("ref-frame")
+@click.argument("video", type=click.Path(path_type=str, readable=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=str, dir_okay=False),
+    required=True,
+    help="The image to write (JPEG).",
+)
+def ref_frame(video: str, output: str) -> None:
+    """Write the frame of VIDEO that shows the target face most frontally and largest, cut to
+    that face, as a reference image (input.ref_image_url)."""
+    from retalk.preflight.ref_frame import write_ref_frame
+
+    try:
+        report, written = write_ref_frame(video, output)
+    except EnvironmentProblem as problem:
+        click.echo(f"retalk: {problem}", err=True)
+        sys.exit(EXIT_ENVIRONMENT)
+    except OSError as error:
+        click.echo(f"retalk: cannot write {output}: {error.strerror or error}", err=True)
+        sys.exit(EXIT_FINDINGS)
+    if written is None:
+        problems = render(report.filtered(ignore=["Face.Gaps"]), "text", RenderOptions(quiet=True))
+        click.echo(problems or f"{video}: no face in the sampled frames", err=True)
+        click.echo(f"retalk: no reference written: {video} shows no face to cut", err=True)
+        sys.exit(EXIT_FINDINGS)
+    face, (_, _, width, height) = written.face, written.box
+    click.echo(
+        f"wrote {written.path}: the frame at {written.t:.2f} s, {width}x{height} px around the "
+        f"face ({face.size * 100:.0f}% of the frame, turned {abs(face.yaw or 0):.0f}°)"
+    )
+    if not written.report.ok:
+        click.echo(render(written.report, "text", RenderOptions(quiet=True)), err=True)
+        sys.exit(EXIT_FINDINGS)

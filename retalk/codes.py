@@ -31,64 +31,46 @@ class Code:
     """True for the service's own error codes."""
 
 
-_E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
+def _table(severity: Severity, service: bool, meanings: dict[str, str]) -> list[Code]:
+    return [Code(name, severity, summary, service) for name, summary in meanings.items()]
+
+
+_SERVICE_ERRORS = {
+    "InvalidFile.Format": "not a container, codec or image format the service takes",
+    "InvalidFile.Size": "file over its size limit (300 MB video, 30 MB audio, 10 MB image)",
+    "InvalidFile.Duration": "video or audio shorter than 2 s or longer than 120 s",
+    "InvalidFile.FPS": "video frame rate outside 15 to 60 fps",
+    "InvalidFile.Resolution": "a displayed video side outside 640 to 2048 px",
+    "InvalidFile.ImageSize": "image long/short side over 2, or longest side over 4096 px",
+    "InvalidFile.Openerror": "the file cannot be opened as video, audio or image",
+    "InvalidFile.Content": "the reference image shows no face, or more than one",
+    "InvalidFile.FaceNotMach": "no face in the video matches the reference image",
+}
+_OWN_ERRORS = {
+    "File.Unreadable": "no such file, a folder, not a regular file, or no permission to read it",
+}
+_WARNINGS = {
+    "File.ExtensionMismatch": "the file name's ending disagrees with its content",
+    "File.NearLimit": "a value on an ambiguous edge of a limit: the service may reject it",
+    "File.Truncated": "the file ends before its header says: probably cut short",
+    "File.Unmeasured": "a limit could not be checked because the file does not say the value",
+    "Face.None": "no face in any sampled frame of the video",
+    "Face.Several": "more than one face in the video, and no reference to choose",
+    "Face.Turned": "the target's head is turned past the bounds in many frames",
+    "Face.Small": "the target's face is under a tenth of the frame's shorter side",
+    "Face.MatchUncertain": "the reference face may or may not be the video's person",
+}
+_INFO = {
+    "Face.Gaps": "where the video has no target face, and how much of it has",
+}
 
 CODES: dict[str, Code] = {
     code.name: code
     for code in (
-        Code(
-            "InvalidFile.Format",
-            _E,
-            "not a container, codec or image format the service takes",
-            True,
-        ),
-        Code(
-            "InvalidFile.Size",
-            _E,
-            "file over its size limit (300 MB video, 30 MB audio, 10 MB image)",
-            True,
-        ),
-        Code(
-            "InvalidFile.Duration", _E, "video or audio shorter than 2 s or longer than 120 s", True
-        ),
-        Code("InvalidFile.FPS", _E, "video frame rate outside 15 to 60 fps", True),
-        Code("InvalidFile.Resolution", _E, "a displayed video side outside 640 to 2048 px", True),
-        Code(
-            "InvalidFile.ImageSize",
-            _E,
-            "image long/short side over 2, or longest side over 4096 px",
-            True,
-        ),
-        Code(
-            "InvalidFile.Openerror",
-            _E,
-            "the file cannot be opened as video, audio or image (broken, cut short, empty)",
-            True,
-        ),
-        Code(
-            "File.Unreadable",
-            _E,
-            "no such file, a folder, not a regular file, or no permission to read it",
-            False,
-        ),
-        Code(
-            "File.ExtensionMismatch", _W, "the file name's ending disagrees with its content", False
-        ),
-        Code(
-            "File.NearLimit",
-            _W,
-            "a value on an ambiguous edge of a limit: the service may reject it",
-            False,
-        ),
-        Code(
-            "File.Truncated", _W, "the file ends before its header says: probably cut short", False
-        ),
-        Code(
-            "File.Unmeasured",
-            _W,
-            "a limit could not be checked because the file does not say the value",
-            False,
-        ),
+        *_table(Severity.ERROR, True, _SERVICE_ERRORS),
+        *_table(Severity.ERROR, False, _OWN_ERRORS),
+        *_table(Severity.WARNING, False, _WARNINGS),
+        *_table(Severity.INFO, False, _INFO),
     )
 }
 

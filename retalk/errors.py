@@ -23,3 +23,7 @@ class ToolMissing(EnvironmentProblem):
         super().__init__(f"{tool} not found: {hint}")
         self.tool = tool
         self.hint = hint
+
+
+class ModelUnavailable(EnvironmentProblem):
+    """An analysis model (faces, speech) could not be loaded."""

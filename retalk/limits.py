@@ -127,3 +127,32 @@ URL_DOWNLOAD_TIMEOUT_S = 60
 
 def _num(value: float) -> str:
     return f"{value:g}"
+
+
+# ---------------------------------------------------------------------------------------------
+# retalk's own calibrations: not the service's numbers, but the bounds past which retalk warns
+# that the result will suffer ("a close, frontal shot; avoid profile faces and faces too small").
+# Each was measured on the test faces (see tests/test_faces.py).
+
+FACE_SAMPLES = 24
+"""Frames sampled from a video for face analysis."""
+FACE_MIN_SCORE = 0.5
+"""mediapipe's detection confidence below which a box is not a face."""
+FACE_SURE_SCORE = 0.85
+"""A detection on which no face mesh fits counts as a face only from this confidence on (a
+spacesuit's neck ring scored 0.68)."""
+FACE_SMALL = 0.10
+"""A face lower than this share of the displayed frame's shorter side is small."""
+FACE_MAX_YAW = 30.0
+"""Degrees of head turn (left or right) past which a face is turned."""
+FACE_PITCH_OFFSET = 10.0
+"""Pitch read on frontal faces (astronaut 11.7, Grace Hopper 8.3): subtracted before judging."""
+FACE_MAX_PITCH = 25.0
+"""Degrees of nodding (up or down, after the offset) past which a face is turned."""
+FACE_TURNED_SHARE = 0.4
+"""The share of the target's frames turned past the bounds that makes a `Face.Turned`."""
+FACE_SAME_PERSON = 0.55
+"""dlib embedding distance under which two faces are the same person (measured: 0.06-0.30)."""
+FACE_OTHER_PERSON = 0.65
+"""Distance from which they are different people (measured: 0.66-0.87). Between the two:
+uncertain, a warning rather than an error."""

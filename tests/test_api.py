@@ -13,6 +13,8 @@ PUBLIC = {
     "EnvironmentProblem",
     "Finding",
     "Input",
+    "ModelUnavailable",
+    "RefFrame",
     "Report",
     "RetalkError",
     "Severity",
@@ -25,6 +27,7 @@ PUBLIC = {
     "check_paths",
     "check_video",
     "find_media",
+    "write_ref_frame",
 }
 
 
@@ -40,6 +43,7 @@ def test_version_matches_the_package_metadata() -> None:
 
 def test_exceptions_form_one_tree() -> None:
     assert issubclass(retalk.ToolMissing, retalk.EnvironmentProblem)
+    assert issubclass(retalk.ModelUnavailable, retalk.EnvironmentProblem)
     assert issubclass(retalk.EnvironmentProblem, retalk.RetalkError)
 
 
@@ -59,7 +63,8 @@ def test_import_and_cli_start_without_heavy_modules() -> None:
     # `retalk --help` and metadata checks must stay fast: Pillow and ffmpeg-python load lazily.
     code = (
         "import sys, retalk, retalk.cli;"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'PIL', 'ffmpeg', 'numpy'}))"
+        "heavy = {'PIL', 'ffmpeg', 'numpy', 'av', 'mediapipe', 'dlib', 'cv2'};"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

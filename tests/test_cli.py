@@ -21,7 +21,7 @@ def test_version(run) -> None:
 
 
 def test_clean_file_exits_0_with_a_verdict(run, media: Path) -> None:
-    result = run("check", str(media / "good.mp4"))
+    result = run("check", "--no-content", str(media / "good.mp4"))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"{media / 'good.mp4'}: video, MP4, h264 1280x720, 30 fps, 3 s")
@@ -29,7 +29,7 @@ def test_clean_file_exits_0_with_a_verdict(run, media: Path) -> None:
 
 
 def test_error_line_names_code_value_and_limit(run, media: Path) -> None:
-    result = run("check", "fps12.mp4", cwd=media)
+    result = run("check", "--no-content", "fps12.mp4", cwd=media)
     assert result.returncode == 1
     assert "fps12.mp4: InvalidFile.FPS: 12 fps, the service takes 15 to 60" in result.stdout
     assert "    fix: ffmpeg -i fps12.mp4 -r 30" in result.stdout
@@ -39,18 +39,18 @@ def test_error_line_names_code_value_and_limit(run, media: Path) -> None:
 
 
 def test_warnings_alone_exit_0_unless_strict(run, media: Path) -> None:
-    assert run("check", str(media / "2s.wav")).returncode == 0
-    assert run("check", "--strict", str(media / "2s.wav")).returncode == 1
+    assert run("check", "--no-content", str(media / "2s.wav")).returncode == 0
+    assert run("check", "--no-content", "--strict", str(media / "2s.wav")).returncode == 1
 
 
 def test_quiet_prints_only_findings(run, media: Path) -> None:
-    result = run("check", "-q", "fps12.mp4", "good.wav", cwd=media)
+    result = run("check", "--no-content", "-q", "fps12.mp4", "good.wav", cwd=media)
     assert result.returncode == 1
     assert result.stdout == "fps12.mp4: InvalidFile.FPS: 12 fps, the service takes 15 to 60\n"
 
 
 def test_json_output_is_one_documented_object(run, media: Path) -> None:
-    result = run("check", "--format", "json", "fps12.mp4", "good.png", cwd=media)
+    result = run("check", "--no-content", "--format", "json", "fps12.mp4", "good.png", cwd=media)
     assert result.returncode == 1
     data = json.loads(result.stdout)
     assert data["version"] == 1
@@ -80,14 +80,14 @@ def test_json_output_is_one_documented_object(run, media: Path) -> None:
 
 
 def test_github_annotations(run, media: Path) -> None:
-    result = run("check", "--format", "github", "fps12.mp4", "2s.wav", cwd=media)
+    result = run("check", "--no-content", "--format", "github", "fps12.mp4", "2s.wav", cwd=media)
     lines = result.stdout.splitlines()
     assert lines[0].startswith("::error file=fps12.mp4,title=InvalidFile.FPS::12 fps")
     assert lines[1].startswith("::warning file=2s.wav,title=File.NearLimit::")
 
 
 def test_select_and_ignore_by_code_prefix(run, media: Path) -> None:
-    args = ("check", "-q", "fps12.mp4", "2s.wav", "png-named.jpg")
+    args = ("check", "--no-content", "-q", "fps12.mp4", "2s.wav", "png-named.jpg")
     assert run(*args, "--ignore", "InvalidFile", cwd=media).stdout.count("\n") == 2
     selected = run(*args, "--select", "File.NearLimit,File.Ext", cwd=media)
     assert selected.returncode == 0  # the FPS error was not selected
@@ -131,7 +131,7 @@ def test_usage_errors_exit_2(run, args: tuple[str, ...]) -> None:
 
 def test_folder_without_media_is_a_usage_error(run, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("x")
-    result = run("check", str(tmp_path))
+    result = run("check", "--no-content", str(tmp_path))
     assert result.returncode == 2
     assert "no media files found" in result.stderr
 
@@ -141,7 +141,7 @@ def test_folder_without_media_is_a_usage_error(run, tmp_path: Path) -> None:
 )
 def test_awkward_names_work(run, media: Path, tmp_path: Path, name: str) -> None:
     shutil.copyfile(media / "fps12.mp4", tmp_path / name)
-    result = run("check", "-q", "--", name, cwd=tmp_path)
+    result = run("check", "--no-content", "-q", "--", name, cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert result.stdout == f"{name}: InvalidFile.FPS: 12 fps, the service takes 15 to 60\n"
 
@@ -165,7 +165,7 @@ def _bad_inputs(media: Path, tmp: Path) -> dict[str, tuple[str, str]]:
 
 def test_bad_inputs_get_a_finding_and_exit_1(run, media: Path, tmp_path: Path) -> None:
     for label, (path, code) in _bad_inputs(media, tmp_path).items():
-        result = run("check", "-q", "--video", path)
+        result = run("check", "--no-content", "-q", "--video", path)
         assert result.returncode == 1, (label, result.stdout, result.stderr)
         assert f"{path}: {code}: " in result.stdout, label
         assert "Traceback" not in result.stdout + result.stderr, label
@@ -184,7 +184,7 @@ def test_unreadable_file(run, media: Path) -> None:
             if setpriv is None:
                 pytest.skip("setpriv (util-linux) is needed to drop root")
             prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
-        result = run("check", "-q", str(locked), prefix=prefix)
+        result = run("check", "--no-content", "-q", str(locked), prefix=prefix)
     finally:
         shutil.rmtree(folder)
     assert result.returncode == 1, result.stderr
@@ -194,7 +194,7 @@ def test_unreadable_file(run, media: Path) -> None:
 def test_ffprobe_missing_exits_3(run, media: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PATH": str(tmp_path)}  # a PATH with no ffprobe on it
     env.pop("RETALK_FFPROBE", None)
-    result = run("check", str(media / "good.mp4"), env=env)
+    result = run("check", "--no-content", str(media / "good.mp4"), env=env)
     assert result.returncode == 3
     assert result.stderr == (
         "retalk: ffprobe not found: install ffmpeg (Debian: apt-get install ffmpeg)\n"
@@ -204,4 +204,4 @@ def test_ffprobe_missing_exits_3(run, media: Path, tmp_path: Path) -> None:
 
 def test_images_need_no_ffprobe(run, media: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PATH": str(tmp_path), "RETALK_FFPROBE": "/nonexistent/ffprobe"}
-    assert run("check", str(media / "good.png"), env=env).returncode == 0
+    assert run("check", "--no-content", str(media / "good.png"), env=env).returncode == 0

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from retalk.findings import Input, Report, finding
 from retalk.preflight import audio, image, video
 from retalk.preflight.formats import CONTAINERS, MEDIA_ENDINGS
 from retalk.preflight.media import Media, gather
 from retalk.preflight.rules import RULES
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 PathLike = str | os.PathLike[str]
 T = TypeVar("T")
@@ -22,22 +25,22 @@ _FACTS_OF_KIND = {"video": video.facts, "audio": audio.facts, "image": image.fac
 
 def check_video(path: PathLike, *, content: bool = True) -> Report:
     """The service's verdict on `path` as the job's video (`input.video_url`)."""
-    return judge(gather(path, content=content), "video")
+    return _check(path, "video", content)[0]
 
 
 def check_audio(path: PathLike, *, content: bool = True) -> Report:
     """The service's verdict on `path` as the job's speech track (`input.audio_url`)."""
-    return judge(gather(path, content=content), "audio")
+    return _check(path, "audio", content)[0]
 
 
 def check_image(path: PathLike, *, content: bool = True) -> Report:
     """The service's verdict on `path` as the reference image (`input.ref_image_url`)."""
-    return judge(gather(path, content=content), "ref")
+    return _check(path, "ref", content)[0]
 
 
 def check_file(path: PathLike, *, content: bool = True) -> Report:
     """The verdict on `path` in the role its content says: a video, an audio, or an image."""
-    return judge(gather(path, content=content), None)
+    return _check(path, None, content)[0]
 
 
 def check_job(
@@ -48,12 +51,18 @@ def check_job(
     video_extension: bool = False,
     content: bool = True,
 ) -> Report:
-    """The verdict on a job's inputs, each checked in its role. `video_extension` is the submit
-    parameter of that name: it shapes the job's output, not any one input's verdict."""
+    """The verdict on a job's inputs, each checked in its role; with `content`, the reference
+    face is also looked for in the video. `video_extension` is the submit parameter of that
+    name: it shapes the job's output, not any one input's verdict."""
     del video_extension  # the job-level checks that read it come with speech analysis
-    roles = [(path, role) for path, role in ((video, "video"), (audio, "audio"), (ref, "ref"))]
-    jobs = [(path, role) for path, role in roles if path is not None]
-    return Report.merge(_map(lambda job: judge(gather(job[0], content=content), job[1]), jobs))
+    reports = []
+    reference = None
+    if ref is not None:
+        report, reference = _check(ref, "ref", content)
+        reports.append(report)
+    jobs = [(path, role) for path, role in ((video, "video"), (audio, "audio")) if path]
+    found = _map(lambda job: _check(job[0], job[1], content, reference)[0], jobs)
+    return Report.merge([*found, *reports])
 
 
 def check_paths(paths: Iterable[PathLike], *, content: bool = True) -> Report:
@@ -81,6 +90,23 @@ def find_media(paths: Iterable[PathLike]) -> list[str]:
     return found
 
 
+def _check(
+    path: PathLike, role: str | None, content: bool, reference: NDArray[Any] | None = None
+) -> tuple[Report, NDArray[Any] | None]:
+    """Gather, look at the faces when `content` asks, judge. Also returns the embedding of a
+    reference image's one face, for the video of the same job."""
+    media = gather(path, content=content)
+    embedding = None
+    if content and media.unreadable is None:
+        from retalk.preflight.faces import scan_faces
+
+        seen_as = role or role_of(media)
+        if seen_as in ("video", "ref"):
+            scan, embedding = scan_faces(media, seen_as, reference)
+            media = replace(media, faces=scan)
+    return judge(media, role), embedding
+
+
 def judge(media: Media, role: str | None) -> Report:
     """The findings and facts of one gathered file in a role (None: the role its content says)."""
     if media.unreadable is not None:
@@ -102,6 +128,8 @@ def judge(media: Media, role: str | None) -> Report:
         )
         return Report((Input(media.path, media.kind, None, facts),), (found,))
     findings = tuple(f for rule in RULES[role] for f in rule(media))
+    if media.faces is not None:
+        facts["faces"] = media.faces.to_facts()
     return Report((Input(media.path, media.kind, role, facts),), findings)
 
 
@@ -117,5 +145,7 @@ def _map(work: Callable[[T], Report], items: Sequence[T]) -> list[Report]:
     """`work` on each item, side by side (each mostly waits on an ffprobe), results in order."""
     if len(items) <= 1:
         return [work(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=min(8, len(items))) as pool:
         return list(pool.map(work, items))

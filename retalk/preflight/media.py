@@ -11,11 +11,14 @@ import stat
 import struct
 import warnings
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from retalk.preflight import structure
 from retalk.preflight.formats import Container, from_ffprobe, id3_size, sniff
 from retalk.preflight.probe import Probe, ProbeFailed, parse_probe, run_ffprobe
+
+if TYPE_CHECKING:
+    from retalk.preflight.faces.scan import FaceScan
 
 _HEAD_BYTES = 512
 
@@ -54,6 +57,8 @@ class Media:
     """Why the file could not be read at all."""
     open_error: str | None = None
     """Why it could not be opened as media."""
+    faces: FaceScan | None = None
+    """What face analysis saw; None when it did not run (`content` off, nothing to see)."""
 
     @property
     def kind(self) -> str:

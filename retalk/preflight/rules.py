@@ -10,6 +10,7 @@ from functools import partial
 from retalk.findings import Finding
 from retalk.limits import AUDIO, IMAGE, VIDEO
 from retalk.preflight import audio, common, image, video
+from retalk.preflight.faces import rules as faces
 from retalk.preflight.media import Media
 
 Rule = Callable[[Media], Iterable[Finding]]
@@ -26,6 +27,12 @@ RULES: dict[str, tuple[Rule, ...]] = {
         video.frame_rate,
         video.resolution,
         partial(common.ending, role=VIDEO),
+        faces.reference_match,
+        faces.no_face,
+        faces.several,
+        faces.turned,
+        faces.small,
+        faces.gaps,
     ),
     "audio": (
         partial(common.container, role=AUDIO),
@@ -42,5 +49,8 @@ RULES: dict[str, tuple[Rule, ...]] = {
         partial(common.size, role=IMAGE),
         image.shape,
         partial(common.ending, role=IMAGE),
+        faces.image_content,
+        faces.turned,
+        faces.small,
     ),
 }
