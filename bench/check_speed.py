@@ -8,6 +8,8 @@ Prints ratios (medians of interleaved runs), against the goals of the first issu
 and of the faces issue:
   retalk check (faces and all) of a 120 s 1080p30 H.264 talking head
                                     vs  ffmpeg -i V -f null - (a full decode)   goal <= 0.25x
+and of the speech issue:
+  retalk check --video V --audio A (120 s MP3) --ref R     vs  the same full decode   goal <= 0.35x
 
 Run with `make bench`. Nothing here is a test: the figures go in the README.
 """
@@ -25,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import retalk  # noqa: E402
-from fixtures.recipes import MIB, bmff_pad_to, ffmpeg, scene, video  # noqa: E402
+from fixtures.recipes import MIB, bmff_pad_to, ffmpeg, scene, speech, video  # noqa: E402
 
 RETALK = str(Path(sys.executable).with_name("retalk"))
 RUNS = 21
@@ -67,6 +69,13 @@ def main() -> None:
     talk = folder / "talking-head-1080p30-120s.mp4"
     if not talk.exists():
         _talking_head(talk)
+    voice = folder / "speech-120s.mp3"
+    if not voice.exists():
+        _voice(voice)
+    portrait = folder / "astronaut.png"
+    if not portrait.exists():
+        scene(512, 512, ("astronaut", 0.44, 0.3, 0.2)).save(portrait)
+    decode = run("ffmpeg", "-v", "error", "-i", str(talk), "-f", "null", "-")
 
     ffprobe = run(
         "ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(clip)
@@ -96,8 +105,16 @@ def main() -> None:
         (
             "retalk check (faces) 120 s 1080p vs decode",
             run(RETALK, "check", str(talk)),
-            run("ffmpeg", "-v", "error", "-i", str(talk), "-f", "null", "-"),
+            decode,
             0.25,
+        ),
+        (
+            "job check: video, 120 s mp3, ref vs decode",
+            run(
+                RETALK, "check", "--video", str(talk), "--audio", str(voice), "--ref", str(portrait)
+            ),
+            decode,
+            0.35,
         ),
     ]
     print(f"{'measure':40} {'ours':>9} {'theirs':>9} {'ratio':>7}  goal")
@@ -119,6 +136,14 @@ def _talking_head(out: Path) -> None:
         "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-t", "120", str(out),
     )  # fmt: skip
     portrait.unlink()
+
+
+def _voice(out: Path) -> None:
+    """espeak-ng's voice, looped to 120 s of MP3."""
+    once = out.with_suffix(".wav")
+    speech()(once)
+    ffmpeg("-stream_loop", "-1", "-i", str(once), "-t", "120", "-c:a", "libmp3lame", str(out))
+    once.unlink()
 
 
 if __name__ == "__main__":

@@ -59,9 +59,17 @@ _WARNINGS = {
     "Face.Turned": "the target's head is turned past the bounds in many frames",
     "Face.Small": "the target's face is under a tenth of the frame's shorter side",
     "Face.MatchUncertain": "the reference face may or may not be the video's person",
+    "Audio.NoSpeech": "(almost) no speech in the audio: silence, music or noise only",
+    "Audio.Quiet": "the speech is far quieter than normal speech",
+    "Audio.Noisy": "noise or music competes with the voice (low speech to noise ratio)",
+    "Audio.Clipped": "a measurable share of the samples sit at full scale",
+    "Job.Truncated": "the output will be cut to the shorter of video and audio",
+    "Job.SpeechWithoutFace": "speech where the video shows no target face: not lip-synced",
 }
 _INFO = {
     "Face.Gaps": "where the video has no target face, and how much of it has",
+    "Audio.Silences": "the pauses in the speech, where the service closes the mouth",
+    "Job.Extended": "the video will be played back and forth to the audio's length",
 }
 
 CODES: dict[str, Code] = {

@@ -69,6 +69,8 @@ class Report:
 
     inputs: tuple[Input, ...] = ()
     findings: tuple[Finding, ...] = ()
+    job: Mapping[str, Any] | None = None
+    """For a job: its output's length and bill and the `parameters` it will be sent with."""
 
     @property
     def ok(self) -> bool:
@@ -102,7 +104,7 @@ class Report:
             for f in self.findings
             if (not chosen or f.code.startswith(chosen)) and not f.code.startswith(dropped)
         )
-        return Report(self.inputs, kept)
+        return Report(self.inputs, kept, self.job)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +112,7 @@ class Report:
             "ok": self.ok,
             "inputs": [i.to_dict() for i in self.inputs],
             "findings": [f.to_dict() for f in self.findings],
+            "job": None if self.job is None else dict(self.job),
         }
 
     @classmethod

@@ -156,3 +156,32 @@ FACE_SAME_PERSON = 0.55
 FACE_OTHER_PERSON = 0.65
 """Distance from which they are different people (measured: 0.66-0.87). Between the two:
 uncertain, a warning rather than an error."""
+
+# Speech (issue: "clear, loud human speech; ambient noise and background music removed").
+VAD_SPEECH = 0.5
+"""silero's probability from which a 32 ms window is speech."""
+VAD_NOT_SPEECH = 0.15
+"""... and under which it is surely not (the noise windows of the SNR)."""
+VAD_JOIN_S = 0.3
+"""Pauses shorter than this join two stretches of speech."""
+VAD_MIN_S = 0.2
+"""Shorter stretches are clicks, not speech."""
+SPEECH_MIN_SHARE = 0.05
+"""Less speech than this share of the audio (or than `SPEECH_MIN_S`) is `Audio.NoSpeech`."""
+SPEECH_MIN_S = 0.5
+QUIET_LUFS = -35.0
+"""Integrated loudness under which speech is too quiet (spoken word is mastered near -16 to
+-23 LUFS)."""
+NOISY_SNR_DB = 20.0
+"""Speech to noise under which the voice is not clear (measured: pink noise 15 dB under the
+speech reads 14 dB, music 6 dB under it 12 dB, noise 35 dB under it 35 dB, clean speech 60+)."""
+SNR_CEILING_DB = 60.0
+"""SNRs above this (digital silence between words) are reported as this."""
+CLIP_DBFS = -0.1
+"""A peak this close to full scale may be clipping ..."""
+CLIPPED_SHARE = 0.001
+"""... and is, when this share of samples sits there."""
+PAUSE_S = 0.5
+"""The least length of a pause in speech worth reporting (`Audio.Silences`)."""
+JOB_LENGTH_TOLERANCE_S = 0.1
+"""Video and audio lengths within this are the same: no `Job.Truncated`."""

@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from retalk.findings import Input, Report, finding
+from retalk.findings import Finding, Input, Report, finding
 from retalk.preflight import audio, image, video
 from retalk.preflight.formats import CONTAINERS, MEDIA_ENDINGS
+from retalk.preflight.job import job_facts, job_findings, plan_of
 from retalk.preflight.media import Media, gather
 from retalk.preflight.rules import RULES
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 PathLike = str | os.PathLike[str]
 T = TypeVar("T")
+R = TypeVar("R")
 
 _ROLE_OF_KIND = {"video": "video", "audio": "audio", "image": "ref"}
 _FACTS_OF_KIND = {"video": video.facts, "audio": audio.facts, "image": image.facts}
@@ -25,22 +27,22 @@ _FACTS_OF_KIND = {"video": video.facts, "audio": audio.facts, "image": image.fac
 
 def check_video(path: PathLike, *, content: bool = True) -> Report:
     """The service's verdict on `path` as the job's video (`input.video_url`)."""
-    return _check(path, "video", content)[0]
+    return judge(inspect(path, "video", content=content)[0], "video")
 
 
 def check_audio(path: PathLike, *, content: bool = True) -> Report:
     """The service's verdict on `path` as the job's speech track (`input.audio_url`)."""
-    return _check(path, "audio", content)[0]
+    return judge(inspect(path, "audio", content=content)[0], "audio")
 
 
 def check_image(path: PathLike, *, content: bool = True) -> Report:
     """The service's verdict on `path` as the reference image (`input.ref_image_url`)."""
-    return _check(path, "ref", content)[0]
+    return judge(inspect(path, "ref", content=content)[0], "ref")
 
 
 def check_file(path: PathLike, *, content: bool = True) -> Report:
     """The verdict on `path` in the role its content says: a video, an audio, or an image."""
-    return _check(path, None, content)[0]
+    return judge(inspect(path, None, content=content)[0], None)
 
 
 def check_job(
@@ -51,18 +53,44 @@ def check_job(
     video_extension: bool = False,
     content: bool = True,
 ) -> Report:
-    """The verdict on a job's inputs, each checked in its role; with `content`, the reference
-    face is also looked for in the video. `video_extension` is the submit parameter of that
-    name: it shapes the job's output, not any one input's verdict."""
-    del video_extension  # the job-level checks that read it come with speech analysis
-    reports = []
-    reference = None
-    if ref is not None:
-        report, reference = _check(ref, "ref", content)
-        reports.append(report)
-    jobs = [(path, role) for path, role in ((video, "video"), (audio, "audio")) if path]
-    found = _map(lambda job: _check(job[0], job[1], content, reference)[0], jobs)
-    return Report.merge([*found, *reports])
+    """The verdict on a job: each input in its role, then the job as a whole (its output's
+    length and bill, `parameters`, speech over frames without the face). With `content`, the
+    reference face is looked for in the video, and the video and the audio are analysed side
+    by side. `video_extension` is the submit parameter of that name."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # The audio needs nothing from the others: it is heard while the faces are looked at.
+        heard = pool.submit(inspect, audio, "audio", content=content) if audio else None
+        if content and (video or ref):
+            pool.submit(preload_face_model)
+        ref_media, reference = inspect(ref, "ref", content=content) if ref else (None, None)
+        video_media = (
+            inspect(video, "video", content=content, reference=reference)[0] if video else None
+        )
+        audio_media = heard.result()[0] if heard else None
+    reports = [
+        judge(media, role)
+        for media, role in ((video_media, "video"), (audio_media, "audio"), (ref_media, "ref"))
+        if media is not None
+    ]
+    report = Report.merge(reports)
+    plan = None
+    extra: list[Finding] = []
+    if video_media is not None and audio_media is not None:
+        plan = plan_of(video_media, audio_media, video_extension)
+        extra = job_findings(video_media, audio_media, plan)
+    return replace(
+        report, findings=report.findings + tuple(extra), job=job_facts(plan, video_extension)
+    )
+
+
+def preload_face_model() -> None:
+    """Load the face models now (a second of imports), so that they are ready when needed."""
+    from retalk.preflight.faces.model import face_model
+
+    with face_model():
+        pass
 
 
 def check_paths(paths: Iterable[PathLike], *, content: bool = True) -> Report:
@@ -90,21 +118,31 @@ def find_media(paths: Iterable[PathLike]) -> list[str]:
     return found
 
 
-def _check(
-    path: PathLike, role: str | None, content: bool, reference: NDArray[Any] | None = None
-) -> tuple[Report, NDArray[Any] | None]:
-    """Gather, look at the faces when `content` asks, judge. Also returns the embedding of a
-    reference image's one face, for the video of the same job."""
+def inspect(
+    path: PathLike,
+    role: str | None,
+    *,
+    content: bool = True,
+    reference: NDArray[Any] | None = None,
+) -> tuple[Media, NDArray[Any] | None]:
+    """Gather a file and, with `content`, analyse what its role needs: faces for a video or a
+    reference image (matched against `reference`, a face embedding), speech for an audio.
+    Also returns the embedding of a reference image's one face, for the video of its job."""
     media = gather(path, content=content)
     embedding = None
-    if content and media.unreadable is None:
+    if not content or media.unreadable is not None:
+        return media, None
+    seen_as = role or role_of(media)
+    if seen_as in ("video", "ref"):
         from retalk.preflight.faces import scan_faces
 
-        seen_as = role or role_of(media)
-        if seen_as in ("video", "ref"):
-            scan, embedding = scan_faces(media, seen_as, reference)
-            media = replace(media, faces=scan)
-    return judge(media, role), embedding
+        scan, embedding = scan_faces(media, seen_as, reference)
+        media = replace(media, faces=scan)
+    elif seen_as == "audio" and media.open_error is None and media.probe and media.probe.audio:
+        from retalk.preflight.speech import analyse_speech
+
+        media = replace(media, speech=analyse_speech(media.path))
+    return media, embedding
 
 
 def judge(media: Media, role: str | None) -> Report:
@@ -130,6 +168,8 @@ def judge(media: Media, role: str | None) -> Report:
     findings = tuple(f for rule in RULES[role] for f in rule(media))
     if media.faces is not None:
         facts["faces"] = media.faces.to_facts()
+    if media.speech is not None:
+        facts["speech"] = media.speech.to_facts()
     return Report((Input(media.path, media.kind, role, facts),), findings)
 
 
@@ -141,7 +181,7 @@ def role_of(media: Media) -> str | None:
     return _ROLE_OF_KIND.get(by_name or "")
 
 
-def _map(work: Callable[[T], Report], items: Sequence[T]) -> list[Report]:
+def _map(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
     """`work` on each item, side by side (each mostly waits on an ffprobe), results in order."""
     if len(items) <= 1:
         return [work(item) for item in items]

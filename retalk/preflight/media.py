@@ -19,6 +19,7 @@ from retalk.preflight.probe import Probe, ProbeFailed, parse_probe, run_ffprobe
 
 if TYPE_CHECKING:
     from retalk.preflight.faces.scan import FaceScan
+    from retalk.preflight.speech import SpeechScan
 
 _HEAD_BYTES = 512
 
@@ -59,6 +60,8 @@ class Media:
     """Why it could not be opened as media."""
     faces: FaceScan | None = None
     """What face analysis saw; None when it did not run (`content` off, nothing to see)."""
+    speech: SpeechScan | None = None
+    """What speech analysis heard in an audio file; None when it did not run."""
 
     @property
     def kind(self) -> str:

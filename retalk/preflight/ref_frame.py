@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from retalk.findings import Report
 from retalk.limits import IMAGE
-from retalk.preflight.check import PathLike, check_image, judge
-from retalk.preflight.faces import scan_faces
+from retalk.preflight.check import PathLike, check_image, inspect, judge
 from retalk.preflight.faces.scan import Face, FaceScan
 from retalk.preflight.frames import frame_at
-from retalk.preflight.media import gather
 
 _MARGIN = 3.0
 """The cut's side, in face heights, when nothing else is in the way."""
@@ -39,10 +37,9 @@ class RefFrame:
 def write_ref_frame(source: PathLike, out: PathLike) -> tuple[Report, RefFrame | None]:
     """The video's own report (faces included) and, when it shows a face, the reference image
     written to `out`."""
-    media = gather(source)
-    scan, _ = scan_faces(media, "video")
-    media = replace(media, faces=scan)
+    media, _ = inspect(source, "video")
     report = judge(media, "video")
+    scan = media.faces
     stream = media.probe.video if media.probe is not None else None
     best = _best(scan) if scan is not None else None
     if best is None or stream is None:

