@@ -140,7 +140,8 @@ def _vad(samples: NDArray[Any]) -> list[float]:
         model.reset()
         size = model.window_size_samples
         data = np.array(samples, dtype=np.float32)  # a writable copy: the model's fast path
-        view = memoryview(data)  # passes the buffer itself, where a sequence is copied per float
+        # A memoryview passes the buffer itself, where a sequence is copied float by float.
+        view = memoryview(data)  # type: ignore[arg-type]
         return [model.process(view[i : i + size]) for i in range(0, len(data) - size + 1, size)]
 
 

@@ -1,7 +1,4 @@
-"""The `retalk` command. Thin: parse options, call the library, render, pick the exit code.
-
-Exit codes: 0 no errors, 1 errors found, 2 usage, 3 environment (ffprobe missing …).
-"""
+"""`retalk check` and `retalk ref-frame`."""
 
 from __future__ import annotations
 
@@ -9,19 +6,11 @@ import sys
 
 import click
 
-from retalk import __version__
+from retalk.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_OK, main
 from retalk.errors import EnvironmentProblem
 from retalk.findings import Report
 from retalk.preflight import check_job, check_paths, find_media
 from retalk.report import FORMATS, RenderOptions, render
-
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="retalk")
-def main() -> None:
-    """Check media for Alibaba's VideoRetalk lip-sync service before uploading it."""
 
 
 def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:

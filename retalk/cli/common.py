@@ -1,0 +1,19 @@
+"""The `retalk` group and what its commands share.
+
+Exit codes: 0 no errors, 1 errors found (or a task failed), 2 usage, 3 environment (ffprobe
+missing, a model that will not load, no API key, the service unreachable or refusing the key).
+"""
+
+from __future__ import annotations
+
+import click
+
+from retalk import __version__
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="retalk")
+def main() -> None:
+    """Check media for Alibaba's VideoRetalk lip-sync service, then submit it."""

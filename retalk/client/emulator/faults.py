@@ -1,0 +1,33 @@
+"""Faults the emulator can inject, to test what a client does when the service misbehaves."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Faults:
+    throttle_every: int = 0
+    """Answer every Nth API request with 429 `Throttling.RateQuota` (0: never)."""
+    error_every: int = 0
+    """Answer every Nth API request with 500 `InternalError` (0: never)."""
+    retry_after: float = 0.0
+    """The Retry-After header of those answers, in seconds."""
+    slow: float = 0.0
+    """Seconds to sit on every API request before answering."""
+    drop_download_after: int = 0
+    """Close the connection after this many bytes of each result's first download (0: never)."""
+    _count: int = field(default=0, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def next_fault(self) -> str | None:
+        """`throttle`, `error` or None for the next API request."""
+        with self._lock:
+            self._count += 1
+            n = self._count
+        if self.throttle_every and n % self.throttle_every == 0:
+            return "throttle"
+        if self.error_every and n % self.error_every == 0:
+            return "error"
+        return None

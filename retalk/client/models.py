@@ -1,0 +1,177 @@
+"""The service's task, as the query endpoint describes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class TaskStatus(StrEnum):
+    """Where a task is. The document names PENDING, RUNNING, SUCCEEDED, FAILED and UNKNOWN;
+    the newer page PRE-PROCESSING and POST-PROCESSING; the platform's SDK CANCELED and
+    SUSPENDED."""
+
+    PENDING = "PENDING"
+    PRE_PROCESSING = "PRE-PROCESSING"
+    RUNNING = "RUNNING"
+    POST_PROCESSING = "POST-PROCESSING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    SUSPENDED = "SUSPENDED"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def finished(self) -> bool:
+        """No further change will come: a result, a failure, or no such task."""
+        return self in (
+            TaskStatus.SUCCEEDED,
+            TaskStatus.FAILED,
+            TaskStatus.CANCELED,
+            TaskStatus.UNKNOWN,
+        )
+
+    @classmethod
+    def parse(cls, value: Any) -> TaskStatus:
+        try:
+            return cls(str(value).upper())
+        except ValueError:
+            return cls.UNKNOWN
+
+
+_FINISHED = frozenset(
+    {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELED, TaskStatus.UNKNOWN}
+)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the task was billed for."""
+
+    video_duration: float | None = None
+    """Seconds of output video, the billed quantity."""
+    video_ratio: str | None = None
+    """The output's frame type; `standard`."""
+    size: str | None = None
+    """The output's frame size, `1080*1920` (newer page)."""
+    fps: float | None = None
+    """The output's frame rate (newer page)."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """A lip-sync task at the service."""
+
+    task_id: str
+    """The service's id for the task: keep it to come back later."""
+    status: TaskStatus
+    """Where the task is."""
+    video_url: str | None = None
+    """The result, once SUCCEEDED; valid for 24 hours after the task ends."""
+    code: str | None = None
+    """Why it FAILED: the service's code, such as `InvalidFile.FPS`."""
+    message: str | None = None
+    """Why it FAILED, in the service's words."""
+    usage: Usage = field(default_factory=Usage)
+    """What it was billed for, once SUCCEEDED."""
+    submit_time: str | None = None
+    """When it was submitted, as the service writes it."""
+    scheduled_time: str | None = None
+    """When it started running."""
+    end_time: str | None = None
+    """When it ended; the result link lives 24 hours from here."""
+    request_id: str | None = None
+    """The id of the request that fetched this, for the service's support."""
+
+    @classmethod
+    def from_answer(cls, data: dict[str, Any]) -> Task:
+        """From a submit or query answer: `{"request_id", "output": {...}, "usage": {...}}`."""
+        output = data.get("output") or {}
+        usage = data.get("usage") or {}
+        return cls(
+            task_id=str(output.get("task_id") or ""),
+            status=TaskStatus.parse(output.get("task_status")),
+            video_url=output.get("video_url"),
+            code=output.get("code"),
+            message=output.get("message"),
+            usage=Usage(
+                video_duration=_float(usage.get("video_duration")),
+                video_ratio=usage.get("video_ratio"),
+                size=usage.get("size"),
+                fps=_float(usage.get("fps")),
+            ),
+            submit_time=output.get("submit_time"),
+            scheduled_time=output.get("scheduled_time"),
+            end_time=output.get("end_time"),
+            request_id=data.get("request_id"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "task_status": self.status.value,
+            "video_url": self.video_url,
+            "code": self.code,
+            "message": self.message,
+            "usage": {
+                "video_duration": self.usage.video_duration,
+                "video_ratio": self.usage.video_ratio,
+                "size": self.usage.size,
+                "fps": self.usage.fps,
+            },
+            "submit_time": self.submit_time,
+            "scheduled_time": self.scheduled_time,
+            "end_time": self.end_time,
+            "request_id": self.request_id,
+        }
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    """One page of `GET /tasks`."""
+
+    page_no: int
+    page_size: int
+    total: int
+    tasks: tuple[Task, ...]
+
+
+@dataclass(frozen=True)
+class UploadPolicy:
+    """The temporary-upload credential of `GET /uploads?action=getPolicy`."""
+
+    policy: str
+    signature: str
+    upload_dir: str
+    upload_host: str
+    oss_access_key_id: str
+    x_oss_object_acl: str
+    x_oss_forbid_overwrite: str
+    max_file_size_mb: float
+    expire_in_seconds: float
+    capacity_limit_mb: float | None
+
+    @classmethod
+    def from_answer(cls, data: dict[str, Any]) -> UploadPolicy:
+        d = data.get("data") or {}
+        return cls(
+            policy=str(d.get("policy", "")),
+            signature=str(d.get("signature", "")),
+            upload_dir=str(d.get("upload_dir", "")).rstrip("/"),
+            upload_host=str(d.get("upload_host", "")),
+            oss_access_key_id=str(d.get("oss_access_key_id", "")),
+            x_oss_object_acl=str(d.get("x_oss_object_acl", "private")),
+            x_oss_forbid_overwrite=str(d.get("x_oss_forbid_overwrite", "true")),
+            max_file_size_mb=_float(d.get("max_file_size_mb")) or 0.0,
+            expire_in_seconds=_float(d.get("expire_in_seconds")) or 0.0,
+            capacity_limit_mb=_float(d.get("capacity_limit_mb")),
+        )
+
+
+def _float(value: Any) -> float | None:
+    """Numbers may come as strings."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,113 @@
+"""Retries as a transport wrapper, for requests that are safe to send twice: reads, and uploads
+(which write the same object again). A submit is never retried: a duplicate task is billed."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+RETRY_EXTENSION = "retalk.retry"
+"""Set on a request's extensions to mark a non-GET request as safe to repeat (the upload)."""
+_MAX_RETRY_AFTER = 60.0
+
+
+def retryable(request: httpx.Request) -> bool:
+    return request.method in SAFE_METHODS or bool(request.extensions.get(RETRY_EXTENSION))
+
+
+def delay(attempt: int, base: float, cap: float, response: httpx.Response | None = None) -> float:
+    """Retry-After when the answer gives one, else exponential backoff with full jitter."""
+    if response is not None:
+        after = _retry_after(response.headers.get("Retry-After"))
+        if after is not None:
+            return min(after, _MAX_RETRY_AFTER)
+    return random.uniform(0, min(cap, base * 2**attempt))
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class RetryTransport(httpx.BaseTransport):
+    def __init__(
+        self,
+        inner: httpx.BaseTransport,
+        *,
+        retries: int,
+        backoff: float,
+        cap: float,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._inner, self._retries, self._backoff, self._cap = inner, retries, backoff, cap
+        self._sleep = sleep
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = self._inner.handle_request(request)
+            except httpx.TransportError:
+                if not retryable(request) or attempt >= self._retries:
+                    raise
+                wait = delay(attempt, self._backoff, self._cap)
+            else:
+                if (
+                    response.status_code not in RETRY_STATUSES
+                    or not retryable(request)
+                    or attempt >= self._retries
+                ):
+                    return response
+                wait = delay(attempt, self._backoff, self._cap, response)
+                response.close()
+            self._sleep(wait)
+            attempt += 1
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class AsyncRetryTransport(httpx.AsyncBaseTransport):
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, *, retries: int, backoff: float, cap: float
+    ) -> None:
+        self._inner, self._retries, self._backoff, self._cap = inner, retries, backoff, cap
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = await self._inner.handle_async_request(request)
+            except httpx.TransportError:
+                if not retryable(request) or attempt >= self._retries:
+                    raise
+                wait = delay(attempt, self._backoff, self._cap)
+            else:
+                if (
+                    response.status_code not in RETRY_STATUSES
+                    or not retryable(request)
+                    or attempt >= self._retries
+                ):
+                    return response
+                wait = delay(attempt, self._backoff, self._cap, response)
+                await response.aclose()
+            await asyncio.sleep(wait)
+            attempt += 1
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

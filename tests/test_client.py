@@ -1,0 +1,446 @@
+"""The client against the emulator, a real HTTP server on loopback: round trips from local
+files and from http:// inputs, every failure path the issue names, and the key kept secret."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from retalk.client import (
+    AsyncClient,
+    AuthenticationError,
+    Client,
+    InvalidRequest,
+    MissingApiKey,
+    PermissionDenied,
+    RateLimited,
+    TaskFailed,
+    TaskStatus,
+    Timing,
+    WaitTimeout,
+)
+from retalk.client.core import download_target
+from retalk.client.emulator import Emulator, Faults
+
+KEY = "sk-retalk-SECRET-7f3a9c"
+FAST = Timing(poll_interval=0.05, poll_cap=0.2, backoff=0.01, backoff_cap=0.05)
+
+
+def _duration(path: Path) -> float:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout)
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[Emulator]:
+    with Emulator(api_key=KEY, pending_s=0.05, running_s=0.1, storage=tmp_path / "emulator") as em:
+        yield em
+
+
+@pytest.fixture
+def client(emulator: Emulator) -> Iterator[Client]:
+    with Client(api_key=KEY, url=emulator.base_url, timing=FAST) as c:
+        yield c
+
+
+@pytest.fixture
+def file_server(media: Path) -> Iterator[str]:
+    """The sample media over http://, as a user's own web server would serve them."""
+    handler = partial(_QuietFiles, directory=str(media))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_round_trip_from_local_files(client: Client, media: Path, tmp_path: Path) -> None:
+    video = client.upload(media / "face.mp4")
+    audio = client.upload(media / "speech.wav")
+    assert video.startswith("oss://") and audio.startswith("oss://")
+    task = client.submit(video, audio)
+    assert task.status is TaskStatus.PENDING and task.task_id
+    seen: list[TaskStatus] = []
+    done = client.wait(task.task_id, on_update=lambda t: seen.append(t.status))
+    assert done.status is TaskStatus.SUCCEEDED
+    assert TaskStatus.RUNNING in seen
+    assert done.usage.video_duration == pytest.approx(3.0, abs=0.05)  # cut to the video
+    assert done.usage.video_ratio == "standard" and done.end_time
+    saved = client.download(done, tmp_path / "out.mp4")
+    assert _duration(saved) == pytest.approx(3.0, abs=0.1)
+
+
+def test_video_extension_plays_the_video_back_and_forth(
+    client: Client, media: Path, tmp_path: Path
+) -> None:
+    task = client.submit(
+        client.upload(media / "face.mp4"), client.upload(media / "speech.wav"), video_extension=True
+    )
+    done = client.wait(task.task_id)
+    assert done.usage.video_duration == pytest.approx(7.54, abs=0.05)  # the audio's length
+    assert _duration(client.download(done, tmp_path)) == pytest.approx(7.54, abs=0.15)
+
+
+def test_round_trip_from_http_inputs(client: Client, file_server: str, tmp_path: Path) -> None:
+    task = client.submit(f"{file_server}/face-9s.mp4", f"{file_server}/speech.mp3")
+    done = client.wait(task.task_id)
+    assert done.usage.video_duration == pytest.approx(7.6, abs=0.1)  # cut to the audio
+    saved = client.download(done, tmp_path)
+    assert saved.parent == tmp_path.resolve() and saved.suffix == ".mp4"
+
+
+FAILURES = [
+    ("fps12.mp4", "speech.wav", None, "InvalidFile.FPS"),
+    ("480x360.mp4", "speech.wav", None, "InvalidFile.Resolution"),
+    ("h264.mkv", "speech.wav", None, "InvalidFile.Format"),
+    ("1.9s.mp4", "speech.wav", None, "InvalidFile.Duration"),
+    ("cut-faststart.mp4", "speech.wav", None, "InvalidFile.Openerror"),
+    ("face.mp4", "tone.m4a", None, "InvalidFile.Format"),
+    ("face.mp4", "121s.aac", None, "InvalidFile.Duration"),
+    ("face.mp4", "speech.wav", "two-people.png", "InvalidFile.Content"),
+    ("face.mp4", "speech.wav", "5000x2000.jpg", "InvalidFile.ImageSize"),
+    ("face.mp4", "speech.wav", "grace.jpg", "InvalidFile.FaceNotMach"),
+]
+
+
+@pytest.mark.parametrize(("video", "audio", "ref", "code"), FAILURES)
+def test_the_emulator_fails_tasks_with_the_service_codes(
+    client: Client, media: Path, video: str, audio: str, ref: str | None, code: str
+) -> None:
+    urls = [client.upload(media / name) for name in (video, audio)]
+    task = client.submit(*urls, ref_image_url=client.upload(media / ref) if ref else None)
+    with pytest.raises(TaskFailed) as failed:
+        client.wait(task.task_id)
+    assert failed.value.code == code
+    assert failed.value.task.message  # the service's sentence for it
+    assert failed.value.face_mismatch == (code == "InvalidFile.FaceNotMach")
+
+
+def test_unreachable_inputs(media: Path, tmp_path: Path) -> None:
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen()  # accepts, never answers
+    with (
+        Emulator(
+            api_key=KEY, pending_s=0, running_s=0, download_timeout=0.5, storage=tmp_path
+        ) as em,
+        Client(api_key=KEY, url=em.base_url, timing=FAST) as client,
+    ):
+        audio = client.upload(media / "speech.wav")
+        refused = client.submit(f"http://127.0.0.1:{_free_port()}/v.mp4", audio)
+        slow = client.submit(f"http://127.0.0.1:{hang.getsockname()[1]}/v.mp4", audio)
+        for task, code in ((refused, "InvalidURL.ConnectionRefused"), (slow, "InvalidURL.Timeout")):
+            with pytest.raises(TaskFailed) as failed:
+                client.wait(task.task_id)
+            assert failed.value.code == code
+    hang.close()
+
+
+def test_reads_are_retried_through_throttling_and_server_errors(
+    media: Path, tmp_path: Path
+) -> None:
+    faults = Faults(throttle_every=2, error_every=3)
+    with (
+        Emulator(api_key=KEY, pending_s=0, running_s=0, faults=faults, storage=tmp_path) as em,
+        Client(api_key=KEY, url=em.base_url, timing=FAST) as client,
+    ):
+        for _ in range(6):
+            assert client.get("no-such-task").status is TaskStatus.UNKNOWN
+        assert client.list().total == 0
+
+
+def test_a_submit_is_never_retried(media: Path, tmp_path: Path) -> None:
+    faults = Faults(throttle_every=1, retry_after=0)
+    with (
+        Emulator(api_key=KEY, faults=faults, storage=tmp_path) as em,
+        Client(api_key=KEY, url=em.base_url, timing=FAST) as client,
+    ):
+        with pytest.raises(RateLimited) as throttled:
+            client.submit("http://127.0.0.1:9/v.mp4", "http://127.0.0.1:9/a.wav")
+        assert throttled.value.code == "Throttling.RateQuota"
+        assert faults._count == 1  # one submit reached the service, not five
+        assert em.engine.tasks == {}
+
+
+def test_a_dropped_download_resumes(media: Path, tmp_path: Path) -> None:
+    faults = Faults(drop_download_after=100_000)
+    with (
+        Emulator(
+            api_key=KEY, pending_s=0, running_s=0, faults=faults, storage=tmp_path / "em"
+        ) as em,
+        Client(api_key=KEY, url=em.base_url, timing=FAST) as client,
+    ):
+        task = client.submit(client.upload(media / "face.mp4"), client.upload(media / "speech.wav"))
+        done = client.wait(task.task_id)
+        seen: list[int] = []
+        saved = client.download(done, tmp_path / "out.mp4", lambda n, total: seen.append(n))
+        (result,) = (tmp_path / "em" / "results").rglob("result.mp4")
+        assert saved.read_bytes() == result.read_bytes()
+        assert min(seen) <= 100_000 < result.stat().st_size  # it stopped, then went on
+        assert not list(tmp_path.glob(".out.mp4.part"))
+
+
+def test_wait_timeout(media: Path, tmp_path: Path) -> None:
+    with (
+        Emulator(api_key=KEY, pending_s=30, storage=tmp_path) as em,
+        Client(api_key=KEY, url=em.base_url, timing=FAST) as client,
+    ):
+        task = client.submit(client.upload(media / "face.mp4"), client.upload(media / "speech.wav"))
+        started = time.monotonic()
+        with pytest.raises(WaitTimeout) as late:
+            client.wait(task.task_id, timeout=0.5)
+        assert time.monotonic() - started < 3
+        assert late.value.task.status is TaskStatus.PENDING
+        assert f"retalk wait {task.task_id}" in str(late.value)
+        client.cancel(task.task_id)
+        assert client.get(task.task_id).status is TaskStatus.CANCELED
+
+
+def test_an_expired_result_link(media: Path, tmp_path: Path) -> None:
+    with (
+        Emulator(
+            api_key=KEY, pending_s=0, running_s=0, result_lifetime=0.3, storage=tmp_path
+        ) as em,
+        Client(api_key=KEY, url=em.base_url, timing=FAST) as client,
+    ):
+        task = client.submit(client.upload(media / "face.mp4"), client.upload(media / "speech.wav"))
+        done = client.wait(task.task_id)
+        time.sleep(0.5)
+        with pytest.raises(PermissionDenied) as expired:
+            client.download(done, tmp_path / "late.mp4")
+        assert "expired" in str(expired.value)
+        assert not (tmp_path / "late.mp4").exists()
+
+
+def test_a_wrong_key_is_refused(emulator: Emulator) -> None:
+    with (
+        Client(api_key="sk-wrong", url=emulator.base_url, timing=FAST) as client,
+        pytest.raises(AuthenticationError) as refused,
+    ):
+        client.get("x")
+    assert refused.value.status == 401 and refused.value.code == "InvalidApiKey"
+
+
+def test_no_key_at_all(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
+    monkeypatch.setenv("DASHSCOPE_API_KEY_FILE_PATH", str(tmp_path / "none"))
+    with pytest.raises(MissingApiKey):
+        Client()
+    (tmp_path / "key").write_text(KEY + "\n")
+    monkeypatch.setenv("DASHSCOPE_API_KEY_FILE_PATH", str(tmp_path / "key"))
+    with Client(url="http://127.0.0.1:9") as client:
+        assert KEY not in repr(client) and KEY not in repr(client._core.api_key)
+
+
+def test_the_service_headers_are_enforced(emulator: Emulator, media: Path, client: Client) -> None:
+    oss = client.upload(media / "face.mp4")
+    body = {"model": "videoretalk", "input": {"video_url": oss, "audio_url": oss}}
+    auth = {"Authorization": f"Bearer {KEY}"}
+    url = emulator.base_url + "/services/aigc/image2video/video-synthesis/"
+    sync = httpx.post(url, json=body, headers=auth)
+    assert (sync.status_code, sync.json()["code"]) == (403, "AccessDenied")
+    no_resolve = httpx.post(url, json=body, headers={**auth, "X-DashScope-Async": "enable"})
+    assert (no_resolve.status_code, no_resolve.json()["code"]) == (400, "InvalidParameter")
+    missing = httpx.post(
+        url,
+        json={"model": "videoretalk", "input": {}},
+        headers={**auth, "X-DashScope-Async": "enable"},
+    )
+    assert missing.json()["message"] == "Field required: input.video_url"
+
+
+def test_upload_policy_expiry_and_size(media: Path, tmp_path: Path) -> None:
+    with (
+        Emulator(api_key=KEY, policy_lifetime=-1, storage=tmp_path) as em,
+        Client(api_key=KEY, url=em.base_url, timing=FAST) as client,
+        pytest.raises(PermissionDenied) as expired,
+    ):
+        client.upload(media / "face.mp4")
+    assert "Policy expired" in str(expired.value)
+    with (
+        Emulator(api_key=KEY, max_upload_mb=1, storage=tmp_path / "b") as em,
+        Client(api_key=KEY, url=em.base_url, timing=FAST) as client,
+        pytest.raises(InvalidRequest) as large,
+    ):
+        client.upload(media / "face.mp4")  # 1.1 MB: refused before sending a byte
+    assert large.value.code == "InvalidFile.Size"
+
+
+def test_list_answers_as_the_platform(client: Client, media: Path) -> None:
+    audio = client.upload(media / "speech.wav")
+    for _ in range(3):
+        client.submit(client.upload(media / "face.mp4"), audio)
+    page = client.list(page_no=1, page_size=2)
+    assert (page.page_no, page.page_size, page.total, len(page.tasks)) == (1, 2, 3, 2)
+
+
+def test_async_client_round_trip(emulator: Emulator, media: Path, tmp_path: Path) -> None:
+    async def run() -> float | None:
+        async with AsyncClient(api_key=KEY, url=emulator.base_url, timing=FAST) as client:
+            video, audio = await asyncio.gather(
+                client.upload(media / "face.mp4"), client.upload(media / "speech.wav")
+            )
+            task = await client.submit(video, audio)
+            done = await client.wait(task.task_id)
+            saved = await client.download(done, tmp_path / "async.mp4")
+            assert saved.stat().st_size > 0
+            return done.usage.video_duration
+
+    assert asyncio.run(run()) == pytest.approx(3.0, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://x/../../etc/passwd", "http://x/a%2F..%2F..%2Fevil.mp4", "http://x/", "http://x/.."],
+)
+def test_downloads_stay_in_the_folder(tmp_path: Path, url: str) -> None:
+    target = download_target(tmp_path, url, "task-1")
+    assert target.parent == tmp_path.resolve()
+
+
+# The command line, against the same emulator.
+
+
+@pytest.fixture
+def env(emulator: Emulator, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DASHSCOPE_API_KEY": KEY,
+        "DASHSCOPE_HTTP_BASE_URL": emulator.base_url,
+        "RETALK_POLL_INTERVAL": "0.05",
+        "RETALK_RETRY_BACKOFF": "0.01",
+        "HOME": str(tmp_path),
+    }
+
+
+def test_cli_submit_wait_round_trip(
+    run, env, media: Path, tmp_path: Path, emulator: Emulator
+) -> None:
+    out = tmp_path / "result.mp4"
+    result = run(
+        "submit", "--video", str(media / "face.mp4"), "--audio", str(media / "speech.wav"),
+        "--video-extension", "--wait", "-o", str(out), env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    first, last = result.stdout.splitlines()
+    assert first.startswith("task ") and first.endswith("submitted (PENDING)")
+    assert last.endswith(f"SUCCEEDED, 7.54 s billed; saved {out}")
+    assert _duration(out) == pytest.approx(7.54, abs=0.15)
+    assert result.stderr == ""  # no progress when stderr is not a terminal
+    _no_key(result)
+
+
+def test_cli_preflight_errors_upload_nothing(run, env, media: Path, emulator: Emulator) -> None:
+    args = (
+        "submit",
+        "--no-content",
+        "--video",
+        str(media / "fps12.mp4"),
+        "--audio",
+        str(media / "speech.wav"),
+    )
+    result = run(*args, env=env)
+    assert result.returncode == 1
+    assert "InvalidFile.FPS: 12 fps" in result.stderr
+    assert "nothing was uploaded" in result.stderr
+    assert not (emulator.storage / "oss").exists() and emulator.engine.tasks == {}
+    forced = run(*args, "--force", "--wait", env=env)
+    assert forced.returncode == 1  # the service fails it the same way
+    assert "InvalidFile.FPS" in forced.stderr
+    _no_key(result, forced)
+
+
+def test_cli_task_commands(run, env, media: Path, tmp_path: Path) -> None:
+    submitted = run(
+        "submit",
+        "--no-content",
+        "--format",
+        "json",
+        "--video",
+        str(media / "face.mp4"),
+        "--audio",
+        str(media / "speech.wav"),
+        env=env,
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    task_id = json.loads(submitted.stdout)["task_id"]
+    waited = run("wait", task_id, "--format", "json", env=env)
+    assert json.loads(waited.stdout)["task_status"] == "SUCCEEDED"
+    status = run("status", task_id, env=env)
+    assert status.stdout.startswith(f"task {task_id}: SUCCEEDED, 3 s billed; result at http://")
+    fetched = run("download", task_id, str(tmp_path), env=env)
+    assert fetched.returncode == 0 and (tmp_path / "result.mp4").exists()
+    listed = run("tasks", "--format", "json", env=env)
+    assert json.loads(listed.stdout)["total"] == 1
+    again = run("cancel", task_id, env=env)
+    assert again.returncode == 1 and "UnsupportedOperation" in again.stderr
+    unknown = run("wait", "no-such-task", env=env)
+    assert unknown.returncode == 1 and "UNKNOWN" in unknown.stdout
+    _no_key(submitted, waited, status, fetched, listed, again, unknown)
+
+
+def test_cli_environment_failures_exit_3(run, env, media: Path, tmp_path: Path) -> None:
+    wrong = run("status", "x", env={**env, "DASHSCOPE_API_KEY": "sk-wrong"})
+    assert wrong.returncode == 3 and "InvalidApiKey" in wrong.stderr
+    nokey = {k: v for k, v in env.items() if k != "DASHSCOPE_API_KEY"}
+    missing = run("status", "x", env=nokey)
+    assert missing.returncode == 3 and "no API key" in missing.stderr
+    down = run(
+        "status",
+        "x",
+        env={**env, "DASHSCOPE_HTTP_BASE_URL": f"http://127.0.0.1:{_free_port()}/api/v1"},
+    )
+    assert down.returncode == 3 and "could not connect" in down.stderr
+    for result in (wrong, missing, down):
+        assert "Traceback" not in result.stderr
+    _no_key(wrong, missing, down)
+
+
+def test_cli_emulator_serves() -> None:
+    command = [str(Path(sys.executable).with_name("retalk")), "emulator", "--port", "0"]
+    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        base = line.strip().rsplit("=", 1)[-1]
+        assert base.startswith("http://127.0.0.1:") and base.endswith("/api/v1")
+        answer = httpx.get(f"{base}/tasks/nothing", headers={"Authorization": "Bearer sk-any"})
+        assert answer.json()["output"]["task_status"] == "UNKNOWN"
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=10) == 0
+
+
+def _no_key(*results: subprocess.CompletedProcess[str]) -> None:
+    for result in results:
+        assert KEY not in result.stdout + result.stderr
