@@ -444,3 +444,34 @@ def test_cli_emulator_serves() -> None:
 def _no_key(*results: subprocess.CompletedProcess[str]) -> None:
     for result in results:
         assert KEY not in result.stdout + result.stderr
+
+
+def test_cli_shows_progress_on_a_terminal(env, media: Path, tmp_path: Path) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    command = [
+        str(Path(sys.executable).with_name("retalk")), "submit", "--no-content", "--wait",
+        "--video", str(media / "face.mp4"), "--audio", str(media / "speech.wav"),
+        "-o", str(tmp_path / "out.mp4"),
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, env=env, stderr=follower, stdout=subprocess.PIPE, text=True, timeout=120
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert done.returncode == 0
+    text = shown.decode()
+    assert "uploading face.mp4:" in text and "uploading speech.wav:" in text
+    assert ": RUNNING (" in text or ": PENDING (" in text
+    assert "downloading:" in text
+    assert KEY not in text
