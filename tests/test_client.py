@@ -475,3 +475,27 @@ def test_cli_shows_progress_on_a_terminal(env, media: Path, tmp_path: Path) -> N
     assert ": RUNNING (" in text or ": PENDING (" in text
     assert "downloading:" in text
     assert KEY not in text
+
+
+def test_retries_honour_retry_after_and_spare_submits(tmp_path: Path) -> None:
+    from retalk.client.retry import RETRY_EXTENSION, RetryTransport
+
+    faults = Faults(throttle_every=1, retry_after=0.3)
+    slept: list[float] = []
+    transport = RetryTransport(
+        httpx.HTTPTransport(), retries=3, backoff=0.01, cap=0.05, sleep=slept.append
+    )
+    auth = {"Authorization": f"Bearer {KEY}"}
+    with (
+        Emulator(api_key=KEY, faults=faults, storage=tmp_path) as em,
+        httpx.Client(transport=transport) as http,
+    ):
+        read = http.get(f"{em.base_url}/tasks/x", headers=auth)
+        assert (read.status_code, slept) == (429, [0.3, 0.3, 0.3])  # gave up after 3 retries
+        slept.clear()
+        post = http.post(f"{em.base_url}/tasks/x/cancel", headers=auth)
+        assert (post.status_code, slept) == (429, [])  # a POST is sent once
+        marked = http.post(
+            f"{em.base_url}/tasks/x/cancel", headers=auth, extensions={RETRY_EXTENSION: True}
+        )
+        assert (marked.status_code, len(slept)) == (429, 3)  # unless marked safe, as uploads are

@@ -44,6 +44,29 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+class _Policy:
+    """When to try again, shared by the sync and the async wrapper."""
+
+    def __init__(self, retries: int, backoff: float, cap: float) -> None:
+        self.retries, self.backoff, self.cap = retries, backoff, cap
+
+    def after_error(self, request: httpx.Request, attempt: int) -> float | None:
+        """Seconds to wait before the next try after a transport error; None: give up."""
+        if not retryable(request) or attempt >= self.retries:
+            return None
+        return delay(attempt, self.backoff, self.cap)
+
+    def after_answer(
+        self, request: httpx.Request, attempt: int, response: httpx.Response
+    ) -> float | None:
+        """Seconds to wait before the next try after this answer; None: it is the answer."""
+        if response.status_code not in RETRY_STATUSES or not retryable(request):
+            return None
+        if attempt >= self.retries:
+            return None
+        return delay(attempt, self.backoff, self.cap, response)
+
+
 class RetryTransport(httpx.BaseTransport):
     def __init__(
         self,
@@ -54,8 +77,7 @@ class RetryTransport(httpx.BaseTransport):
         cap: float,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._inner, self._retries, self._backoff, self._cap = inner, retries, backoff, cap
-        self._sleep = sleep
+        self._inner, self._policy, self._sleep = inner, _Policy(retries, backoff, cap), sleep
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         attempt = 0
@@ -63,17 +85,13 @@ class RetryTransport(httpx.BaseTransport):
             try:
                 response = self._inner.handle_request(request)
             except httpx.TransportError:
-                if not retryable(request) or attempt >= self._retries:
+                wait = self._policy.after_error(request, attempt)
+                if wait is None:
                     raise
-                wait = delay(attempt, self._backoff, self._cap)
             else:
-                if (
-                    response.status_code not in RETRY_STATUSES
-                    or not retryable(request)
-                    or attempt >= self._retries
-                ):
+                wait = self._policy.after_answer(request, attempt, response)
+                if wait is None:
                     return response
-                wait = delay(attempt, self._backoff, self._cap, response)
                 response.close()
             self._sleep(wait)
             attempt += 1
@@ -86,7 +104,7 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
     def __init__(
         self, inner: httpx.AsyncBaseTransport, *, retries: int, backoff: float, cap: float
     ) -> None:
-        self._inner, self._retries, self._backoff, self._cap = inner, retries, backoff, cap
+        self._inner, self._policy = inner, _Policy(retries, backoff, cap)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         attempt = 0
@@ -94,17 +112,13 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
             try:
                 response = await self._inner.handle_async_request(request)
             except httpx.TransportError:
-                if not retryable(request) or attempt >= self._retries:
+                wait = self._policy.after_error(request, attempt)
+                if wait is None:
                     raise
-                wait = delay(attempt, self._backoff, self._cap)
             else:
-                if (
-                    response.status_code not in RETRY_STATUSES
-                    or not retryable(request)
-                    or attempt >= self._retries
-                ):
+                wait = self._policy.after_answer(request, attempt, response)
+                if wait is None:
                     return response
-                wait = delay(attempt, self._backoff, self._cap, response)
                 await response.aclose()
             await asyncio.sleep(wait)
             attempt += 1
