@@ -499,3 +499,26 @@ def test_retries_honour_retry_after_and_spare_submits(tmp_path: Path) -> None:
             f"{em.base_url}/tasks/x/cancel", headers=auth, extensions={RETRY_EXTENSION: True}
         )
         assert (marked.status_code, len(slept)) == (429, 3)  # unless marked safe, as uploads are
+
+
+def test_cli_bad_input_never_tracebacks(run, env, media: Path, tmp_path: Path) -> None:
+    gone, speech, face = (
+        str(tmp_path / "gone.mp4"),
+        str(media / "speech.wav"),
+        str(media / "face.mp4"),
+    )
+    refused = f"http://127.0.0.1:{_free_port()}/a.wav"
+    job = ("submit", "--video", "a.mp4", "--audio", "b.wav")
+    cases = [
+        (("status", ""), 2, "a task id is needed"),
+        (("submit", "--no-content", "--video", gone, "--audio", speech), 1, "File.Unreadable"),
+        (("submit", "--video", face, "--audio", refused), 1, "InvalidURL.ConnectionRefused"),
+        ((*job, "--query-face-threshold", "150"), 2, "goes with --ref"),
+        ((*job, "--ref", "c.png", "--query-face-threshold", "300"), 2, "120<=x<=200"),
+        (("download", "no-such-task", str(tmp_path)), 1, "has no result"),
+    ]
+    for args, code, said in cases:
+        result = run(*args, env=env)
+        assert result.returncode == code, (args, result.stderr)
+        assert said in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from retalk.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, main
+from retalk.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_USAGE, main
 from retalk.errors import EnvironmentProblem
 from retalk.report import RenderOptions, render
 
@@ -53,6 +53,11 @@ def _service() -> Iterator[Client]:
         _fail(str(e), EXIT_ENVIRONMENT)
     except ApiError as error:
         _fail(str(error), EXIT_FINDINGS)
+    except OSError as error:  # a file to upload that went away, a folder that cannot be written
+        where = f" {error.filename}" if error.filename else ""
+        _fail(f"cannot use{where}: {error.strerror or error}", EXIT_FINDINGS)
+    except ValueError as error:  # an empty task id, a threshold without a reference …
+        _fail(str(error), EXIT_USAGE)
 
 
 class _Progress:
