@@ -17,6 +17,7 @@ SPEECH_CODES = {c for c in CODES if c.startswith(("Audio.", "Job."))}
 AUDIO = [
     ("speech.wav", ()),
     ("speech.mp3", ()),
+    ("speech-5.1.wav", ()),  # the silent channels sit at their (zero) peak: not clipping
     ("speech-pause.wav", ("Audio.Silences",)),
     ("quiet-speech.wav", ("Audio.Quiet",)),
     ("noisy-speech.wav", ("Audio.Noisy",)),
@@ -47,6 +48,12 @@ def test_audio_speech(media: Path, name: str, expected: tuple[str, ...]) -> None
     report = retalk.check_audio(media / name)
     assert _codes(report) == sorted(expected), report.findings
     assert report.ok
+
+
+def test_a_few_words_are_speech_and_unmeasured_noise(media: Path) -> None:
+    report = retalk.check_audio(media / "speech-0.4s.wav")
+    assert sorted(report.codes) == ["InvalidFile.Duration"]  # not NoSpeech, not Noisy
+    assert report.inputs[0].facts["speech"]["snr_db"] is None
 
 
 @pytest.mark.parametrize(("video", "audio", "extension", "expected"), JOBS)

@@ -27,9 +27,11 @@ def no_speech(media: Media) -> Iterator[Finding]:
 
 def _too_little(media: Media) -> bool:
     scan = media.speech
-    return scan is not None and (
-        scan.speech_seconds < limits.SPEECH_MIN_S or scan.speech_share < limits.SPEECH_MIN_SHARE
-    )
+    if scan is None:
+        return False
+    # Half a second of speech is little in a long file, and all there is in a short one.
+    least = min(limits.SPEECH_MIN_S, scan.duration / 2)
+    return scan.speech_seconds < least or scan.speech_share < limits.SPEECH_MIN_SHARE
 
 
 def quiet(media: Media) -> Iterator[Finding]:
