@@ -243,30 +243,56 @@ class Engine:
         }
 
 
+_SEGMENT_S = 2
+"""ffmpeg's `reverse` filter holds every frame it reverses: the video is reversed two seconds
+at a time, so that a 120 s 1080p video needs 0.2 GB of memory, not 10."""
+_ENCODE = ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+
+
 def _render(
     video: Path, audio: Path, seconds: float, passes: int, extension: bool, out: Path
 ) -> None:
-    """The input video with the new audio: cut to `seconds`, or played forward and backward
-    `passes` times when extended."""
-    ffmpeg = os.environ.get("RETALK_FFMPEG") or "ffmpeg"
+    """The input video with the new audio: cut to `seconds`, or played forward, backward,
+    forward … `passes` times when extended."""
+    source = video
     if extension and passes > 1:
-        names = [f"[p{i}]" for i in range(passes)]
-        chain = [f"[0:v:0]split={passes}{''.join(names)}"]
-        pieces = []
-        for i, name in enumerate(names):
-            if i % 2:
-                chain.append(f"{name}reverse[r{i}]")
-                pieces.append(f"[r{i}]")
-            else:
-                pieces.append(name)
-        chain.append(f"{''.join(pieces)}concat=n={passes}:v=1:a=0[v]")
-        video_map = ["-filter_complex", ";".join(chain), "-map", "[v]"]
-    else:
-        video_map = ["-map", "0:v:0"]
-    subprocess.run(
-        [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(video), "-i", str(audio), *video_map,
-         "-map", "1:a:0", "-t", f"{seconds:.3f}", "-c:v", "libx264", "-preset", "ultrafast",
-         "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart", str(out)],
-        check=True,
-        capture_output=True,
+        source = _back_and_forth(video, passes, out.parent)
+    _ffmpeg(
+        "-i", str(source), "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0",
+        "-t", f"{seconds:.3f}", *_ENCODE, "-c:a", "aac", "-movflags", "+faststart", str(out),
     )  # fmt: skip
+
+
+def _back_and_forth(video: Path, passes: int, folder: Path) -> Path:
+    work = folder / "passes"
+    work.mkdir(exist_ok=True)
+    forward = work / "forward.mp4"
+    key_every = f"expr:gte(t,n_forced*{_SEGMENT_S})"
+    _ffmpeg(
+        "-i", str(video), "-map", "0:v:0", *_ENCODE, "-force_key_frames", key_every, str(forward)
+    )
+    _ffmpeg(
+        "-i", str(forward), "-c", "copy", "-f", "segment", "-segment_time", str(_SEGMENT_S),
+        "-reset_timestamps", "1", str(work / "part%05d.mp4"),
+    )  # fmt: skip
+    parts = sorted(work.glob("part*.mp4"))
+    for part in parts:
+        _ffmpeg("-i", str(part), "-vf", "reverse", *_ENCODE, str(part.with_name("r" + part.name)))
+    backward = work / "backward.mp4"
+    _concat([p.with_name("r" + p.name) for p in reversed(parts)], backward)
+    played = work / "played.mp4"
+    _concat([forward if i % 2 == 0 else backward for i in range(passes)], played)
+    return played
+
+
+def _concat(pieces: list[Path], out: Path) -> None:
+    listing = out.with_suffix(".txt")
+    listing.write_text("".join(f"file '{p.resolve()}'\n" for p in pieces))
+    _ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(out))
+
+
+def _ffmpeg(*args: str) -> None:
+    ffmpeg = os.environ.get("RETALK_FFMPEG") or "ffmpeg"
+    subprocess.run(
+        [ffmpeg, "-nostdin", "-v", "error", "-y", *args], check=True, capture_output=True
+    )
