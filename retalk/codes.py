@@ -81,7 +81,3 @@ CODES: dict[str, Code] = {
         *_table(Severity.INFO, False, _INFO),
     )
 }
-
-
-def severity_of(code: str) -> Severity:
-    return CODES[code].severity

@@ -193,7 +193,7 @@ class AsyncClient:
                 core.read_answer(response)
             restart = response.status_code != 206
             done = 0 if restart else have
-            total = _total(response, done)
+            total = core.total_size(response, done)
             with partial.open(restart) as out:
                 async for chunk in response.aiter_bytes():
                     out.write(chunk)
@@ -201,8 +201,3 @@ class AsyncClient:
                     if progress is not None:
                         progress(done, total)
         return partial.finish()
-
-
-def _total(response: httpx.Response, offset: int) -> int | None:
-    length = response.headers.get("Content-Length")
-    return offset + int(length) if length and length.isdigit() else None

@@ -185,6 +185,12 @@ def read_page(response: httpx.Response) -> TaskPage:
     )
 
 
+def total_size(response: httpx.Response, offset: int) -> int | None:
+    """A download's whole size: what this answer carries, after the `offset` already held."""
+    length = response.headers.get("Content-Length")
+    return offset + int(length) if length and length.isdigit() else None
+
+
 def next_interval(current: float, timing: Timing) -> float:
     return min(current * 1.5, timing.poll_cap)
 

@@ -187,7 +187,7 @@ class Client:
                 core.read_answer(response)
             restart = response.status_code != 206
             done = 0 if restart else have
-            total = _total(response, done)
+            total = core.total_size(response, done)
             with partial.open(restart) as out:
                 for chunk in response.iter_bytes():
                     out.write(chunk)
@@ -195,8 +195,3 @@ class Client:
                     if progress is not None:
                         progress(done, total)
         return partial.finish()
-
-
-def _total(response: httpx.Response, offset: int) -> int | None:
-    length = response.headers.get("Content-Length")
-    return offset + int(length) if length and length.isdigit() else None

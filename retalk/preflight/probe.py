@@ -15,6 +15,8 @@ from retalk.errors import ToolMissing
 
 FFPROBE_ENV = "RETALK_FFPROBE"
 """Names the ffprobe program to run, when it is not `ffprobe` on PATH."""
+FFMPEG_ENV = "RETALK_FFMPEG"
+"""Names the ffmpeg program to run, when it is not `ffmpeg` on PATH."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,10 @@ class ProbeFailed(Exception):
 
 def ffprobe_command() -> str:
     return os.environ.get(FFPROBE_ENV) or "ffprobe"
+
+
+def ffmpeg_command() -> str:
+    return os.environ.get(FFMPEG_ENV) or "ffmpeg"
 
 
 def run_ffprobe(path: str) -> dict[str, Any]:

@@ -20,12 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from retalk import limits
 from retalk.errors import ModelUnavailable, ToolMissing
+from retalk.preflight.probe import ffmpeg_command
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
-
-FFMPEG_ENV = "RETALK_FFMPEG"
-"""Names the ffmpeg program to run, when it is not `ffmpeg` on PATH."""
 
 RATE = 16_000
 Span = tuple[float, float]
@@ -73,10 +71,6 @@ class SpeechScan:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
-
-
-def ffmpeg_command() -> str:
-    return os.environ.get(FFMPEG_ENV) or "ffmpeg"
 
 
 def analyse_speech(path: str) -> SpeechScan | None:

@@ -4,7 +4,6 @@ inputs fetched, judged by retalk's own preflight, and a real result made with ff
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import subprocess
 import threading
@@ -19,6 +18,7 @@ import httpx
 
 from retalk.client.core import OSS_SCHEME, safe_name
 from retalk.codes import Severity
+from retalk.preflight.probe import ffmpeg_command
 
 # The service's own messages, from the document's table of codes.
 MESSAGES = {
@@ -292,7 +292,6 @@ def _concat(pieces: list[Path], out: Path) -> None:
 
 
 def _ffmpeg(*args: str) -> None:
-    ffmpeg = os.environ.get("RETALK_FFMPEG") or "ffmpeg"
     subprocess.run(
-        [ffmpeg, "-nostdin", "-v", "error", "-y", *args], check=True, capture_output=True
+        [ffmpeg_command(), "-nostdin", "-v", "error", "-y", *args], check=True, capture_output=True
     )
