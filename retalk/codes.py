@@ -2,11 +2,12 @@
 
 Codes of what the service would reject are the service's own (`InvalidFile.*`); retalk's own
 warnings and facts have codes of their own, stable across releases. The README documents every
-code here (a test keeps the two in step).
+code here (a test keeps the two in step). `ALIASES` keeps older spellings of a code working.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -44,7 +45,7 @@ _SERVICE_ERRORS = {
     "InvalidFile.ImageSize": "image long/short side over 2, or longest side over 4096 px",
     "InvalidFile.Openerror": "the file cannot be opened as video, audio or image",
     "InvalidFile.Content": "the reference image shows no face, or more than one",
-    "InvalidFile.FaceNotMach": "no face in the video matches the reference image",
+    "InvalidFile.FaceNotMatch": "no face in the video matches the reference image",
 }
 _OWN_ERRORS = {
     "File.Unreadable": "no such file, a folder, not a regular file, or no permission to read it",
@@ -81,3 +82,22 @@ CODES: dict[str, Code] = {
         *_table(Severity.INFO, False, _INFO),
     )
 }
+
+ALIASES: dict[str, str] = {"InvalidFile.FaceNotMach": "InvalidFile.FaceNotMatch"}
+"""Older spelling → the code as retalk reports it. The service's original document spells the
+face mismatch `FaceNotMach`; its current pages, and retalk, `FaceNotMatch`."""
+
+
+def current(code: str) -> str:
+    """`code` as retalk spells it now: an alias becomes its current code."""
+    return ALIASES.get(code, code)
+
+
+def widen(prefixes: Iterable[str]) -> tuple[str, ...]:
+    """`prefixes` with, for each alias one of them selects, the alias's current code: so that
+    `--ignore InvalidFile.FaceNotMach` drops `InvalidFile.FaceNotMatch`."""
+    given = tuple(prefixes)
+    extra = tuple(
+        code for alias, code in ALIASES.items() if alias.startswith(given) and code not in given
+    )
+    return given + extra

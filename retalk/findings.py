@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from retalk.codes import CODES, Severity
+from retalk.codes import CODES, Severity, widen
 
 JSON_VERSION = 1
 
@@ -97,8 +97,9 @@ class Report:
 
     def filtered(self, select: Iterable[str] = (), ignore: Iterable[str] = ()) -> Report:
         """Keep the findings whose code starts with a prefix in `select` (all when empty) and with
-        none in `ignore`, as flake8 does: `--ignore File.` drops all of retalk's own file codes."""
-        chosen, dropped = tuple(select), tuple(ignore)
+        none in `ignore`, as flake8 does: `--ignore File.` drops all of retalk's own file codes.
+        A prefix of an older spelling (`retalk.codes.ALIASES`) also stands for its current code."""
+        chosen, dropped = widen(select), widen(ignore)
         kept = tuple(
             f
             for f in self.findings

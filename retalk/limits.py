@@ -135,20 +135,29 @@ def _num(value: float) -> str:
 # Each was measured on the test faces (see tests/test_faces.py).
 
 FACE_SAMPLES = 24
-"""Frames sampled from a video for face analysis."""
+"""Frames of a video analysed in full (every face, its pose and identity), spread evenly."""
+FACE_SPACING_S = 1.0
+"""The longest stretch between two frames looked at (analysed, or glanced at for the target's
+presence), so that any gap of 1.5 s or more in the target's presence holds one."""
+FACE_GAP_MIN_S = 1.0
+"""Stretches without the target shorter than this are not reported (`Face.Gaps`): about one
+glance that missed the face."""
 FACE_MIN_SCORE = 0.5
 """mediapipe's detection confidence below which a box is not a face."""
 FACE_SURE_SCORE = 0.85
 """A detection on which no face mesh fits counts as a face only from this confidence on (a
 spacesuit's neck ring scored 0.68)."""
+FACE_TURNED_SURE = 0.8
+"""The same for dlib's CNN detector, which alone finds faces turned towards profile (the mesh
+may not fit them): clear faces score 0.93-1.15, faces at its size limit 0.4-0.6 (see
+`faces.people`)."""
 FACE_SMALL = 0.10
 """A face lower than this share of the displayed frame's shorter side is small."""
 FACE_MAX_YAW = 30.0
 """Degrees of head turn (left or right) past which a face is turned."""
-FACE_PITCH_OFFSET = 10.0
-"""Pitch read on frontal faces (astronaut 11.7, Grace Hopper 8.3): subtracted before judging."""
 FACE_MAX_PITCH = 25.0
-"""Degrees of nodding (up or down, after the offset) past which a face is turned."""
+"""Degrees of nodding (up or down) past which a face is turned (0 is the mean pose of 101
+near-frontal faces, see `faces.pose`)."""
 FACE_TURNED_SHARE = 0.4
 """The share of the target's frames turned past the bounds that makes a `Face.Turned`."""
 FACE_SAME_PERSON = 0.55

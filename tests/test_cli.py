@@ -97,6 +97,22 @@ def test_select_and_ignore_by_code_prefix(run, media: Path) -> None:
     ]
 
 
+def test_the_old_face_mismatch_spelling_selects_and_ignores(run, media: Path) -> None:
+    job = ("check", "--format", "json", "--video", "face.mp4", "--audio", "speech.wav")
+    job += ("--ref", "grace.jpg")  # someone else's face: the reference matches no one
+    selected = run(*job, "--select", "InvalidFile.FaceNotMach", cwd=media)
+    assert selected.returncode == 1, selected.stderr
+    codes = [f["code"] for f in json.loads(selected.stdout)["findings"]]
+    assert codes == ["InvalidFile.FaceNotMatch"]
+    ignored = run(*job, "--ignore", "InvalidFile.FaceNotMach", cwd=media)
+    assert ignored.returncode == 0, ignored.stderr
+    data = json.loads(ignored.stdout)
+    assert data["ok"] is True
+    assert data["findings"] and "InvalidFile.FaceNotMatch" not in [
+        f["code"] for f in data["findings"]
+    ]
+
+
 def test_job_form_checks_each_role(run, media: Path) -> None:
     result = run(
         "check", "--video", "good.wav", "--audio", "good.mp4", "--ref", "good.png", cwd=media

@@ -33,7 +33,7 @@ from retalk.client import (
     Timing,
     WaitTimeout,
 )
-from retalk.client.core import download_target
+from retalk.client.core import download_target, read_answer
 from retalk.client.emulator import Emulator, Faults
 
 KEY = "sk-retalk-SECRET-7f3a9c"
@@ -129,7 +129,7 @@ FAILURES = [
     ("face.mp4", "121s.aac", None, "InvalidFile.Duration"),
     ("face.mp4", "speech.wav", "two-people.png", "InvalidFile.Content"),
     ("face.mp4", "speech.wav", "5000x2000.jpg", "InvalidFile.ImageSize"),
-    ("face.mp4", "speech.wav", "grace.jpg", "InvalidFile.FaceNotMach"),
+    ("face.mp4", "speech.wav", "grace.jpg", "InvalidFile.FaceNotMatch"),
 ]
 
 
@@ -143,7 +143,40 @@ def test_the_emulator_fails_tasks_with_the_service_codes(
         client.wait(task.task_id)
     assert failed.value.code == code
     assert failed.value.task.message  # the service's sentence for it
-    assert failed.value.face_mismatch == (code == "InvalidFile.FaceNotMach")
+    assert failed.value.face_mismatch == (code == "InvalidFile.FaceNotMatch")
+
+
+def test_the_old_face_mismatch_spelling_reads_as_the_new(media: Path, tmp_path: Path) -> None:
+    faults = Faults(old_spelling=True)  # the service as its original document spells the code
+    with (
+        Emulator(api_key=KEY, pending_s=0, running_s=0, faults=faults, storage=tmp_path) as em,
+        Client(api_key=KEY, url=em.base_url, timing=FAST) as client,
+    ):
+        urls = [client.upload(media / name) for name in ("face.mp4", "speech.wav", "grace.jpg")]
+        task = client.submit(*urls[:2], ref_image_url=urls[2])
+        with pytest.raises(TaskFailed) as failed:
+            client.wait(task.task_id)
+        assert failed.value.code == "InvalidFile.FaceNotMatch"
+        assert failed.value.service_code == "InvalidFile.FaceNotMach"
+        assert failed.value.task.code == "InvalidFile.FaceNotMach"  # the answer, as it came
+        assert failed.value.face_mismatch
+        assert "InvalidFile.FaceNotMatch: " in str(failed.value)
+
+
+def test_an_error_answer_in_the_old_spelling_reads_as_the_new() -> None:
+    answer = httpx.Response(
+        400,
+        json={"code": "InvalidFile.FaceNotMach", "message": "no match", "request_id": "r-1"},
+    )
+    with pytest.raises(InvalidRequest) as refused:
+        read_answer(answer)
+    assert refused.value.code == "InvalidFile.FaceNotMatch"
+    assert refused.value.service_code == "InvalidFile.FaceNotMach"
+    assert refused.value.request_id == "r-1"
+    current = httpx.Response(400, json={"code": "InvalidFile.FPS", "message": "m"})
+    with pytest.raises(InvalidRequest) as plain:
+        read_answer(current)
+    assert plain.value.code == plain.value.service_code == "InvalidFile.FPS"
 
 
 def test_unreachable_inputs(media: Path, tmp_path: Path) -> None:

@@ -134,7 +134,7 @@ def test_every_file_code_is_produced_by_a_case() -> None:
     # face, speech and job codes theirs (test_faces, test_speech).
     file_codes = {c for c in CODES if not c.startswith(("Face.", "Audio.", "Job."))} - {
         "InvalidFile.Content",
-        "InvalidFile.FaceNotMach",
+        "InvalidFile.FaceNotMatch",
     }
     assert file_codes - produced == {"File.Unreadable", "File.Unmeasured"}
 
@@ -229,3 +229,27 @@ def test_a_file_no_one_can_open_with_no_media_name_has_no_role(tmp_path: Path) -
     report = retalk.check_file(notes, content=False)
     assert [(i.kind, i.role) for i in report.inputs] == [("unknown", None)]
     assert report.codes == ("InvalidFile.Openerror",)
+
+
+def test_the_old_face_mismatch_spelling_filters_as_an_alias() -> None:
+    found = (
+        retalk.Finding("InvalidFile.FaceNotMatch", Severity.ERROR, "a.mp4", "m"),
+        retalk.Finding("InvalidFile.FPS", Severity.ERROR, "a.mp4", "m"),
+        retalk.Finding("File.NearLimit", Severity.WARNING, "b.wav", "m"),
+    )
+    report = retalk.Report((), found)
+    assert report.filtered(ignore=["InvalidFile.FaceNotMach"]).codes == (
+        "InvalidFile.FPS",
+        "File.NearLimit",
+    )
+    assert report.filtered(select=["InvalidFile.FaceNotMach"]).codes == (
+        "InvalidFile.FaceNotMatch",
+    )
+    assert report.filtered(select=["File.", "InvalidFile.FaceNotMach"]).codes == (
+        "InvalidFile.FaceNotMatch",
+        "File.NearLimit",
+    )
+    # Prefixes stay prefixes: the family drops both spellings, a longer name neither.
+    assert report.filtered(ignore=["InvalidFile."]).codes == ("File.NearLimit",)
+    assert report.filtered(ignore=["InvalidFile.FaceNotMachX"]).codes == report.codes
+    assert "InvalidFile.FaceNotMach" not in CODES

@@ -16,13 +16,16 @@
           └── WaitTimeout            the task had not ended when the wait ran out
 
 `error_from_answer` maps an HTTP answer, `error_from_transport` an httpx transport error: no
-other code builds these. The API key never appears in any of their messages.
+other code builds these. The API key never appears in any of their messages. A code the service
+spells the old way (`retalk.codes.ALIASES`) reads as retalk's current one in `code`; `service_code`
+keeps what the service said.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from retalk.codes import ALIASES, current
 from retalk.errors import EnvironmentProblem, RetalkError
 
 if TYPE_CHECKING:
@@ -30,8 +33,12 @@ if TYPE_CHECKING:
 
     from retalk.client.models import Task
 
-FACE_MISMATCH = ("InvalidFile.FaceNotMach", "InvalidFile.FaceNotMatch")
-"""The document spells it `Mach`, the newer page `Match`: both mean the same."""
+FACE_MISMATCH = (
+    "InvalidFile.FaceNotMatch",
+    *(alias for alias, code in ALIASES.items() if code == "InvalidFile.FaceNotMatch"),
+)
+"""The newer pages spell it `Match`, the original document `Mach` (an alias in
+`retalk.codes.ALIASES`): both mean the same, and `code` reads either as `FaceNotMatch`."""
 
 
 class MissingApiKey(EnvironmentProblem):
@@ -42,7 +49,15 @@ class ApiError(RetalkError):
     """The service, or the network on the way to it, said no."""
 
     code: str | None = None
+    """The service's code, spelled as retalk spells it now (`InvalidFile.FaceNotMatch`)."""
+    service_code: str | None = None
+    """The code exactly as the service sent it, old spelling and all."""
     request_id: str | None = None
+
+
+def _current(code: str | None) -> str | None:
+    """`code` as retalk spells it now; anything that is not a string as it came."""
+    return current(code) if isinstance(code, str) else code
 
 
 class TransportError(ApiError):
@@ -55,6 +70,10 @@ class ApiStatusError(ApiError):
     def __init__(
         self, status: int, code: str | None, message: str, request_id: str | None = None
     ) -> None:
+        """`code` as the service sent it: an old spelling becomes `code`, kept in
+        `service_code`."""
+        self.service_code = code
+        code = _current(code)
         super().__init__(f"{code or 'HTTP ' + str(status)}: {message}" if message else code or "")
         self.status = status
         self.code = code
@@ -91,9 +110,10 @@ class TaskFailed(ApiError):
 
     def __init__(self, task: Task) -> None:
         self.task = task
-        self.code = task.code
+        self.service_code = task.code
+        self.code = _current(task.code)
         self.request_id = task.request_id
-        said = f"{task.code}: {task.message}" if task.code else task.status.value
+        said = f"{self.code}: {task.message}" if self.code else task.status.value
         super().__init__(f"task {task.task_id} {task.status.value}: {said}")
 
     @property

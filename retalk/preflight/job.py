@@ -124,7 +124,7 @@ def _speech_without_face(video_media: Media, audio_media: Media, plan: Plan) -> 
 
     def face_at(t: float) -> bool:
         moment = plan.video_time(t)
-        return any(start <= moment <= end and f.target is not None for start, end, f in spans)
+        return any(start <= moment <= end and shown for start, end, shown in spans)
 
     step = 0.1
     missing: list[list[float]] = []

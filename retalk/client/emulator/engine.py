@@ -45,7 +45,7 @@ MESSAGES = {
         "The input image has no human body or multi human bodies. Please upload other image "
         "with single person."
     ),
-    "InvalidFile.FaceNotMach": (
+    "InvalidFile.FaceNotMatch": (
         "There are no matched face in the video with the provided reference image."
     ),
 }

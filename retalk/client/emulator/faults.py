@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
+
+from retalk.codes import ALIASES
+
+_OLD_SPELLING = {code: alias for alias, code in ALIASES.items()}
 
 
 @dataclass
@@ -18,6 +23,9 @@ class Faults:
     """Seconds to sit on every API request before answering."""
     drop_download_after: int = 0
     """Close the connection after this many bytes of each result's first download (0: never)."""
+    old_spelling: bool = False
+    """Answer a failed task's code as the original document spells it: `InvalidFile.FaceNotMach`
+    for `InvalidFile.FaceNotMatch` (`retalk.codes.ALIASES`)."""
     _count: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -31,3 +39,10 @@ class Faults:
         if self.error_every and n % self.error_every == 0:
             return "error"
         return None
+
+    def spelled(self, output: dict[str, Any]) -> dict[str, Any]:
+        """A task's `output` with its code spelled the old way, when `old_spelling` says so."""
+        code = output.get("code")
+        if self.old_spelling and isinstance(code, str) and code in _OLD_SPELLING:
+            return {**output, "code": _OLD_SPELLING[code]}
+        return output

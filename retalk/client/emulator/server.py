@@ -382,7 +382,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             body: dict[str, Any] = {
                 "request_id": _rid(),
-                "output": task.output(self.service.result_url(task)),
+                "output": self.service.faults.spelled(task.output(self.service.result_url(task))),
             }
             if task.status == "SUCCEEDED":
                 body["usage"] = task.usage
@@ -399,7 +399,10 @@ class _Handler(BaseHTTPRequestHandler):
             ]
             tasks.sort(key=lambda t: t.submit_time, reverse=True)
             page = tasks[(page_no - 1) * page_size : page_no * page_size]
-            listed = [{**t.output(self.service.result_url(t)), "model_name": MODEL} for t in page]
+            spelled = self.service.faults.spelled
+            listed = [
+                {**spelled(t.output(self.service.result_url(t))), "model_name": MODEL} for t in page
+            ]
         self._json(
             200,
             {

