@@ -64,7 +64,11 @@ def check_job(
         heard = pool.submit(inspect, audio, "audio", content=content) if audio else None
         if content and (video or ref):
             pool.submit(preload_face_model)
-        ref_media, reference = inspect(ref, "ref", content=content) if ref else (None, None)
+        ref_media, reference = (
+            inspect(ref, "ref", content=content, identity=video is not None)
+            if ref
+            else (None, None)
+        )
         video_media = (
             inspect(video, "video", content=content, reference=reference)[0] if video else None
         )
@@ -124,10 +128,12 @@ def inspect(
     *,
     content: bool = True,
     reference: NDArray[Any] | None = None,
+    identity: bool = False,
 ) -> tuple[Media, NDArray[Any] | None]:
     """Gather a file and, with `content`, analyse what its role needs: faces for a video or a
     reference image (matched against `reference`, a face embedding), speech for an audio.
-    Also returns the embedding of a reference image's one face, for the video of its job."""
+    With `identity`, also returns the embedding of a reference image's one face, for the video
+    of its job."""
     media = gather(path, content=content)
     embedding = None
     if not content or media.unreadable is not None:
@@ -136,7 +142,7 @@ def inspect(
     if seen_as in ("video", "ref"):
         from retalk.preflight.faces import scan_faces
 
-        scan, embedding = scan_faces(media, seen_as, reference)
+        scan, embedding = scan_faces(media, seen_as, reference, identity=identity)
         media = replace(media, faces=scan)
     elif seen_as == "audio" and media.open_error is None and media.probe and media.probe.audio:
         from retalk.preflight.speech import analyse_speech

