@@ -7,13 +7,16 @@ import itertools
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import retalk
 from retalk import limits
-from retalk.preflight.frames import plan_samples
+from retalk.preflight.frames import Frame, plan_samples, prefetched
 
 SPACING = limits.FACE_SPACING_S
 
@@ -147,3 +150,29 @@ def test_memory_does_not_follow_the_number_of_files(media: Path, tmp_path: Path)
     few = _peak_rss_mb(RETALK, "check", str(folder(1)))
     many = _peak_rss_mb(RETALK, "check", str(folder(6)))
     assert many < few + 60, (few, many)
+
+
+def _frames(count: int, fail_at: int | None = None) -> Iterator[Frame]:
+    for i in range(count):
+        if i == fail_at:
+            raise ValueError("a broken frame")
+        yield Frame(float(i), np.zeros((2, 2, 3), dtype=np.uint8))
+
+
+def test_prefetching_keeps_the_order_and_hands_over_errors() -> None:
+    assert [f.t for f in prefetched(_frames(50))] == [float(i) for i in range(50)]
+    seen = []
+    with pytest.raises(ValueError, match="a broken frame"):
+        for frame in prefetched(_frames(50, fail_at=7)):
+            seen.append(frame.t)
+    assert seen == [float(i) for i in range(7)]
+
+
+def test_leaving_a_prefetched_loop_early_stops_its_thread() -> None:
+    before = {t.name for t in threading.enumerate()}
+    assert "retalk-frames" not in before
+    frames = prefetched(_frames(10_000))
+    assert next(frames).t == 0.0
+    assert "retalk-frames" in {t.name for t in threading.enumerate()}  # decoding ahead
+    frames.close()
+    assert "retalk-frames" not in {t.name for t in threading.enumerate()}

@@ -34,11 +34,21 @@ def scan_faces(
     with _worker_lock:
         if _worker is None:
             _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retalk-faces")
-    return _worker.submit(_scan, media, role, reference, identity).result()
+    stop = threading.Event()
+    scanned = _worker.submit(_scan, media, role, reference, identity, stop)
+    try:
+        return scanned.result()
+    except BaseException:
+        stop.set()  # Ctrl-C: the scan ends at its next frame, and the process with it
+        raise
 
 
 def _scan(
-    media: Media, role: str, reference: NDArray[Any] | None, identity: bool
+    media: Media,
+    role: str,
+    reference: NDArray[Any] | None,
+    identity: bool,
+    stop: threading.Event,
 ) -> tuple[FaceScan | None, NDArray[Any] | None]:
     from retalk.preflight import video
     from retalk.preflight.faces.scan import scan_image, scan_video
@@ -60,7 +70,7 @@ def _scan(
             min_spacing=limits.FACE_SPACING_S / 2,
             rotation=stream.rotation,
         )
-        return scan_video(prefetched(frames), duration, reference), None
+        return scan_video(prefetched(frames), duration, reference, stop=stop), None
     if role == "ref" and media.image is not None:
         pixels = _image_pixels(media.path)
         return scan_image(pixels, identity=identity) if pixels is not None else (None, None)

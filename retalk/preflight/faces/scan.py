@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -358,13 +359,17 @@ def scan_video(
     frames: Iterable[Frame],
     duration: float,
     reference: NDArray[Any] | None = None,
+    *,
+    stop: threading.Event | None = None,
 ) -> FaceScan:
     """The faces of a video's frames (analysed and glanced, in time order), and the target
     followed through them. With a reference embedding, the target is the face that matches it;
-    else the service's rule picks it."""
+    else the service's rule picks it. Once `stop` is set, no further frame is looked at."""
     with face_model() as model:
         looker = _Looker(model)
         for frame in frames:
+            if stop is not None and stop.is_set():
+                break
             looker.look(frame)
         seen = looker.analysed
 
