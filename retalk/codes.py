@@ -93,10 +93,11 @@ def current(code: str) -> str:
     return ALIASES.get(code, code)
 
 
-def widen(prefixes: Iterable[str]) -> tuple[str, ...]:
-    """`prefixes` with, for each alias one of them selects, the alias's current code: so that
-    `--ignore InvalidFile.FaceNotMach` drops `InvalidFile.FaceNotMatch`."""
-    given = tuple(prefixes)
+def widen(prefixes: Iterable[str] | str) -> tuple[str, ...]:
+    """`prefixes` (one string is one prefix) with, for each alias one of them selects, the
+    alias's current code: so that `--ignore InvalidFile.FaceNotMach` drops
+    `InvalidFile.FaceNotMatch`."""
+    given = (prefixes,) if isinstance(prefixes, str) else tuple(prefixes)
     extra = tuple(
         code for alias, code in ALIASES.items() if alias.startswith(given) and code not in given
     )

@@ -95,7 +95,9 @@ class Report:
     def for_path(self, path: str) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.path == path)
 
-    def filtered(self, select: Iterable[str] = (), ignore: Iterable[str] = ()) -> Report:
+    def filtered(
+        self, select: Iterable[str] | str = (), ignore: Iterable[str] | str = ()
+    ) -> Report:
         """Keep the findings whose code starts with a prefix in `select` (all when empty) and with
         none in `ignore`, as flake8 does: `--ignore File.` drops all of retalk's own file codes.
         A prefix of an older spelling (`retalk.codes.ALIASES`) also stands for its current code."""

@@ -139,9 +139,10 @@ FACE_SAMPLES = 24
 FACE_SPACING_S = 1.0
 """The longest stretch between two frames looked at (analysed, or glanced at for the target's
 presence), so that any gap of 1.5 s or more in the target's presence holds one."""
-FACE_GAP_MIN_S = 1.0
-"""Stretches without the target shorter than this are not reported (`Face.Gaps`): about one
-glance that missed the face."""
+FACE_GAP_MIN_S = 0.75
+"""Stretches without the target shorter than this are not reported (`Face.Gaps`). A gap of
+1.5 s or more always shows as at least this: its frames stand for the video from halfway to
+the frames around the gap, which lie outside it."""
 FACE_MIN_SCORE = 0.5
 """mediapipe's detection confidence below which a box is not a face."""
 FACE_SURE_SCORE = 0.85

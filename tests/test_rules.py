@@ -253,3 +253,6 @@ def test_the_old_face_mismatch_spelling_filters_as_an_alias() -> None:
     assert report.filtered(ignore=["InvalidFile."]).codes == ("File.NearLimit",)
     assert report.filtered(ignore=["InvalidFile.FaceNotMachX"]).codes == report.codes
     assert "InvalidFile.FaceNotMach" not in CODES
+    # One string is one prefix, not a set of one-letter prefixes.
+    assert report.filtered(ignore="File.").codes == ("InvalidFile.FaceNotMatch", "InvalidFile.FPS")
+    assert report.filtered(select="File.").codes == ("File.NearLimit",)

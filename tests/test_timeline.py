@@ -118,6 +118,26 @@ sys.stderr.write(done.stderr.decode())
 """
 
 
+def test_a_face_seen_only_between_analysed_frames_is_matched(media: Path) -> None:
+    report = retalk.check_job(video=media / "cutaway.mp4", ref=media / "astronaut.png")
+    faces = report.inputs[0].facts["faces"]
+    assert faces["target_chosen_by"] == "reference", report.findings  # not a false mismatch
+    assert "InvalidFile.FaceNotMatch" not in report.codes
+    assert faces["target_coverage"] == pytest.approx(1.4 / 48, abs=1.1 / 48)
+
+
+def test_a_video_stream_without_frames_gives_a_report(media: Path) -> None:
+    report = retalk.check_video(media / "no-frames.mkv")
+    assert report.inputs[0].path.endswith("no-frames.mkv")
+
+
+def test_a_picture_too_wide_for_the_face_models_gives_a_report(run, media: Path) -> None:
+    # A side of 32767 px or more aborts mediapipe's OpenCV: the picture is shrunk before.
+    result = run("check", "-q", str(media / "strip-32800x64.png"))
+    assert result.returncode == 1, result.stderr
+    assert "InvalidFile.ImageSize" in result.stdout
+
+
 def _peak_rss_mb(*command: str) -> float:
     """The largest resident size of the command (or a process it ran), in MB. Measured from a
     small Python of its own: a child forked from this test process would count its size."""

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from retalk.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_OK, main
+from retalk.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, main
 from retalk.errors import EnvironmentProblem
 from retalk.findings import Report
 from retalk.preflight import check_job, check_paths, find_media
@@ -92,6 +92,9 @@ def check(
     except EnvironmentProblem as problem:
         click.echo(f"retalk: {problem}", err=True)
         sys.exit(EXIT_ENVIRONMENT)
+    except KeyboardInterrupt:
+        click.echo("retalk: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
 
     report = report.filtered(_prefixes(select), _prefixes(ignore))
     output = render(report, fmt, RenderOptions(quiet=quiet))

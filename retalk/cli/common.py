@@ -1,7 +1,8 @@
 """The `retalk` group and what its commands share.
 
 Exit codes: 0 no errors, 1 errors found (or a task failed), 2 usage, 3 environment (ffprobe
-missing, a model that will not load, no API key, the service unreachable or refusing the key).
+missing, a model that will not load, no API key, the service unreachable or refusing the key);
+`check` interrupted by Ctrl-C, 130 (128 + SIGINT, as shells report it).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import click
 from retalk import __version__
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -193,5 +193,15 @@ def _map(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
         return [work(item) for item in items]
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=min(8, len(items))) as pool:
+    from retalk.preflight.faces import cancel_all
+
+    pool = ThreadPoolExecutor(max_workers=min(8, len(items)))
+    try:
         return list(pool.map(work, items))
+    except BaseException:
+        # Ctrl-C: the files not started are dropped, the face scans stop at their next frame.
+        pool.shutdown(wait=False, cancel_futures=True)
+        cancel_all()
+        raise
+    finally:
+        pool.shutdown(wait=True)

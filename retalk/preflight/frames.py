@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 MAX_SHORT_SIDE = 1080
 """Frames are analysed at most this size on their shorter side: the service takes at most
 2048 px on a side, and the face models see 192 px crops anyway."""
+MAX_LONG_SIDE = 4096
+"""... and at most this on their longer side (a side of 32767 px or more aborts the face
+models; the service takes 2048 at most)."""
 _THREADED_PIXELS = 2048 * 2048
 """Frames up to this size are decoded by frame threads; larger ones (which the service
 rejects anyway) by one thread: each frame thread holds frames of its own (an 8K clip took
@@ -83,6 +86,8 @@ class _Packets:
         """The packets to decode, as runs from a keyframe's index to the index of the last
         packet (in decoding order) whose frame is at or before the last sample that keyframe
         serves. Without keyframe flags the first packet stands as the only keyframe."""
+        if not self.times:
+            return {}
         starts = [i for i, key in enumerate(self.keys) if key] or [0]
         runs: dict[int, int] = {}
         bounds = [*starts[1:], len(self.times)]
@@ -375,10 +380,11 @@ class _Picker:
 
 
 def _rgb(frame: Any, rotation: int) -> NDArray[Any]:
-    short = min(frame.width, frame.height)
-    if short > MAX_SHORT_SIDE:
-        scale = MAX_SHORT_SIDE / short
-        width, height = (round(frame.width * scale / 2) * 2, round(frame.height * scale / 2) * 2)
+    short, long = min(frame.width, frame.height), max(frame.width, frame.height)
+    if short > MAX_SHORT_SIDE or long > MAX_LONG_SIDE:
+        scale = min(MAX_SHORT_SIDE / short, MAX_LONG_SIDE / long)
+        width = max(2, round(frame.width * scale / 2) * 2)
+        height = max(2, round(frame.height * scale / 2) * 2)
         return _upright(frame.to_ndarray(format="rgb24", width=width, height=height), rotation)
     return _upright(frame.to_ndarray(format="rgb24"), rotation)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,15 @@ __all__ = ["scan_faces"]
 
 _worker: ThreadPoolExecutor | None = None
 _worker_lock = threading.Lock()
+_generation = 0
+"""Raised by `cancel_all`: scans asked for before it stop."""
+
+
+def cancel_all() -> None:
+    """Stop every face scan under way or waiting (on Ctrl-C): each ends at its next frame."""
+    global _generation
+    with _worker_lock:
+        _generation += 1
 
 
 def scan_faces(
@@ -34,12 +45,19 @@ def scan_faces(
     with _worker_lock:
         if _worker is None:
             _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retalk-faces")
-    stop = threading.Event()
+        generation = _generation
+    interrupted = threading.Event()
+
+    def stop() -> bool:
+        return interrupted.is_set() or _generation != generation
+
     scanned = _worker.submit(_scan, media, role, reference, identity, stop)
     try:
         return scanned.result()
     except BaseException:
-        stop.set()  # Ctrl-C: the scan ends at its next frame, and the process with it
+        interrupted.set()  # Ctrl-C: the scan ends at its next frame, and the process with it
+        with contextlib.suppress(BaseException):
+            scanned.result(timeout=5)  # and gives the terminal back (see `face_model`)
         raise
 
 
@@ -48,13 +66,13 @@ def _scan(
     role: str,
     reference: NDArray[Any] | None,
     identity: bool,
-    stop: threading.Event,
+    stop: Callable[[], bool],
 ) -> tuple[FaceScan | None, NDArray[Any] | None]:
     from retalk.preflight import video
     from retalk.preflight.faces.scan import scan_image, scan_video
     from retalk.preflight.frames import prefetched, sample_video
 
-    if media.open_error is not None or media.missing_bytes:
+    if media.open_error is not None or media.missing_bytes or stop():
         return None, None
     if role == "video" and media.probe is not None and media.probe.video is not None:
         stream = media.probe.video
@@ -78,12 +96,26 @@ def _scan(
 
 
 def _image_pixels(path: str) -> NDArray[Any] | None:
-    """The image as shown (EXIF orientation applied), RGB."""
+    """The image as shown (EXIF orientation applied), RGB, its longer side at most the
+    service's limit (`limits.IMAGE.max_side`: a larger image is an `InvalidFile.ImageSize`
+    anyway, and a side of 32767 px or more aborts the face models). None for an image of more
+    than `_MAX_IMAGE_PIXELS`: decoding it alone would take gigabytes (13000 x 13000: 2.5 GB)."""
     import numpy as np
     from PIL import Image, ImageOps
 
+    side = limits.IMAGE.max_side
     try:
         with Image.open(path) as image:
-            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+            if image.width * image.height > _MAX_IMAGE_PIXELS:
+                return None
+            image.draft("RGB", (side, side))  # JPEG: decoded at a fraction of its size
+            shown = ImageOps.exif_transpose(image).convert("RGB")
+            if max(shown.size) > side:
+                shown.thumbnail((side, side))
+            return np.asarray(shown)
     except (OSError, ValueError, SyntaxError):
         return None
+
+
+_MAX_IMAGE_PIXELS = 8192 * 8192
+"""Larger images (which the service rejects: 4096 px at most) get no face analysis."""

@@ -5,8 +5,9 @@ A video is looked at in two ways, in one pass over its frames (see `frames.sampl
 - analysed frames (`limits.FACE_SAMPLES`, spread evenly): every face, its head pose, and a
   small crop of it kept for the identity embedding; the target is chosen among these;
 - glanced frames, at least one every `limits.FACE_SPACING_S` seconds: is each face of the
-  frame before still there? One detection on a crop around each, and a search of the whole
-  frame only when one is missing. They give the timeline of the target's presence.
+  frame before still there? One detection on a crop around each; when one is missing, the
+  frame is analysed in full instead (a face found anew is then known by its identity). They
+  give the timeline of the target's presence.
 No frame is kept once looked at. The scan is gathered once into a `FaceScan`; the rules in
 `faces.rules` judge it.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -278,17 +278,6 @@ def _glance(model: FaceModel, rgb: NDArray[Any], previous: Sequence[Face]) -> li
     return found
 
 
-def _search(model: FaceModel, rgb: NDArray[Any], *, fine: bool) -> list[Face]:
-    """A glanced frame searched whole: detections that a face mesh fits, or sure ones."""
-    height, width = rgb.shape[:2]
-    faces = []
-    for box in sorted(find_faces(model, rgb, fine=fine), key=lambda b: b.area, reverse=True):
-        if box.score < limits.FACE_SURE_SCORE and model.pose(rgb, box) is None:
-            continue
-        faces.append(_face(box, width, height, None))
-    return faces[:_MAX_POSED]
-
-
 @dataclass
 class _Looker:
     """Looks at a video's frames one by one, in time order, and keeps what the target needs.
@@ -306,21 +295,24 @@ class _Looker:
 
     def look(self, frame: Frame) -> None:
         previous = self.timeline[-1][1] if self.timeline else []
-        if frame.analyse:
-            seen = _look(self.model, frame.t, frame.rgb)
-            if not seen.faces and (self.fine_finds or self.probes < _FINE_PROBES):
-                self.probes += 1
-                seen = _look(self.model, frame.t, frame.rgb, fine=True)
-                self.fine_finds |= bool(seen.faces)
+        if not frame.analyse:
+            faces = _glance(self.model, frame.rgb, previous)
+            if faces is not None:
+                self.timeline.append((frame.t, faces, None))
+                return
+        # An analysis frame; or a glance that lost a face of the frame before: looked at in
+        # full, so that a face found anew (or moved far) is known by its identity.
+        seen = _look(self.model, frame.t, frame.rgb)
+        probe = frame.analyse and self.probes < _FINE_PROBES
+        if not seen.faces and (self.fine_finds or probe):
+            self.probes += probe
+            seen = _look(self.model, frame.t, frame.rgb, fine=True)
+            self.fine_finds |= bool(seen.faces)
+        if frame.analyse or seen.faces:
             self.analysed.append(seen)
             self.timeline.append((frame.t, seen.faces, len(self.analysed) - 1))
-            return
-        faces = _glance(self.model, frame.rgb, previous)
-        if faces is None:
-            faces = _search(self.model, frame.rgb, fine=False)
-            if not faces and self.fine_finds:
-                faces = _search(self.model, frame.rgb, fine=True)
-        self.timeline.append((frame.t, faces, None))
+        else:
+            self.timeline.append((frame.t, [], None))
 
 
 def _embedding(model: FaceModel, seen: _Seen, index: int) -> NDArray[Any]:
@@ -360,15 +352,15 @@ def scan_video(
     duration: float,
     reference: NDArray[Any] | None = None,
     *,
-    stop: threading.Event | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> FaceScan:
     """The faces of a video's frames (analysed and glanced, in time order), and the target
     followed through them. With a reference embedding, the target is the face that matches it;
-    else the service's rule picks it. Once `stop` is set, no further frame is looked at."""
+    else the service's rule picks it. Once `stop()` says so, no further frame is looked at."""
     with face_model() as model:
         looker = _Looker(model)
         for frame in frames:
-            if stop is not None and stop.is_set():
+            if stop is not None and stop():
                 break
             looker.look(frame)
         seen = looker.analysed
