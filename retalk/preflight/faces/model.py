@@ -161,10 +161,21 @@ class _MediapipeDlib:
             )
         except (RuntimeError, OSError, ValueError) as error:
             raise ModelUnavailable(f"a face model would not load ({error})") from None
+        self._warm_up()
         self._dlib: Any = dlib
         self._models: Any = face_recognition_models
         self._cnn: Any = None
         self._identity: tuple[Any, Any] | None = None
+
+    def _warm_up(self) -> None:
+        """Run each graph once on a blank picture: their threads log as they start their
+        models, which must happen while the native logs are kept off the terminal (they
+        leaked after the load otherwise, now and then)."""
+        import numpy as np
+
+        blank = np.zeros((64, 64, 3), dtype=np.uint8)
+        self._detector.process(blank)
+        self._mesh.process(blank)
 
     def detect(self, rgb: NDArray[Any]) -> list[Box]:
         import numpy as np
