@@ -5,6 +5,7 @@ does not pay for it."""
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -381,6 +382,10 @@ def emulator(
         )
     except OSError as error:
         _fail(f"cannot listen on {host}:{port}: {error.strerror or error}", EXIT_ENVIRONMENT)
+    # Ctrl-C stops it, even when started with SIGINT ignored or blocked (as a background job
+    # or from a thread that blocks it).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     click.echo(f"emulator listening: export DASHSCOPE_HTTP_BASE_URL={service.base_url}", err=True)
     sys.stderr.flush()
     try:
