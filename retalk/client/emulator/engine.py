@@ -122,6 +122,13 @@ class Engine:
             task.status, task.end_time, task.ended_at = "CANCELED", now(), time.time()
             return True
 
+    def withdraw(self, task_id: str) -> None:
+        """Forget a task whose id never reached its client; its thread stops at its next step."""
+        with self.lock:
+            task = self.tasks.pop(task_id, None)
+            if task is not None:
+                task.status = "CANCELED"
+
     def _set(self, task: EmulatedTask, **changes: Any) -> bool:
         """Apply changes unless the task was canceled meanwhile."""
         with self.lock:

@@ -3,6 +3,10 @@ money: the submit, query, cancel and list endpoints, the temporary-upload policy
 OSS-style upload host, and result links that expire. It enforces the headers the real service
 requires and answers with its codes.
 
+It stands up to hostile clients as a server should: hundreds of clients at once, keys and
+policies checked before any body is read, bodies bounded before they are read, idle or trickling
+connections dropped (`wire`, `oss`).
+
     with Emulator() as emulator:            # a free port on 127.0.0.1
         client = Client(api_key="sk-test", url=emulator.base_url)
 """
@@ -10,10 +14,12 @@ requires and answers with its codes.
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import hmac
+import io
 import json
-import mmap
+import os
 import re
 import secrets
 import shutil
@@ -23,15 +29,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from retalk import limits
 from retalk.client.config import MODEL
 from retalk.client.core import OSS_SCHEME, SUBMIT_PATH
+from retalk.client.emulator import oss, wire
 from retalk.client.emulator.engine import EmulatedTask, Engine
 from retalk.client.emulator.faults import Faults
 
@@ -41,8 +48,23 @@ RESULTS = "/results/"
 _CHUNK = 1 << 20
 
 
+class ResultRequest(NamedTuple):
+    """One request for a result file, as the emulator saw and answered it."""
+
+    range: str | None
+    """The `Range` header."""
+    if_range: str | None
+    """The `If-Range` header."""
+    status: int
+    start: int
+    """The first byte sent."""
+
+
 class Emulator:
-    """The emulated service. `api_key` None accepts any key; a string accepts only that one."""
+    """The emulated service. `api_key` None accepts any key; a string accepts only that one.
+    `idle_timeout`: seconds a connection may take to send a request's head, or to send the
+    next 64 KiB of a body, before it is dropped. `max_body`: bytes of an API request's body.
+    `max_connections`: connections served at once; more are answered 503 and closed."""
 
     def __init__(
         self,
@@ -58,8 +80,13 @@ class Emulator:
         download_timeout: float = limits.URL_DOWNLOAD_TIMEOUT_S,
         faults: Faults | None = None,
         storage: Path | None = None,
+        idle_timeout: float = 20.0,
+        max_body: int = 256 * 1024,
+        max_connections: int = 512,
     ) -> None:
         self.api_key = api_key
+        self.idle_timeout = idle_timeout
+        self.max_body = max_body
         self.result_lifetime = result_lifetime
         self.policy_lifetime = policy_lifetime
         self.max_upload_mb = max_upload_mb
@@ -74,16 +101,32 @@ class Emulator:
             download_timeout=download_timeout,
         )
         self._secret = secrets.token_bytes(32)
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
-        self._server.daemon_threads = True
+        self._server = wire.Server((host, port), _handler(self), max_connections)
         self._thread: threading.Thread | None = None
         self._downloads: set[str] = set()
+        self.result_requests: list[ResultRequest] = []
+        """Every request for a result, in order: what it asked and what it got."""
         self._lock = threading.Lock()
 
     @property
     def origin(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    @property
+    def backlog(self) -> int:
+        """Connections waiting to be accepted that the kernel holds rather than drops."""
+        return wire.backlog(self._server.request_queue_size)
+
+    @property
+    def connections(self) -> int:
+        """Connections open now."""
+        return self._server.open
+
+    @property
+    def peak_connections(self) -> int:
+        """The most connections that were open at once."""
+        return self._server.peak
 
     @property
     def base_url(self) -> str:
@@ -118,7 +161,9 @@ class Emulator:
     # The upload policy: a signed, expiring statement of where uploads may go.
     def new_policy(self) -> dict[str, Any]:
         upload_dir = f"{MODEL}/{uuid.uuid4().hex}"
-        statement = {"expiration": time.time() + self.policy_lifetime, "dir": upload_dir}
+        statement = oss.statement(
+            time.time() + self.policy_lifetime, upload_dir, self.max_upload_mb * limits.MIB
+        )
         policy = base64.b64encode(json.dumps(statement).encode()).decode()
         return {
             "policy": policy,
@@ -141,20 +186,15 @@ class Emulator:
     def url_signature(self, task_id: str, expires: str) -> str:
         return hmac.new(self._secret, f"{task_id}:{expires}".encode(), hashlib.sha256).hexdigest()
 
-    def check_policy(self, fields: dict[str, str]) -> str | None:
-        """Why an upload's form is refused, or None."""
+    def check_policy(self, fields: dict[str, str]) -> oss.Policy | str:
+        """What an upload's form may do, or why it is refused."""
         policy = fields.get("policy", "")
         if not hmac.compare_digest(self._sign(policy), fields.get("Signature", "")):
             return "The request signature we calculated does not match the signature you provided."
-        try:
-            statement = json.loads(base64.b64decode(policy))
-        except ValueError:
+        statement = oss.decode(policy)
+        if statement is None:
             return "Invalid Policy"
-        if time.time() > statement["expiration"]:
-            return "Invalid according to Policy: Policy expired."
-        if not fields.get("key", "").startswith(statement["dir"] + "/"):
-            return "Invalid according to Policy: Policy Condition failed: key"
-        return None
+        return oss.judge(statement, fields, time.time())
 
     def result_url(self, task: EmulatedTask) -> str | None:
         if task.result is None or task.ended_at is None:
@@ -162,6 +202,10 @@ class Emulator:
         expires = int(task.ended_at + self.result_lifetime)
         query = f"Expires={expires}&Signature={self.url_signature(task.task_id, str(expires))}"
         return f"{self.origin}{RESULTS}{task.task_id}/result.mp4?{query}"
+
+    def record(self, request: ResultRequest) -> None:
+        with self._lock:
+            self.result_requests.append(request)
 
     def first_download(self, task_id: str) -> bool:
         with self._lock:
@@ -180,22 +224,54 @@ def _handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
 class _Handler(BaseHTTPRequestHandler):
     service: Emulator
     protocol_version = "HTTP/1.1"
+    _reader: wire.DeadlineReader
+    _unread = False
+    """Whether the request carries a body not read (yet): the connection cannot be reused."""
+    _expecting = False
+    """Whether the client waits for `100 Continue` before it sends its body."""
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the emulator's log would carry the callers' Authorization headers' echoes."""
 
     # Plumbing.
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()
+        self._reader = wire.DeadlineReader(self.connection, self.service.idle_timeout)
+        self.rfile = io.BufferedReader(self._reader)
+        self.connection.settimeout(self.service.idle_timeout)
+
+    def handle_one_request(self) -> None:
+        self._reader.renew()  # each request's head must come whole within the idle timeout
+        self._expecting = False
+        super().handle_one_request()
+
+    def handle_expect_100(self) -> bool:
+        """`100 Continue` waits until the body is wanted: a refused client never sends it."""
+        self._expecting = True
+        return True
+
+    def _continue(self) -> None:
+        if self._expecting:
+            self._expecting = False
+            self.send_response_only(100)
+            self.end_headers()
+
+    def _answer(self, status: int, kind: str, data: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if self._unread:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+
     def _json(
         self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        self._answer(status, "application/json", json.dumps(body).encode(), headers or {})
 
     def _error(
         self, status: int, code: str, message: str, headers: dict[str, str] | None = None
@@ -207,21 +283,29 @@ class _Handler(BaseHTTPRequestHandler):
             f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
             f"<Message>{message}</Message><RequestId>{_rid()}</RequestId></Error>"
         ).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/xml")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self._answer(status, "application/xml", data, {})
 
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+    def _body(self) -> bytes | None:
+        """An API request's body, read only once its length is known to be fit; None when it
+        was refused (and answered) or the client went away."""
+        length = wire.declared_length(self.headers, required=True, limit=self.service.max_body)
+        if isinstance(length, wire.Refusal):
+            self._error(length.status, length.code, length.message)
+            return None
+        self._continue()
+        self._reader.renew()
+        data = self.rfile.read(length)
+        if len(data) < length:
+            self.close_connection = True
+            return None
+        self._unread = False
+        return data
 
     def _authorised(self) -> bool:
         given = self.headers.get("Authorization", "")
         key = given[7:] if given.startswith("Bearer ") else ""
         wanted = self.service.api_key
-        if not key or (wanted is not None and not hmac.compare_digest(key, wanted)):
+        if not key or (wanted is not None and not hmac.compare_digest(_raw(key), _raw(wanted))):
             self._error(401, "InvalidApiKey", "Invalid API-key provided.")
             return False
         return True
@@ -258,16 +342,26 @@ class _Handler(BaseHTTPRequestHandler):
         self._guarded(self._post)
 
     def _guarded(self, route: Callable[[], None]) -> None:
-        """An emulator bug answers 500 InternalError, as the service would, not a traceback."""
+        """An emulator bug answers 500 InternalError, as the service would, not a traceback.
+        A body left unread closes the connection: what follows it is no request."""
+        self._unread = bool(
+            self.headers.get_all("Transfer-Encoding")
+            or self.headers.get("Content-Length", "0").strip() != "0"
+        )
         try:
             route()
-        except (BrokenPipeError, ConnectionResetError):
+        except (TimeoutError, ConnectionError):
             self.close_connection = True
+            return
         except Exception as error:
             try:
                 self._error(500, "InternalError", f"the emulator failed: {type(error).__name__}")
             except OSError:
                 self.close_connection = True
+                return
+        if self._unread:
+            self.close_connection = True
+            wire.hang_up(self.connection)
 
     def _get(self) -> None:
         url = urlsplit(self.path)
@@ -299,13 +393,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "NotFound", "no such path")
             return
         route = url.path[len(API) :]
-        if self._faulted() or not self._authorised():
-            self._body()
+        if not self._authorised():
+            return
+        body = self._body()
+        if body is None or self._faulted():
             return
         if route == SUBMIT_PATH or route == SUBMIT_PATH.rstrip("/"):
-            self._submit()
+            self._submit(body)
         elif m := re.fullmatch(r"/tasks/([^/]+)/cancel", route):
-            self._body()
             if self.service.engine.cancel(m.group(1)):
                 self._json(200, {"request_id": _rid()})
             else:
@@ -317,11 +412,13 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(404, "NotFound", "no such path")
 
-    def _submit(self) -> None:
+    def _submit(self, data: bytes) -> None:
         try:
-            body = json.loads(self._body() or b"{}")
-        except ValueError:
-            self._error(400, "InvalidParameter", "The request body is not valid JSON.")
+            body = json.loads(data or b"{}")
+        except (ValueError, RecursionError):
+            body = None
+        if not isinstance(body, dict):
+            self._error(400, "InvalidParameter", "The request body is not a JSON object.")
             return
         if self.headers.get("X-DashScope-Async", "").lower() != "enable":
             self._error(403, "AccessDenied", "current user api does not support synchronous calls")
@@ -362,11 +459,21 @@ class _Handler(BaseHTTPRequestHandler):
                 400, "InvalidParameter", "parameters.query_face_threshold must be 120 ~ 200"
             )
             return
-        task = self.service.engine.submit({k: v for k, v in urls.items() if v}, parameters)
-        self._json(
-            200,
-            {"request_id": _rid(), "output": {"task_id": task.task_id, "task_status": "PENDING"}},
-        )
+        self._create({k: v for k, v in urls.items() if v}, parameters)
+
+    def _create(self, urls: dict[str, str], parameters: dict[str, Any]) -> None:
+        """A task is made only for a client still there to learn its id, and withdrawn when
+        the answer cannot be sent: no task runs (and costs) that its client never heard of."""
+        if wire.client_gone(self.connection, self.service.idle_timeout):
+            self.close_connection = True
+            return
+        task = self.service.engine.submit(urls, parameters)
+        output = {"task_id": task.task_id, "task_status": "PENDING"}
+        try:
+            self._json(200, {"request_id": _rid(), "output": output})
+        except OSError:
+            self.service.engine.withdraw(task.task_id)
+            raise
 
     def _query(self, task_id: str) -> None:
         with self.service.engine.lock:
@@ -389,8 +496,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, body)
 
     def _list(self, query: dict[str, str]) -> None:
-        page_no = max(1, int(query.get("page_no") or 1))
-        page_size = max(1, min(100, int(query.get("page_size") or 10)))
+        numbers = [query.get("page_no") or "1", query.get("page_size") or "10"]
+        if not all(re.fullmatch(r"\d{1,9}", n) for n in numbers):
+            self._error(400, "InvalidParameter", "page_no and page_size must be numbers")
+            return
+        page_no = max(1, int(numbers[0]))
+        page_size = max(1, min(100, int(numbers[1])))
         with self.service.engine.lock:
             tasks = [
                 t
@@ -415,69 +526,99 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _upload(self) -> None:
-        """An OSS PostObject: a multipart form whose last part is the file. Spooled to disk as
-        it arrives, then split at the boundaries."""
+        """An OSS PostObject: a multipart form whose last part is the file. The fields before
+        the file are read first and judged, with the size the request declares: only a form
+        that may be stored is spooled to disk, as it arrives, then moved into place."""
         match = re.search(r"boundary=\"?([^\";]+)\"?", self.headers.get("Content-Type", ""))
-        length = int(self.headers.get("Content-Length") or 0)
-        if not match or not length:
+        if not match:
             self._xml_error(400, "InvalidArgument", "Bad multipart form")
             return
-        with tempfile.TemporaryFile(dir=self.service.storage) as spool:
-            left = length
-            while left:
-                chunk = self.rfile.read(min(_CHUNK, left))
-                if not chunk:
-                    return  # the client went away
-                spool.write(chunk)
-                left -= len(chunk)
-            spool.flush()
-            with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as body:
-                parts = _parts(body, b"--" + match.group(1).encode())
-                fields = {
-                    name: bytes(body[a:b]).decode()
-                    for name, (a, b) in parts.items()
-                    if name != "file"
-                }
-                problem = self._form_problem(parts, fields)
-                if problem is not None:
-                    self._xml_error(*problem)
-                    return
-                target = (self.service.storage / "oss" / fields["key"]).resolve()
-                target.parent.mkdir(parents=True, exist_ok=True)
-                start, end = parts["file"]
-                with open(target, "wb") as out:
-                    for offset in range(start, end, _CHUNK):
-                        out.write(body[offset : min(offset + _CHUNK, end)])
-        self.send_response(int(fields.get("success_action_status") or 204))
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+        boundary = match.group(1).encode()
+        limit = self.service.max_upload_mb * limits.MIB + oss.FORM_LIMIT
+        length = wire.declared_length(self.headers, required=True, limit=limit)
+        if isinstance(length, wire.Refusal):
+            self._xml_error(*_oss_refusal(length))
+            return
+        self._continue()
+        self._reader.renew()
+        head = oss.read_head(self.rfile.read1, boundary, length)
+        if isinstance(head, str):
+            self._xml_error(400, "InvalidArgument", head)
+            return
+        left = length - head.consumed
+        size = len(head.file_start) + left - oss.closing_size(boundary) - len(b"\r\n")
+        checked = self._form_problem(head.fields, size)
+        if isinstance(checked, tuple):
+            self._xml_error(*checked)
+            return
+        part = self.service.storage / "spool" / f"{uuid.uuid4().hex}.part"
+        part.parent.mkdir(exist_ok=True)
+        try:
+            stored = self._spool(part, head.file_start, left) and self._store(
+                part, boundary, head.fields["key"], checked
+            )
+        finally:
+            part.unlink(missing_ok=True)  # before the answer: the client may look at once
+        if isinstance(stored, tuple):
+            self._xml_error(*stored)
+        elif stored:
+            wanted = head.fields.get("success_action_status", "")
+            self.send_response(int(wanted) if wanted in ("200", "201") else 204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
-    def _form_problem(
-        self, parts: dict[str, tuple[int, int]], fields: dict[str, str]
-    ) -> tuple[int, str, str] | None:
-        names = list(parts)
-        if "file" not in parts or names[-1] != "file":
+    def _spool(self, part: Path, first: bytes, left: int) -> bool:
+        """The rest of the body into `part`; False if the client went away."""
+        with open(part, "wb") as out:
+            out.write(first)
+            while left:
+                chunk = self.rfile.read1(min(_CHUNK, left))
+                if not chunk:
+                    self.close_connection = True
+                    return False
+                out.write(chunk)
+                left -= len(chunk)
+        self._unread = False
+        return True
+
+    def _store(
+        self, part: Path, boundary: bytes, key: str, policy: oss.Policy
+    ) -> tuple[int, str, str] | bool:
+        """The spooled file in place as the object `key`, or why not."""
+        if not oss.cut_at_close(part, boundary):
             return 400, "InvalidArgument", "the file must be the last field of the form"
+        if part.stat().st_size > policy.max_size:
+            return 400, "EntityTooLarge", _TOO_LARGE
+        target = self.service.storage / "oss" / key
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if policy.forbid_overwrite:
+                os.link(part, target)  # fails if the object exists, even if it just appeared
+            else:
+                os.replace(part, target)
+        except OSError:
+            # The object exists, or (OSS's names are flat, the emulator's storage is not) a
+            # name that is a folder here, or under one that is a file.
+            return 409, *_EXISTS
+        return True
+
+    def _form_problem(self, fields: dict[str, str], size: int) -> oss.Policy | tuple[int, str, str]:
+        """What the form may do, judged from its fields and the file's declared size before
+        a byte of the file is read; or why it is refused."""
         for name in ("OSSAccessKeyId", "Signature", "policy", "key"):
             if name not in fields:
                 return 400, "InvalidArgument", f"{name} is missing from the form"
-        refused = self.service.check_policy(fields)
-        if refused is not None:
-            return 403, "AccessDenied", refused
+        policy = self.service.check_policy(fields)
+        if isinstance(policy, str):
+            return 403, "AccessDenied", policy
         key = fields["key"]
-        if ".." in key.split("/") or key.startswith("/"):
+        if not _valid_key(key):
             return 400, "InvalidObjectName", "The Specified object is not valid."
-        start, end = parts["file"]
-        if end - start > self.service.max_upload_mb * limits.MIB:
-            return 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size."
-        target = self.service.storage / "oss" / key
-        if fields.get("x-oss-forbid-overwrite") == "true" and target.exists():
-            return (
-                409,
-                "FileAlreadyExists",
-                "The object you specified already exists and can not be overwritten.",
-            )
-        return None
+        if size > policy.max_size:
+            return 400, "EntityTooLarge", _TOO_LARGE
+        if policy.forbid_overwrite and (self.service.storage / "oss" / key).exists():
+            return 409, *_EXISTS
+        return policy
 
     def _result(self, path: str, query: dict[str, list[str]]) -> None:
         match = re.fullmatch(rf"{RESULTS}([^/]+)/result\.mp4", path)
@@ -497,12 +638,23 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_file(task.task_id, task.result)
 
     def _send_file(self, task_id: str, path: Path) -> None:
-        size = path.stat().st_size
+        status = path.stat()
+        size = status.st_size
+        # As OSS does: an entity tag and a date, and a range only while `If-Range` still names
+        # them (else the whole file, with 200).
+        stamp = f"{task_id}:{size}:{status.st_mtime_ns}".encode()
+        etag = f'"{hashlib.md5(stamp).hexdigest()}"'
+        modified = email.utils.formatdate(status.st_mtime, usegmt=True)
         start = 0
         ranged = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+        condition = self.headers.get("If-Range")
+        if ranged and condition is not None and condition.strip() not in (etag, modified):
+            ranged = None
+        asked = (self.headers.get("Range"), condition)
         if ranged:
             start = int(ranged.group(1))
             if start >= size:
+                self.service.record(ResultRequest(*asked, 416, 0))
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{size}")
                 self.send_header("Content-Length", "0")
@@ -512,8 +664,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
         else:
             self.send_response(200)
+        self.service.record(ResultRequest(*asked, 206 if ranged else 200, start))
         self.send_header("Content-Type", "video/mp4")
         self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", etag)
+        self.send_header("Last-Modified", modified)
         self.send_header("Content-Length", str(size - start))
         self.end_headers()
         drop = self.service.faults.drop_download_after
@@ -532,26 +687,35 @@ class _Handler(BaseHTTPRequestHandler):
                 sent += len(chunk)
 
 
-def _parts(body: mmap.mmap, boundary: bytes) -> dict[str, tuple[int, int]]:
-    """Each form field's name and the byte range of its value, in the order sent."""
-    parts: dict[str, tuple[int, int]] = {}
-    position = body.find(boundary)
-    while position >= 0:
-        head_start = position + len(boundary)
-        if body[head_start : head_start + 2] == b"--":
-            break
-        head_end = body.find(b"\r\n\r\n", head_start)
-        if head_end < 0:
-            break
-        head = bytes(body[head_start:head_end]).decode("utf-8", "replace")
-        name = re.search(r'name="([^"]*)"', head)
-        following = body.find(b"\r\n" + boundary, head_end + 4)
-        if following < 0:
-            break
-        if name:
-            parts[name.group(1)] = (head_end + 4, following)
-        position = following + 2
-    return parts
+_TOO_LARGE = "Your proposed upload exceeds the maximum allowed size."
+_EXISTS = (
+    "FileAlreadyExists",
+    "The object you specified already exists and can not be overwritten.",
+)
+
+
+def _raw(text: str) -> bytes:
+    """A header's text as bytes, whatever characters it holds (for a constant-time compare)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _valid_key(key: str) -> bool:
+    """An object name OSS takes (at most 1023 bytes, no control characters) that stays
+    inside the emulator's storage."""
+    parts = key.split("/")
+    return (
+        0 < len(key.encode()) <= 1023
+        and not any(ord(c) < 32 for c in key)
+        and ".." not in parts
+        and "" not in parts
+    )
+
+
+def _oss_refusal(refusal: wire.Refusal) -> tuple[int, str, str]:
+    """OSS answers an upload beyond its policy's size 400 EntityTooLarge."""
+    if refusal.status == 413:
+        return 400, "EntityTooLarge", _TOO_LARGE
+    return refusal.status, refusal.code, refusal.message
 
 
 def _rid() -> str:
