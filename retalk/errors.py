@@ -1,8 +1,30 @@
-"""The exceptions retalk raises. A bad input is never an exception: it is a finding.
+"""The exceptions retalk raises: one tree, drawn here and nowhere else. A bad input is never an
+exception: it is a finding.
 
-RetalkError
- └── EnvironmentProblem      the machine lacks something retalk needs (exit code 3)
-      └── ToolMissing        ffprobe is not installed, or not where RETALK_FFPROBE says
+    RetalkError                             retalk  the root
+     ├── EnvironmentProblem                 retalk  the machine or its setup lacks something
+     │    ├── ToolMissing                   retalk  ffprobe is missing, or not at RETALK_FFPROBE
+     │    ├── ModelUnavailable              retalk  a face or speech model would not load
+     │    ├── MissingApiKey                 client  no key: argument, environment, key file
+     │    └── InvalidSetting                client  a key not one line of ASCII, a bad base URL
+     └── ApiError                           client  the service, or the way to it, said no
+          ├── TransportError                client  no answer: refused, dropped, out of time
+          ├── InvalidAnswer                 client  an answer not as the API describes it
+          ├── ApiStatusError                client  an error answer: the platform's code
+          │    ├── InvalidRequest           client  400: InvalidParameter, InvalidFile.* …
+          │    ├── AuthenticationError      client  401: InvalidApiKey
+          │    ├── PermissionDenied         client  403: AccessDenied*, Arrearage, old link
+          │    ├── NotFound                 client  404: Model.NotExist, no such result
+          │    ├── RateLimited              client  429: Throttling* (after retries)
+          │    └── ServerError              client  5xx: InternalError, ServiceUnavailable
+          ├── TaskFailed                    client  the task ended FAILED or CANCELED
+          └── WaitTimeout                   client  the task had not ended in time
+
+`retalk` or `client` (`retalk.client`): the package that exports the class. An
+EnvironmentProblem is exit code 3 in the command line. The service's branch lives in
+`retalk.client.errors`, which alone builds it: `error_from_answer` from an error answer,
+`error_from_httpx` from anything httpx raises. Every failure a caller of the client can meet is
+one of these (or a ValueError for a bad argument, an OSError for a local file).
 """
 
 from __future__ import annotations

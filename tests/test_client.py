@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from retalk.client import (
+    ApiKey,
     AsyncClient,
     AuthenticationError,
     Client,
@@ -33,7 +34,7 @@ from retalk.client import (
     Timing,
     WaitTimeout,
 )
-from retalk.client.core import download_target, read_answer
+from retalk.client.core import Answer, Core, download_target
 from retalk.client.emulator import Emulator, Faults
 
 KEY = "sk-retalk-SECRET-7f3a9c"
@@ -163,19 +164,23 @@ def test_the_old_face_mismatch_spelling_reads_as_the_new(media: Path, tmp_path: 
         assert "InvalidFile.FaceNotMatch: " in str(failed.value)
 
 
+def _answer(status: int, body: object) -> Answer:
+    return Answer(status, httpx.Headers(), json.dumps(body).encode(), "query")
+
+
 def test_an_error_answer_in_the_old_spelling_reads_as_the_new() -> None:
-    answer = httpx.Response(
-        400,
-        json={"code": "InvalidFile.FaceNotMach", "message": "no match", "request_id": "r-1"},
+    core = Core(ApiKey(KEY), "http://127.0.0.1:9", FAST)
+    answer = _answer(
+        400, {"code": "InvalidFile.FaceNotMach", "message": "no match", "request_id": "r-1"}
     )
     with pytest.raises(InvalidRequest) as refused:
-        read_answer(answer)
+        core.read(answer)
     assert refused.value.code == "InvalidFile.FaceNotMatch"
     assert refused.value.service_code == "InvalidFile.FaceNotMach"
     assert refused.value.request_id == "r-1"
-    current = httpx.Response(400, json={"code": "InvalidFile.FPS", "message": "m"})
+    current = _answer(400, {"code": "InvalidFile.FPS", "message": "m"})
     with pytest.raises(InvalidRequest) as plain:
-        read_answer(current)
+        core.read(current)
     assert plain.value.code == plain.value.service_code == "InvalidFile.FPS"
 
 
@@ -238,6 +243,12 @@ def test_a_dropped_download_resumes(media: Path, tmp_path: Path) -> None:
         seen: list[int] = []
         saved = client.download(done, tmp_path / "out.mp4", lambda n, total: seen.append(n))
         (result,) = (tmp_path / "em" / "results").rglob("result.mp4")
+        # The first answer was cut at 100,000 bytes; the second asked for the rest only, on
+        # condition that the file is the same, and got it.
+        first, second = em.result_requests
+        assert first.range is None and first.status == 200
+        assert second.range == f"bytes={second.start}-" and 0 < second.start <= 100_000
+        assert second.if_range is not None and second.status == 206
         assert saved.read_bytes() == result.read_bytes()
         assert min(seen) <= 100_000 < result.stat().st_size  # it stopped, then went on
         assert not list(tmp_path.glob(".out.mp4.part"))
@@ -548,6 +559,7 @@ def test_cli_bad_input_never_tracebacks(run, env, media: Path, tmp_path: Path) -
         (("status", ""), 2, "a task id is needed"),
         (("submit", "--no-content", "--video", gone, "--audio", speech), 1, "File.Unreadable"),
         (("submit", "--video", face, "--audio", refused), 1, "InvalidURL.ConnectionRefused"),
+        (("submit", "--video", "http://[::1/v.mp4", "--audio", speech), 1, "not a URL"),
         ((*job, "--query-face-threshold", "150"), 2, "goes with --ref"),
         ((*job, "--ref", "c.png", "--query-face-threshold", "300"), 2, "120<=x<=200"),
         (("download", "no-such-task", str(tmp_path)), 1, "has no result"),

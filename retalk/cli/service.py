@@ -15,9 +15,16 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from retalk.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_USAGE, main
+from retalk.cli.common import (
+    EXIT_ENVIRONMENT,
+    EXIT_FINDINGS,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    main,
+)
 from retalk.errors import EnvironmentProblem
 from retalk.report import RenderOptions, render
+from retalk.report.escape import printable
 
 if TYPE_CHECKING:
     from retalk.client import Client, Task
@@ -28,17 +35,20 @@ _FORMAT = click.option(
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"retalk: {message}", err=True)
+    click.echo(f"retalk: {printable(message)}", err=True)
     sys.exit(code)
 
 
 @contextmanager
 def _service() -> Iterator[Client]:
-    """A client, with the service's refusals turned into a line and an exit code."""
+    """A client, with the service's refusals turned into a line and an exit code: 3 when the
+    way to the service fails (no answer, a wrong key, an answer that cannot be read), 1 when
+    the service refuses the job."""
     from retalk.client import (
         ApiError,
         AuthenticationError,
         Client,
+        InvalidAnswer,
         PermissionDenied,
         RateLimited,
         ServerError,
@@ -50,7 +60,14 @@ def _service() -> Iterator[Client]:
             yield client
     except EnvironmentProblem as problem:
         _fail(str(problem), EXIT_ENVIRONMENT)
-    except (TransportError, AuthenticationError, PermissionDenied, RateLimited, ServerError) as e:
+    except (
+        TransportError,
+        InvalidAnswer,
+        AuthenticationError,
+        PermissionDenied,
+        RateLimited,
+        ServerError,
+    ) as e:
         _fail(str(e), EXIT_ENVIRONMENT)
     except ApiError as error:
         _fail(str(error), EXIT_FINDINGS)
@@ -111,6 +128,8 @@ def _reachable(url: str) -> str | None:
         return f"InvalidURL.Timeout: {url} does not answer"
     except httpx.HTTPError:
         return f"InvalidURL.ConnectionRefused: {url} refuses the connection"
+    except httpx.InvalidURL:
+        return f"InvalidURL.ConnectionRefused: {url} is not a URL that can be fetched"
     return None
 
 
@@ -197,7 +216,7 @@ def submit(
             sent["video"], sent["audio"], sent.get("ref"), video_extension, query_face_threshold
         )
         if fmt == "text":
-            click.echo(f"task {task.task_id} submitted ({task.status.value})")
+            click.echo(printable(f"task {task.task_id} submitted ({task.status.value})"))
         if not wait_:
             if fmt == "json":
                 click.echo(json.dumps(task.to_dict(), indent=2))
@@ -224,9 +243,29 @@ def _wait_and_save(
     except WaitTimeout as late:
         progress.done()
         _fail(str(late), EXIT_FINDINGS)
-    saved = client.download(task, target, progress.bytes("downloading"))
+    except KeyboardInterrupt:
+        progress.done()
+        _fail(
+            f"interrupted; task {task_id} goes on at the service: "
+            f"retalk wait {task_id} -o {_quoted(target)} fetches its result",
+            EXIT_INTERRUPTED,
+        )
+    try:
+        saved = client.download(task, target, progress.bytes("downloading"))
+    except KeyboardInterrupt:
+        progress.done()
+        _fail(
+            f"interrupted; the download resumes with: retalk download {task_id} {_quoted(target)}",
+            EXIT_INTERRUPTED,
+        )
     progress.done()
     _emit(task, fmt, saved)
+
+
+def _quoted(path: Path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
 
 
 def _emit(task: Task, fmt: str, saved: Path | None = None) -> None:
@@ -238,14 +277,14 @@ def _emit(task: Task, fmt: str, saved: Path | None = None) -> None:
         return
     line = f"task {task.task_id}: {task.status.value}"
     if task.code:
-        line += f" ({task.code}: {task.message})"
+        line += f" ({task.code}: {task.message or ''})"
     if task.usage.video_duration is not None:
         line += f", {task.usage.video_duration:g} s billed"
     if saved is not None:
         line += f"; saved {saved}"
     elif task.video_url:
         line += f"; result at {task.video_url} (24 hours)"
-    click.echo(line)
+    click.echo(printable(line))
 
 
 @main.command()
@@ -273,6 +312,9 @@ def wait_command(task_id: str, output: str | None, timeout: float | None, fmt: s
             return
         try:
             task = client.wait(task_id, timeout=timeout, on_update=progress.task(time.monotonic()))
+        except KeyboardInterrupt:
+            progress.done()
+            _fail(f"interrupted; task {task_id} goes on at the service", EXIT_INTERRUPTED)
         except TaskFailed as failed:
             progress.done()
             _emit(failed.task, fmt)
@@ -307,7 +349,7 @@ def cancel(task_id: str) -> None:
     """Cancel a task that is still PENDING."""
     with _service() as client:
         client.cancel(task_id)
-        click.echo(f"task {task_id}: CANCELED")
+        click.echo(printable(f"task {task_id}: CANCELED"))
 
 
 @main.command()
@@ -324,9 +366,8 @@ def tasks(status_: str | None, page: int, page_size: int, fmt: str) -> None:
         click.echo(json.dumps({**data, "tasks": [t.to_dict() for t in listing.tasks]}, indent=2))
         return
     for task in listing.tasks:
-        click.echo(f"{task.task_id}  {task.status.value:<16} {task.submit_time or ''}")
-    shown = len(listing.tasks)
-    click.echo(f"{shown} of {listing.total} tasks (page {listing.page_no})")
+        click.echo(printable(f"{task.task_id}  {task.status.value:<16} {task.submit_time or ''}"))
+    click.echo(f"{len(listing.tasks)} of {listing.total} tasks (page {listing.page_no})")
 
 
 @main.command()
@@ -345,6 +386,20 @@ def tasks(status_: str | None, page: int, page_size: int, fmt: str) -> None:
     default=0,
     help="Cut a result's first download after N bytes.",
 )
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0.1),
+    default=20.0,
+    show_default=True,
+    help="Seconds a connection may send nothing (headers, or the next 64 KiB of a body).",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=512,
+    show_default=True,
+    help="Connections served at once; more are answered 503.",
+)
 def emulator(
     host: str,
     port: int,
@@ -356,6 +411,8 @@ def emulator(
     error_every: int,
     slow: float,
     drop_download_after: int,
+    idle_timeout: float,
+    max_connections: int,
 ) -> None:
     """Serve a local emulator of the VideoRetalk service until interrupted.
 
@@ -379,6 +436,8 @@ def emulator(
             pending_s=pending,
             running_s=running,
             faults=faults,
+            idle_timeout=idle_timeout,
+            max_connections=max_connections,
         )
     except OSError as error:
         _fail(f"cannot listen on {host}:{port}: {error.strerror or error}", EXIT_ENVIRONMENT)

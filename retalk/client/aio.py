@@ -5,18 +5,30 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import httpx
 
 from retalk.client import core
-from retalk.client.config import Timing, base_url, load_api_key
-from retalk.client.errors import TaskFailed, TransportError, WaitTimeout, error_from_transport
-from retalk.client.files import CountingReader, PartialFile, Progress
-from retalk.client.models import Task, TaskPage, TaskStatus, UploadPolicy
+from retalk.client.body import Deadline, Decoder
+from retalk.client.config import ApiKey, Timing, base_url, load_api_key
+from retalk.client.errors import (
+    HTTPX_ERRORS,
+    ApiError,
+    InvalidAnswer,
+    TaskFailed,
+    TransportError,
+    WaitTimeout,
+    error_from_httpx,
+)
+from retalk.client.files import MAX_RESTARTS, CountingReader, PartialFile, Progress
+from retalk.client.models import Task, TaskPage, TaskStatus
 from retalk.client.retry import AsyncRetryTransport, delay
+
+_T = TypeVar("_T")
 
 
 class AsyncClient:
@@ -35,7 +47,9 @@ class AsyncClient:
         timing: Timing | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._core = core.Core(load_api_key(api_key), base_url(url), timing or Timing.from_env())
+        given = ApiKey(api_key) if api_key else None
+        del api_key  # no frame of ours holds the plain key while it is checked (see ApiKey)
+        self._core = core.Core(load_api_key(given), base_url(url), timing or Timing.from_env())
         t = self._core.timing
         self._http = httpx.AsyncClient(
             transport=AsyncRetryTransport(
@@ -63,43 +77,66 @@ class AsyncClient:
         await self._http.aclose()
 
     def __repr__(self) -> str:
-        return f"AsyncClient(base_url={self._core.base_url!r})"
+        core = getattr(self, "_core", None)  # None when __init__ failed
+        return f"AsyncClient(base_url={core.base_url if core else None!r})"
 
-    async def _send(self, call: core.Call, what: str) -> httpx.Response:
+    async def _guard(self, what: str, deadline: Deadline, step: Callable[[], Awaitable[_T]]) -> _T:
+        """`step`, within `deadline`, with whatever httpx raises turned into retalk's error,
+        raised outside the handler so that it drags no context (see `Client`)."""
         try:
-            return await self._http.request(
-                call.method,
-                call.url,
-                headers=call.headers,
-                params=call.params,
-                json=call.json,
-                extensions=call.extensions,
-            )
-        except httpx.TransportError as error:
-            raise error_from_transport(error, what) from None
+            async with asyncio.timeout(max(deadline.left(), 0)):
+                return await step()
+        except TimeoutError:
+            failure: ApiError = deadline.expired()
+        except HTTPX_ERRORS as error:
+            failure = error_from_httpx(error, what)
+            if isinstance(failure, TransportError) and deadline.left() <= 0:
+                failure = deadline.expired()
+        except ApiError as error:
+            failure = error.with_traceback(None)  # its frames hold the answer, and what it echoed
+        raise failure
+
+    async def _send(self, call: core.Call, read: Callable[[core.Answer], _T]) -> _T:
+        """`call`'s answer, its body read within the size cap and the call's deadline, then
+        `read` (checked against its shape) inside the guard."""
+        deadline = self._core.deadline(call)
+
+        async def step() -> _T:
+            return read(await self._exchange(call, deadline))
+
+        return await self._guard(call.what, deadline, step)
+
+    async def _exchange(self, call: core.Call, deadline: Deadline) -> core.Answer:
+        request = self._http.build_request(**self._core.send_args(call, deadline))
+        auth = self._core.auth if call.auth else None
+        response = await self._http.send(request, auth=auth, stream=True)
+        try:
+            body = await self._body(response, deadline, core.MAX_ANSWER_BYTES, call.what)
+            return core.Answer(response.status_code, response.headers, body, call.what)
+        finally:
+            await response.aclose()
+
+    @staticmethod
+    async def _body(response: httpx.Response, deadline: Deadline, cap: int, what: str) -> bytes:
+        decoder = Decoder(response.headers.get("Content-Encoding", ""), cap, what)
+        body = bytearray()
+        async for raw in response.aiter_raw():
+            deadline.check()
+            for piece in decoder.feed(raw):
+                body += piece
+        decoder.end()
+        return bytes(body)
 
     async def upload(self, path: str | os.PathLike[str], progress: Progress | None = None) -> str:
         """Upload a local file to the platform's temporary storage (48 hours); returns its
         `oss://` URL for `submit`. Streams from disk."""
         file = Path(path)
-        policy = UploadPolicy.from_answer(
-            core.read_answer(await self._send(self._core.policy(), "upload policy"))
-        )
+        policy = await self._send(self._core.policy(), self._core.policy_of)
         self._core.check_upload_size(policy, file)
-        key, fields = self._core.upload_form(policy, file)
         with open(file, "rb") as stream:
             reader = CountingReader(stream, file.stat().st_size, progress)
-            files = {"file": (core.safe_name(file.name), reader, core.content_type(file))}
-            try:
-                response = await self._http.post(
-                    policy.upload_host,
-                    data=fields,
-                    files=files,  # type: ignore[arg-type]  # a file-like, read in chunks
-                    extensions=self._core.upload_extensions(),
-                )
-            except httpx.TransportError as error:
-                raise error_from_transport(error, "upload") from None
-        core.read_upload_answer(response)
+            key, call = self._core.upload(policy, file, reader)
+            await self._send(call, self._core.uploaded)
         return core.OSS_SCHEME + key
 
     async def submit(
@@ -114,19 +151,19 @@ class AsyncClient:
         call = self._core.submit(
             video_url, audio_url, ref_image_url, video_extension, query_face_threshold
         )
-        return core.read_task(await self._send(call, "submit"))
+        return await self._send(call, self._core.task)
 
     async def get(self, task_id: str) -> Task:
-        return core.read_task(await self._send(self._core.get(task_id), "query"))
+        return await self._send(self._core.get(task_id), self._core.task)
 
     async def cancel(self, task_id: str) -> None:
         """Cancel a task that is still PENDING."""
-        core.read_answer(await self._send(self._core.cancel(task_id), "cancel"))
+        await self._send(self._core.cancel(task_id), self._core.read)
 
     async def list(
         self, page_no: int = 1, page_size: int = 10, status: str | None = None
     ) -> TaskPage:
-        return core.read_page(await self._send(self._core.list(page_no, page_size, status), "list"))
+        return await self._send(self._core.list(page_no, page_size, status), self._core.page)
 
     async def wait(
         self,
@@ -162,42 +199,64 @@ class AsyncClient:
         progress: Progress | None = None,
     ) -> Path:
         """Fetch a SUCCEEDED task's video (or a URL) to `path` (a file, or a folder to put it
-        in). Streamed; resumed with Range after a dropped connection; atomic."""
-        url = task.video_url if isinstance(task, Task) else task
-        task_id = task.task_id if isinstance(task, Task) else None
-        if not url:
-            raise ValueError("the task has no result video (yet)")
-        partial = PartialFile(core.download_target(path, url, task_id))
-        attempts = self._core.timing.retries + 1
-        for attempt in range(attempts):
-            try:
-                return await self._download_once(url, partial, progress)
-            except httpx.TransportError as error:
-                if attempt + 1 == attempts:
-                    raise error_from_transport(error, "download") from None
-                await asyncio.sleep(
-                    delay(attempt, self._core.timing.backoff, self._core.timing.backoff_cap)
-                )
-        raise TransportError("download: gave up")  # the loop returns or raises first
+        in). Streamed; resumed with Range and If-Range after a dropped connection, only onto a
+        part known to be this result's; checked against the announced length; atomic."""
+        url, task_id = self._core.result_url(task)
+        t = self._core.timing
+        partial = PartialFile(core.download_target(path, url, task_id), url, t.max_result_bytes)
+        deadline = self._core.deadline(core.Call("GET", url, "download", transfer=True))
+        failures = restarts = 0
+        try:
+            while True:
+                try:
+                    saved = await self._guard(
+                        "download",
+                        deadline,
+                        lambda: self._download_once(url, partial, deadline, progress),
+                    )
+                except TransportError:
+                    failures += 1
+                    if failures > t.retries or deadline.left() <= 0:
+                        raise
+                    wait = delay(failures - 1, t.backoff, t.backoff_cap)
+                    await asyncio.sleep(min(wait, deadline.left()))
+                    continue
+                if saved is not None:
+                    return saved
+                restarts += 1
+                if restarts > MAX_RESTARTS:
+                    raise InvalidAnswer("download", "its ranges never match what was asked")
+        except InvalidAnswer:
+            partial.discard()  # what came is not the result: none of it is kept
+            raise
+        finally:
+            partial.close()
 
     async def _download_once(
-        self, url: str, partial: PartialFile, progress: Progress | None
-    ) -> Path:
-        have = partial.have
-        headers = {"Range": f"bytes={have}-"} if have else {}
-        async with self._http.stream("GET", url, headers=headers) as response:
-            if response.status_code == 416 and have:  # the part is whole already
-                return partial.finish()
-            if response.status_code >= 400:
-                await response.aread()
-                core.read_answer(response)
-            restart = response.status_code != 206
-            done = 0 if restart else have
-            total = core.total_size(response, done)
-            with partial.open(restart) as out:
-                async for chunk in response.aiter_bytes():
-                    out.write(chunk)
-                    done += len(chunk)
+        self, url: str, partial: PartialFile, deadline: Deadline, progress: Progress | None
+    ) -> Path | None:
+        """One request for the rest of the result; None: start over from 0."""
+        call = core.Call(
+            "GET", url, "download", auth=False, transfer=True, headers=partial.request_headers()
+        )
+        request = self._http.build_request(**self._core.send_args(call, deadline))
+        response = await self._http.send(request, stream=True)
+        try:
+            if response.status_code >= 400 and response.status_code != 416:
+                body = await self._body(response, deadline, core.MAX_ANSWER_BYTES, "download")
+                answer = core.Answer(response.status_code, response.headers, body, "download")
+                raise self._core.error(answer)
+            if not partial.start(response.status_code, response.headers):
+                return None
+            encoding = response.headers.get("Content-Encoding", "")
+            decoder = Decoder(encoding, partial.cap, "download", identity=True)
+            async for raw in response.aiter_raw():
+                deadline.check()
+                for piece in decoder.feed(raw):
+                    partial.write(piece)
                     if progress is not None:
-                        progress(done, total)
+                        progress(partial.done, partial.length)
+            decoder.end()
+        finally:
+            await response.aclose()
         return partial.finish()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,30 +15,69 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 
 from retalk import limits
+from retalk.client import answers
+from retalk.client.body import ACCEPT_ENCODING, Deadline
 from retalk.client.config import MODEL, ApiKey, Timing
-from retalk.client.errors import ApiStatusError, InvalidRequest, error_from_answer
+from retalk.client.errors import ApiStatusError, InvalidAnswer, InvalidRequest, error_from_answer
 from retalk.client.models import Task, TaskPage, UploadPolicy
-from retalk.client.retry import RETRY_EXTENSION
+from retalk.client.retry import DEADLINE_EXTENSION, RETRY_EXTENSION, retry_after
 
 SUBMIT_PATH = "/services/aigc/image2video/video-synthesis/"
 OSS_SCHEME = "oss://"
+MAX_ANSWER_BYTES = 4 * limits.MIB
+"""The largest answer read, decoded: a page of 100 tasks is a few tens of KB."""
+_ERROR_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
 class Call:
-    """One request, ready for either client to send."""
+    """One request, ready for either client to send. `auth`: it carries the key (calls to the
+    service, never to the upload host or a result's address)."""
 
     method: str
     url: str
+    what: str
+    """The step, for messages: `submit`, `query`, `upload` …"""
+    auth: bool = True
+    transfer: bool = False
+    """An upload or a download: the transfer deadline, not the call's."""
     headers: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] | None = None
     json: Any = None
+    data: dict[str, str] | None = None
+    files: Any = None
     extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer, its body read within the caps."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes = field(repr=False)
+    what: str = ""
+
+
+class KeyAuth(httpx.Auth):
+    """The Bearer header, added as the request leaves: no call, dict or local variable of
+    retalk's holds it, and so no traceback that prints locals can show it."""
+
+    def __init__(self, key: ApiKey) -> None:
+        self._key = key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = "Bearer " + self._key.reveal()
+        yield request
+
+    def __repr__(self) -> str:
+        return "KeyAuth(****)"
 
 
 class Core:
     def __init__(self, api_key: ApiKey, base_url: str, timing: Timing) -> None:
         self.api_key = api_key
+        self.auth = KeyAuth(api_key)
         self.base_url = base_url
         self.timing = timing
 
@@ -46,8 +86,25 @@ class Core:
         t = self.timing
         return httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.connect)
 
-    def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key.reveal()}"}
+    def deadline(self, call: Call) -> Deadline:
+        t = self.timing
+        return Deadline(
+            t.transfer_deadline if call.transfer else t.deadline, self.timeout, call.what
+        )
+
+    def send_args(self, call: Call, deadline: Deadline) -> dict[str, Any]:
+        """`httpx.Client.build_request`'s arguments for `call`, its phases within `deadline`."""
+        return {
+            "method": call.method,
+            "url": call.url,
+            "headers": {"Accept-Encoding": ACCEPT_ENCODING, **call.headers},
+            "params": call.params,
+            "json": call.json,
+            "data": call.data,
+            "files": call.files,
+            "extensions": {**call.extensions, DEADLINE_EXTENSION: deadline.ends},
+            "timeout": deadline.timeout(),
+        }
 
     def submit(
         self,
@@ -69,7 +126,6 @@ class Core:
             parameters["query_face_threshold"] = int(query_face_threshold)
         urls = [video_url, audio_url, ref_image_url or ""]
         headers = {
-            **self._auth(),
             "Content-Type": "application/json",
             "X-DashScope-Async": "enable",
         }
@@ -80,13 +136,13 @@ class Core:
             "input": {"video_url": video_url, "audio_url": audio_url, "ref_image_url": urls[2]},
             "parameters": parameters,
         }
-        return Call("POST", self.base_url + SUBMIT_PATH, headers, json=body)
+        return Call("POST", self.base_url + SUBMIT_PATH, "submit", headers=headers, json=body)
 
     def get(self, task_id: str) -> Call:
-        return Call("GET", f"{self.base_url}/tasks/{_segment(task_id)}", self._auth())
+        return Call("GET", f"{self.base_url}/tasks/{_segment(task_id)}", "query")
 
     def cancel(self, task_id: str) -> Call:
-        return Call("POST", f"{self.base_url}/tasks/{_segment(task_id)}/cancel", self._auth())
+        return Call("POST", f"{self.base_url}/tasks/{_segment(task_id)}/cancel", "cancel")
 
     def list(
         self,
@@ -100,14 +156,15 @@ class Core:
         for name, value in (("status", status), ("start_time", start_time), ("end_time", end_time)):
             if value:
                 params[name] = value
-        return Call("GET", f"{self.base_url}/tasks", self._auth(), params=params)
+        return Call("GET", f"{self.base_url}/tasks", "list", params=params)
 
     def policy(self) -> Call:
         params = {"action": "getPolicy", "model": MODEL}
-        return Call("GET", f"{self.base_url}/uploads", self._auth(), params=params)
+        return Call("GET", f"{self.base_url}/uploads", "upload policy", params=params)
 
-    def upload_form(self, policy: UploadPolicy, path: Path) -> tuple[str, dict[str, str]]:
-        """The object key and the form fields; the file goes last, as OSS requires."""
+    def upload(self, policy: UploadPolicy, path: Path, reader: Any) -> tuple[str, Call]:
+        """The object key, and the form that sends the file (`reader`) to the upload host: the
+        file goes last, as OSS requires. It may be sent again: it writes the same object."""
         key = f"{policy.upload_dir}/{safe_name(path.name)}"
         fields = {
             "OSSAccessKeyId": policy.oss_access_key_id,
@@ -119,11 +176,18 @@ class Core:
             "success_action_status": "200",
             "x-oss-content-type": content_type(path),
         }
-        return key, fields
-
-    @staticmethod
-    def upload_extensions() -> dict[str, Any]:
-        return {RETRY_EXTENSION: True}
+        files = {"file": (safe_name(path.name), reader, content_type(path))}
+        call = Call(
+            "POST",
+            policy.upload_host,
+            "upload",
+            auth=False,
+            transfer=True,
+            data=fields,
+            files=files,
+            extensions={RETRY_EXTENSION: True},
+        )
+        return key, call
 
     def check_upload_size(self, policy: UploadPolicy, path: Path) -> None:
         size = path.stat().st_size
@@ -135,60 +199,65 @@ class Core:
                 f"{policy.max_file_size_mb:g} MB",
             )
 
+    def read(self, answer: Answer) -> Any:
+        """The JSON of a 2xx answer; an error answer raises the mapped exception."""
+        if answer.status >= 400:
+            raise self.error(answer)
+        if not 200 <= answer.status < 300:
+            raise InvalidAnswer(answer.what, f"HTTP {answer.status}")
+        return answers.parse_json(answer.body, answer.what)
 
-def read_answer(response: httpx.Response) -> dict[str, Any]:
-    """The JSON of a 2xx answer; an error answer raises the mapped exception."""
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        body = None
-    if response.status_code >= 400:
-        raise error_from_answer(
-            response.status_code, body if body is not None else _oss_error(response)
-        )
-    if not isinstance(body, dict):
-        raise ApiStatusError(response.status_code, None, "the answer is not JSON")
-    return body
+    def error(self, answer: Answer) -> ApiStatusError:
+        """The exception for an error answer, JSON from the service or XML from OSS."""
+        try:
+            body = json.loads(answer.body)
+        except (ValueError, RecursionError):
+            body = _oss_error(answer)
+        note = ""
+        after = retry_after(answer.headers.get("Retry-After"))  # a number: never the text
+        if answer.status == 429 and after is not None:
+            note = f"it asks to wait {after:g} s before trying again"
+        return error_from_answer(answer.status, body, self.api_key, note)
+
+    def task(self, answer: Answer) -> Task:
+        return answers.task(self.read(answer), answer.what, self.api_key)
+
+    def page(self, answer: Answer) -> TaskPage:
+        return answers.page(self.read(answer), answer.what, self.api_key)
+
+    def policy_of(self, answer: Answer) -> UploadPolicy:
+        return answers.policy(self.read(answer), answer.what, self.api_key)
+
+    def uploaded(self, answer: Answer) -> None:
+        """OSS answers an upload with an empty 200, or an error in XML."""
+        if answer.status >= 400:
+            raise self.error(answer)
+
+    def result_url(self, task: Task | str) -> tuple[str, str | None]:
+        """The address to download, and the task id; a caller's URL must be http(s)."""
+        if isinstance(task, Task):
+            url, task_id = task.video_url or "", task.task_id
+        else:
+            url, task_id = task, None
+        if not url:
+            raise ValueError("the task has no result video (yet)")
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, UnicodeError):
+            parsed = None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValueError("a download needs an http(s) URL")
+        return url, task_id
 
 
-def read_upload_answer(response: httpx.Response) -> None:
-    """OSS answers an upload with an empty 200, or an error in XML."""
-    if response.status_code >= 400:
-        raise error_from_answer(response.status_code, _oss_error(response))
-
-
-def _oss_error(response: httpx.Response) -> dict[str, str]:
-    text = response.text
-    code = re.search(r"<Code>([^<]*)</Code>", text)
-    message = re.search(r"<Message>([^<]*)</Message>", text)
+def _oss_error(answer: Answer) -> dict[str, str]:
+    text = answer.body[:_ERROR_BYTES].decode("utf-8", "replace")
+    code = re.search(r"<Code>([^<]{1,200})</Code>", text)
+    message = re.search(r"<Message>([^<]{1,500})</Message>", text)
     return {
-        "code": code.group(1) if code else f"HTTP{response.status_code}",
+        "code": code.group(1) if code else f"HTTP{answer.status}",
         "message": message.group(1) if message else text[:200],
     }
-
-
-def read_task(response: httpx.Response) -> Task:
-    return Task.from_answer(read_answer(response))
-
-
-def read_page(response: httpx.Response) -> TaskPage:
-    data = read_answer(response)
-    tasks = tuple(
-        Task.from_answer({"output": t, "usage": t.get("usage") or {}})
-        for t in data.get("tasks", [])
-    )
-    return TaskPage(
-        page_no=int(data.get("page_no", 1)),
-        page_size=int(data.get("page_size", len(tasks))),
-        total=int(data.get("total", len(tasks))),
-        tasks=tasks,
-    )
-
-
-def total_size(response: httpx.Response, offset: int) -> int | None:
-    """A download's whole size: what this answer carries, after the `offset` already held."""
-    length = response.headers.get("Content-Length")
-    return offset + int(length) if length and length.isdigit() else None
 
 
 def next_interval(current: float, timing: Timing) -> float:

@@ -1,36 +1,22 @@
-"""What can go wrong between retalk and the service: one exception tree, built in one place.
-
-    RetalkError
-     ├── EnvironmentProblem
-     │    └── MissingApiKey          no key in DASHSCOPE_API_KEY, the key file, or the call
-     └── ApiError                    the service, or the way to it, said no
-          ├── TransportError         no answer: refused, timed out, dropped (after retries)
-          ├── ApiStatusError         an error answer, with the platform's code and request id
-          │    ├── InvalidRequest        400: InvalidParameter, InvalidURL.*, InvalidFile.*
-          │    ├── AuthenticationError   401: InvalidApiKey
-          │    ├── PermissionDenied      403: AccessDenied*, Arrearage; an expired link
-          │    ├── NotFound              404: Model.NotExist, no such result
-          │    ├── RateLimited           429: Throttling* (after retries)
-          │    └── ServerError           5xx: InternalError, ServiceUnavailable, GatewayTimeout
-          ├── TaskFailed             the task ended FAILED or CANCELED; `.task` says why
-          └── WaitTimeout            the task had not ended when the wait ran out
-
-`error_from_answer` maps an HTTP answer, `error_from_transport` an httpx transport error: no
-other code builds these. The API key never appears in any of their messages. A code the service
-spells the old way (`retalk.codes.ALIASES`) reads as retalk's current one in `code`; `service_code`
-keeps what the service said.
+"""The service's branch of retalk's exception tree (drawn in `retalk.errors`), built here and
+nowhere else: `error_from_answer` from an error answer, `error_from_httpx` from whatever httpx
+raises. The API key never appears in any of their messages: what the service says is scrubbed of
+it first. A code the service spells the old way (`retalk.codes.ALIASES`) reads as retalk's
+current one in `code`; `service_code` keeps what the service said.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from retalk.codes import ALIASES, current
 from retalk.errors import EnvironmentProblem, RetalkError
 
 if TYPE_CHECKING:
-    import httpx
-
+    from retalk.client.config import ApiKey
     from retalk.client.models import Task
 
 FACE_MISMATCH = (
@@ -43,6 +29,12 @@ FACE_MISMATCH = (
 
 class MissingApiKey(EnvironmentProblem):
     """No API key was given, and none is in DASHSCOPE_API_KEY or the key file."""
+
+
+class InvalidSetting(EnvironmentProblem):
+    """A setting is there but cannot be used: a key that is not one line of visible ASCII, a
+    base URL that is not an http(s) address. The message names where it came from, never the
+    key."""
 
 
 class ApiError(RetalkError):
@@ -61,7 +53,21 @@ def _current(code: str | None) -> str | None:
 
 
 class TransportError(ApiError):
-    """No answer came: the connection was refused, timed out or dropped."""
+    """No answer came: the connection was refused, timed out or dropped, or the call's overall
+    deadline passed."""
+
+
+class InvalidAnswer(ApiError):
+    """The service answered, but not as the API describes: a field of the wrong type, a result
+    address that is not an http(s) URL, a body too large or badly encoded, a download longer or
+    shorter than announced. `request_id` is the answer's, when it had one."""
+
+    def __init__(self, what: str, problem: str, request_id: str | None = None) -> None:
+        said = f" (request {request_id})" if request_id else ""
+        super().__init__(f"{what}: the service's answer is malformed: {problem}{said}")
+        self.what = what
+        self.problem = problem
+        self.request_id = request_id
 
 
 class ApiStatusError(ApiError):
@@ -152,28 +158,54 @@ _BY_STATUS: dict[int, type[ApiStatusError]] = {
     404: NotFound,
     429: RateLimited,
 }
+_MESSAGE_CHARS = 500
 
 
-def error_from_answer(status: int, body: Any) -> ApiStatusError:
-    """The exception for an error answer: by the platform's `code` first, then the status."""
+def error_from_answer(
+    status: int, body: Any, key: ApiKey | None = None, note: str = ""
+) -> ApiStatusError:
+    """The exception for an error answer: by the platform's `code` first, then the status.
+    the key is scrubbed from what the service said; `note` is added to it."""
     data = body if isinstance(body, dict) else {}
     code = data.get("code") if isinstance(data.get("code"), str) else None
-    message = str(data.get("message") or "")
-    request_id = data.get("request_id") if isinstance(data.get("request_id"), str) else None
+    said = data.get("message")
+    message = scrub(said if isinstance(said, str) else "", key)[:_MESSAGE_CHARS]
+    message = f"{message} ({note})" if message and note else message or note
+    found = data.get("request_id")
+    request_id = scrub(found, key)[:200] if isinstance(found, str) else None
     kind = next((k for prefix, k in _BY_CODE if code and code.startswith(prefix)), None)
     if kind is None:
         kind = _BY_STATUS.get(status, ServerError if status >= 500 else ApiStatusError)
-    return kind(status, code, message, request_id)
+    return kind(status, scrub(code, key) if code else None, message, request_id)
 
 
-def error_from_transport(error: httpx.TransportError, what: str) -> TransportError:
-    """`what` names the step (`submit`, `upload`, `download` …) for the message."""
-    import httpx
-
+def error_from_httpx(error: Exception, what: str) -> ApiError:
+    """The one place where httpx's exceptions become retalk's; `what` names the step (`submit`,
+    `upload`, `download` …). Only the exception's type is kept: httpx's own messages can quote a
+    header, and so the key."""
+    name = type(error).__name__
     if isinstance(error, httpx.TimeoutException):
-        reason = "timed out"
-    elif isinstance(error, httpx.ConnectError):
-        reason = "could not connect"
-    else:
-        reason = "the connection failed"
-    return TransportError(f"{what}: {reason} ({type(error).__name__})")
+        return TransportError(f"{what}: timed out ({name})")
+    if isinstance(error, httpx.ConnectError):
+        return TransportError(f"{what}: could not connect ({name})")
+    if isinstance(error, httpx.TooManyRedirects):
+        return InvalidAnswer(what, "too many redirects (a redirect loop)")
+    if isinstance(error, httpx.DecodingError):
+        return InvalidAnswer(what, f"the body could not be decoded ({name})")
+    if isinstance(error, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return InvalidAnswer(what, f"it points to an address that cannot be used ({name})")
+    if isinstance(error, httpx.ProtocolError):
+        return TransportError(f"{what}: the connection dropped or broke HTTP ({name})")
+    return TransportError(f"{what}: the connection failed ({name})")
+
+
+HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL)
+"""What `error_from_httpx` maps: every exception httpx raises about a request or an answer."""
+
+
+def scrub(text: str, key: ApiKey | None) -> str:
+    """`text` without the key in it, in any case (a server may echo it back). The key is
+    revealed only inside the call, never held in a local that a traceback could print."""
+    if key is None or not key.reveal():
+        return text
+    return re.sub(re.escape(key.reveal()), "****", text, flags=re.IGNORECASE)

@@ -84,29 +84,6 @@ class Task:
     request_id: str | None = None
     """The id of the request that fetched this, for the service's support."""
 
-    @classmethod
-    def from_answer(cls, data: dict[str, Any]) -> Task:
-        """From a submit or query answer: `{"request_id", "output": {...}, "usage": {...}}`."""
-        output = data.get("output") or {}
-        usage = data.get("usage") or {}
-        return cls(
-            task_id=str(output.get("task_id") or ""),
-            status=TaskStatus.parse(output.get("task_status")),
-            video_url=output.get("video_url"),
-            code=output.get("code"),
-            message=output.get("message"),
-            usage=Usage(
-                video_duration=_float(usage.get("video_duration")),
-                video_ratio=usage.get("video_ratio"),
-                size=usage.get("size"),
-                fps=_float(usage.get("fps")),
-            ),
-            submit_time=output.get("submit_time"),
-            scheduled_time=output.get("scheduled_time"),
-            end_time=output.get("end_time"),
-            request_id=data.get("request_id"),
-        )
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "task_id": self.task_id,
@@ -151,27 +128,3 @@ class UploadPolicy:
     max_file_size_mb: float
     expire_in_seconds: float
     capacity_limit_mb: float | None
-
-    @classmethod
-    def from_answer(cls, data: dict[str, Any]) -> UploadPolicy:
-        d = data.get("data") or {}
-        return cls(
-            policy=str(d.get("policy", "")),
-            signature=str(d.get("signature", "")),
-            upload_dir=str(d.get("upload_dir", "")).rstrip("/"),
-            upload_host=str(d.get("upload_host", "")),
-            oss_access_key_id=str(d.get("oss_access_key_id", "")),
-            x_oss_object_acl=str(d.get("x_oss_object_acl", "private")),
-            x_oss_forbid_overwrite=str(d.get("x_oss_forbid_overwrite", "true")),
-            max_file_size_mb=_float(d.get("max_file_size_mb")) or 0.0,
-            expire_in_seconds=_float(d.get("expire_in_seconds")) or 0.0,
-            capacity_limit_mb=_float(d.get("capacity_limit_mb")),
-        )
-
-
-def _float(value: Any) -> float | None:
-    """Numbers may come as strings."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None

@@ -1,9 +1,13 @@
 """Retries as a transport wrapper, for requests that are safe to send twice: reads, and uploads
-(which write the same object again). A submit is never retried: a duplicate task is billed."""
+(which write the same object again). A submit is never retried: a duplicate task is billed. No
+retry waits past the call's deadline; a Retry-After is capped at a minute, and every wait is
+logged (`retalk.client`, INFO) with what the service asked."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -15,7 +19,10 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RETRY_EXTENSION = "retalk.retry"
 """Set on a request's extensions to mark a non-GET request as safe to repeat (the upload)."""
-_MAX_RETRY_AFTER = 60.0
+DEADLINE_EXTENSION = "retalk.deadline"
+"""Set on a request's extensions: the `time.monotonic()` its call must be over by."""
+MAX_RETRY_AFTER = 60.0
+_log = logging.getLogger("retalk.client")
 
 
 def retryable(request: httpx.Request) -> bool:
@@ -25,23 +32,24 @@ def retryable(request: httpx.Request) -> bool:
 def delay(attempt: int, base: float, cap: float, response: httpx.Response | None = None) -> float:
     """Retry-After when the answer gives one, else exponential backoff with full jitter."""
     if response is not None:
-        after = _retry_after(response.headers.get("Retry-After"))
+        after = retry_after(response.headers.get("Retry-After"))
         if after is not None:
-            return min(after, _MAX_RETRY_AFTER)
+            return min(after, MAX_RETRY_AFTER)
     return random.uniform(0, min(cap, base * 2**attempt))
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after(value: str | None) -> float | None:
+    """Seconds a `Retry-After` asks for (a number or an HTTP date); None when it says none."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 class _Policy:
@@ -54,7 +62,7 @@ class _Policy:
         """Seconds to wait before the next try after a transport error; None: give up."""
         if not retryable(request) or attempt >= self.retries:
             return None
-        return delay(attempt, self.backoff, self.cap)
+        return self._within(request, delay(attempt, self.backoff, self.cap), "no answer")
 
     def after_answer(
         self, request: httpx.Request, attempt: int, response: httpx.Response
@@ -64,7 +72,25 @@ class _Policy:
             return None
         if attempt >= self.retries:
             return None
-        return delay(attempt, self.backoff, self.cap, response)
+        wait = delay(attempt, self.backoff, self.cap, response)
+        asked = retry_after(response.headers.get("Retry-After"))  # a number, never the text
+        said = f", Retry-After {asked:g} s (capped at {MAX_RETRY_AFTER:g} s)" if asked else ""
+        return self._within(request, wait, f"HTTP {response.status_code}{said}")
+
+    @staticmethod
+    def _within(request: httpx.Request, wait: float, why: str) -> float | None:
+        """`wait`, unless it would end past the call's deadline: then no retry."""
+        ends = request.extensions.get(DEADLINE_EXTENSION)
+        if isinstance(ends, float) and time.monotonic() + wait >= ends:
+            _log.info(
+                "%s %s: %s; no retry, the call's deadline is near",
+                request.method,
+                request.url.path,
+                why,
+            )
+            return None
+        _log.info("%s %s: %s; retrying in %.1f s", request.method, request.url.path, why, wait)
+        return wait
 
 
 class RetryTransport(httpx.BaseTransport):

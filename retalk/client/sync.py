@@ -7,15 +7,27 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import httpx
 
 from retalk.client import core
-from retalk.client.config import Timing, base_url, load_api_key
-from retalk.client.errors import TaskFailed, TransportError, WaitTimeout, error_from_transport
-from retalk.client.files import CountingReader, PartialFile, Progress
-from retalk.client.models import Task, TaskPage, TaskStatus, UploadPolicy
+from retalk.client.body import Deadline, Decoder, deadline_transport
+from retalk.client.config import ApiKey, Timing, base_url, load_api_key
+from retalk.client.errors import (
+    HTTPX_ERRORS,
+    ApiError,
+    InvalidAnswer,
+    TaskFailed,
+    TransportError,
+    WaitTimeout,
+    error_from_httpx,
+)
+from retalk.client.files import MAX_RESTARTS, CountingReader, PartialFile, Progress
+from retalk.client.models import Task, TaskPage, TaskStatus
 from retalk.client.retry import RetryTransport, delay
+
+_T = TypeVar("_T")
 
 
 class Client:
@@ -34,11 +46,13 @@ class Client:
         timing: Timing | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._core = core.Core(load_api_key(api_key), base_url(url), timing or Timing.from_env())
+        given = ApiKey(api_key) if api_key else None
+        del api_key  # no frame of ours holds the plain key while it is checked (see ApiKey)
+        self._core = core.Core(load_api_key(given), base_url(url), timing or Timing.from_env())
         t = self._core.timing
         self._http = httpx.Client(
             transport=RetryTransport(
-                transport or httpx.HTTPTransport(),
+                transport or deadline_transport(),
                 retries=t.retries,
                 backoff=t.backoff,
                 cap=t.backoff_cap,
@@ -62,43 +76,65 @@ class Client:
         self._http.close()
 
     def __repr__(self) -> str:
-        return f"Client(base_url={self._core.base_url!r})"
+        core = getattr(self, "_core", None)  # None when __init__ failed
+        return f"Client(base_url={core.base_url if core else None!r})"
 
-    def _send(self, call: core.Call, what: str) -> httpx.Response:
+    def _guard(self, what: str, deadline: Deadline, step: Callable[[], _T]) -> _T:
+        """`step`, within `deadline`, with whatever httpx raises turned into retalk's error,
+        raised outside the handler so that it drags no context (httpx's frames hold the
+        request's headers)."""
         try:
-            return self._http.request(
-                call.method,
-                call.url,
-                headers=call.headers,
-                params=call.params,
-                json=call.json,
-                extensions=call.extensions,
+            with deadline.active():
+                return step()
+        except HTTPX_ERRORS as error:
+            failure = error_from_httpx(error, what)
+            if isinstance(failure, TransportError) and deadline.left() <= 0:
+                failure = deadline.expired()
+        except ApiError as error:
+            failure = error.with_traceback(None)  # its frames hold the answer, and what it echoed
+        raise failure
+
+    def _send(self, call: core.Call, read: Callable[[core.Answer], _T]) -> _T:
+        """`call`'s answer, its body read within the size cap and the call's deadline, then
+        `read` (checked against its shape) inside the guard."""
+        deadline = self._core.deadline(call)
+        return self._guard(call.what, deadline, lambda: read(self._exchange(call, deadline)))
+
+    def _exchange(self, call: core.Call, deadline: Deadline) -> core.Answer:
+        request = self._http.build_request(**self._core.send_args(call, deadline))
+        auth = self._core.auth if call.auth else None
+        response = self._http.send(request, auth=auth, stream=True)
+        try:
+            return core.Answer(
+                response.status_code,
+                response.headers,
+                self._body(response, deadline, core.MAX_ANSWER_BYTES, call.what),
+                call.what,
             )
-        except httpx.TransportError as error:
-            raise error_from_transport(error, what) from None
+        finally:
+            response.close()
+
+    @staticmethod
+    def _body(response: httpx.Response, deadline: Deadline, cap: int, what: str) -> bytes:
+        decoder = Decoder(response.headers.get("Content-Encoding", ""), cap, what)
+        body = bytearray()
+        for raw in response.iter_raw():
+            deadline.check()
+            for piece in decoder.feed(raw):
+                body += piece
+        decoder.end()
+        return bytes(body)
 
     def upload(self, path: str | os.PathLike[str], progress: Progress | None = None) -> str:
         """Upload a local file to the platform's temporary storage (48 hours); returns its
         `oss://` URL for `submit`. Streams from disk."""
         file = Path(path)
-        policy = UploadPolicy.from_answer(
-            core.read_answer(self._send(self._core.policy(), "upload policy"))
-        )
+        policy = self._send(self._core.policy(), self._core.policy_of)
         self._core.check_upload_size(policy, file)
-        key, fields = self._core.upload_form(policy, file)
         with open(file, "rb") as stream:
             reader = CountingReader(stream, file.stat().st_size, progress)
-            files = {"file": (core.safe_name(file.name), reader, core.content_type(file))}
-            try:
-                response = self._http.post(
-                    policy.upload_host,
-                    data=fields,
-                    files=files,  # type: ignore[arg-type]  # a file-like, read in chunks
-                    extensions=self._core.upload_extensions(),
-                )
-            except httpx.TransportError as error:
-                raise error_from_transport(error, "upload") from None
-        core.read_upload_answer(response)
+            key, call = self._core.upload(policy, file, reader)
+            self._send(call, self._core.uploaded)
         return core.OSS_SCHEME + key
 
     def submit(
@@ -113,17 +149,17 @@ class Client:
         call = self._core.submit(
             video_url, audio_url, ref_image_url, video_extension, query_face_threshold
         )
-        return core.read_task(self._send(call, "submit"))
+        return self._send(call, self._core.task)
 
     def get(self, task_id: str) -> Task:
-        return core.read_task(self._send(self._core.get(task_id), "query"))
+        return self._send(self._core.get(task_id), self._core.task)
 
     def cancel(self, task_id: str) -> None:
         """Cancel a task that is still PENDING."""
-        core.read_answer(self._send(self._core.cancel(task_id), "cancel"))
+        self._send(self._core.cancel(task_id), self._core.read)
 
     def list(self, page_no: int = 1, page_size: int = 10, status: str | None = None) -> TaskPage:
-        return core.read_page(self._send(self._core.list(page_no, page_size, status), "list"))
+        return self._send(self._core.list(page_no, page_size, status), self._core.page)
 
     def wait(
         self,
@@ -159,39 +195,65 @@ class Client:
         progress: Progress | None = None,
     ) -> Path:
         """Fetch a SUCCEEDED task's video (or a URL) to `path` (a file, or a folder to put it
-        in). Streamed; resumed with Range after a dropped connection; atomic."""
-        url = task.video_url if isinstance(task, Task) else task
-        task_id = task.task_id if isinstance(task, Task) else None
-        if not url:
-            raise ValueError("the task has no result video (yet)")
-        partial = PartialFile(core.download_target(path, url, task_id))
-        attempts = self._core.timing.retries + 1
-        for attempt in range(attempts):
-            try:
-                return self._download_once(url, partial, progress)
-            except httpx.TransportError as error:
-                if attempt + 1 == attempts:
-                    raise error_from_transport(error, "download") from None
-                t = self._core.timing
-                time.sleep(delay(attempt, t.backoff, t.backoff_cap))
-        raise TransportError("download: gave up")  # the loop returns or raises first
+        in). Streamed; resumed with Range and If-Range after a dropped connection, only onto a
+        part known to be this result's; checked against the announced length; atomic."""
+        url, task_id = self._core.result_url(task)
+        t = self._core.timing
+        partial = PartialFile(core.download_target(path, url, task_id), url, t.max_result_bytes)
+        deadline = self._core.deadline(core.Call("GET", url, "download", transfer=True))
+        failures = restarts = 0
+        try:
+            while True:
+                try:
+                    saved = self._guard(
+                        "download",
+                        deadline,
+                        lambda: self._download_once(url, partial, deadline, progress),
+                    )
+                except TransportError:
+                    failures += 1
+                    if failures > t.retries or deadline.left() <= 0:
+                        raise
+                    time.sleep(min(delay(failures - 1, t.backoff, t.backoff_cap), deadline.left()))
+                    continue
+                if saved is not None:
+                    return saved
+                restarts += 1
+                if restarts > MAX_RESTARTS:
+                    raise InvalidAnswer("download", "its ranges never match what was asked")
+        except InvalidAnswer:
+            partial.discard()  # what came is not the result: none of it is kept
+            raise
+        finally:
+            partial.close()
 
-    def _download_once(self, url: str, partial: PartialFile, progress: Progress | None) -> Path:
-        have = partial.have
-        headers = {"Range": f"bytes={have}-"} if have else {}
-        with self._http.stream("GET", url, headers=headers) as response:
-            if response.status_code == 416 and have:  # the part is whole already
-                return partial.finish()
-            if response.status_code >= 400:
-                response.read()
-                core.read_answer(response)
-            restart = response.status_code != 206
-            done = 0 if restart else have
-            total = core.total_size(response, done)
-            with partial.open(restart) as out:
-                for chunk in response.iter_bytes():
-                    out.write(chunk)
-                    done += len(chunk)
+    def _download_once(
+        self, url: str, partial: PartialFile, deadline: Deadline, progress: Progress | None
+    ) -> Path | None:
+        """One request for the rest of the result; None: start over from 0."""
+        call = core.Call(
+            "GET", url, "download", auth=False, transfer=True, headers=partial.request_headers()
+        )
+        request = self._http.build_request(**self._core.send_args(call, deadline))
+        response = self._http.send(request, stream=True)
+        try:
+            if response.status_code >= 400 and response.status_code != 416:
+                body = self._body(response, deadline, core.MAX_ANSWER_BYTES, "download")
+                raise self._core.error(
+                    core.Answer(response.status_code, response.headers, body, "download")
+                )
+            if not partial.start(response.status_code, response.headers):
+                return None
+            decoder = Decoder(
+                response.headers.get("Content-Encoding", ""), partial.cap, "download", identity=True
+            )
+            for raw in response.iter_raw():
+                deadline.check()
+                for piece in decoder.feed(raw):
+                    partial.write(piece)
                     if progress is not None:
-                        progress(done, total)
+                        progress(partial.done, partial.length)
+            decoder.end()
+        finally:
+            response.close()
         return partial.finish()

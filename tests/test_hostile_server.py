@@ -1,0 +1,759 @@
+"""The client against a hostile server: a real HTTP server on loopback that answers with every
+malformed, oversized, slow or lying answer the attack run found. The library raises a retalk
+exception for each (sync and async), the command line says one line and exits non-zero without
+a traceback, and the key shows nowhere: not in messages, tracebacks with locals, or debug logs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import json
+import logging
+import os
+import subprocess
+import threading
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retalk.client import (
+    ApiError,
+    AsyncClient,
+    Client,
+    InvalidAnswer,
+    InvalidRequest,
+    InvalidSetting,
+    RateLimited,
+    Task,
+    TaskStatus,
+    Timing,
+    TransportError,
+)
+
+KEY = "sk-hostile-SECRET-4b1d"
+QUICK = Timing(
+    retries=1, backoff=0.01, backoff_cap=0.02, deadline=1.0, transfer_deadline=1.5,
+    max_result_bytes=1_000_000,
+)  # fmt: skip
+RESULT = bytes(range(256)) * 400  # 102,400 bytes
+ETAG = '"v1"'
+
+Behaviour = Callable[["_Handler"], None]
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+class Hostile(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.seen: list[Seen] = []
+        self.behave: list[Behaviour] = []
+        """One behaviour per request, the last one repeated."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # the client hanging up on a lie is the point, not news
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    @property
+    def base(self) -> str:
+        return self.origin + "/api/v1"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Hostile
+
+    def do_GET(self) -> None:
+        n = len(self.server.seen)
+        self.server.seen.append(Seen(self.command, self.path, dict(self.headers.items())))
+        behave = self.server.behave
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            behave[min(n, len(behave) - 1)](self)
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[Hostile]:
+    hostile = Hostile()
+    threading.Thread(target=hostile.serve_forever, daemon=True).start()
+    yield hostile
+    hostile.shutdown()
+    hostile.server_close()
+
+
+def send(h: _Handler, status: int, body: bytes, *headers: tuple[str, str]) -> None:
+    h.send_response(status)
+    names = {k.lower() for k, _ in headers}
+    for name, value in headers:
+        h.send_header(name, value)
+    if "content-length" not in names and "transfer-encoding" not in names:
+        h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    h.wfile.write(body)
+
+
+def answer(data: Any, status: int = 200) -> Behaviour:
+    return lambda h: send(
+        h, status, json.dumps(data).encode(), ("Content-Type", "application/json")
+    )
+
+
+def raw(status: int, body: bytes, *headers: tuple[str, str]) -> Behaviour:
+    return lambda h: send(h, status, body, *headers)
+
+
+def task_answer(**output: Any) -> Behaviour:
+    return answer({"request_id": "req-7", "output": {"task_id": "t-1", **output}})
+
+
+def _bomb() -> bytes:
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    zeros = bytes(1 << 20)
+    return b"".join(squeeze.compress(zeros) for _ in range(256)) + squeeze.flush()
+
+
+def trickle_headers(h: _Handler) -> None:
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}":
+        h.wfile.write(bytes([byte]))
+        h.wfile.flush()
+        time.sleep(0.2)
+
+
+def trickle_body(h: _Handler) -> None:
+    h.send_response(200)
+    h.send_header("Content-Length", "1000")
+    h.end_headers()
+    for _ in range(1000):
+        h.wfile.write(b" ")
+        h.wfile.flush()
+        time.sleep(0.2)
+
+
+def redirect_loop(h: _Handler) -> None:
+    send(h, 302, b"", ("Location", h.path))
+
+
+@dataclass
+class Case:
+    behave: list[Behaviour]
+    error: type[ApiError]
+    said: str
+    request_id: str | None = None
+    timing: Timing = field(default=QUICK)
+
+
+QUERY_CASES = {
+    "output is a string": Case(
+        [answer({"request_id": "req-7", "output": "oops"})],
+        InvalidAnswer, "output is a string, not an object", "req-7",
+    ),
+    "video_url is a number": Case(
+        [task_answer(task_status="SUCCEEDED", video_url=12345)],
+        InvalidAnswer, "output.video_url is a number, not an http(s) URL", "req-7",
+    ),
+    "video_url is a file path": Case(
+        [task_answer(task_status="SUCCEEDED", video_url="file:///etc/passwd")],
+        InvalidAnswer, "output.video_url is not an http(s) URL", "req-7",
+    ),
+    "SUCCEEDED without a result": Case(
+        [task_answer(task_status="SUCCEEDED")], InvalidAnswer, "output.video_url is missing",
+    ),
+    "task_status is a number": Case(
+        [task_answer(task_status=3)], InvalidAnswer, "output.task_status is a number",
+    ),
+    "usage is a list": Case(
+        [answer({"output": {"task_id": "t", "task_status": "RUNNING"}, "usage": [1]})],
+        InvalidAnswer, "usage is a list",
+    ),
+    "not JSON": Case([raw(200, b"<html>hello</html>")], InvalidAnswer, "not JSON"),
+    "deep JSON": Case([raw(200, b"[" * 200_000)], InvalidAnswer, "nested too deep"),
+    "redirect loop": Case([redirect_loop], InvalidAnswer, "too many redirects"),
+    "bad gzip": Case(
+        [raw(200, b"this is not gzip", ("Content-Encoding", "gzip"))],
+        InvalidAnswer, "corrupt",
+    ),
+    "cut gzip": Case(
+        [raw(200, gzip.compress(b'{"output": {}}' * 100)[:30], ("Content-Encoding", "gzip"))],
+        InvalidAnswer, "cut short",
+    ),
+    "gzip bomb": Case(
+        [raw(200, _bomb(), ("Content-Encoding", "gzip"))], InvalidAnswer, "larger than 4,194,304",
+    ),
+    "endless JSON": Case([raw(200, b" " * (5 << 20) + b"{}")], InvalidAnswer, "larger than"),
+    "an encoding not asked for": Case(
+        [raw(200, b"xx", ("Content-Encoding", "br"))], InvalidAnswer, "did not ask for",
+    ),
+    "a byte at a time, headers": Case([trickle_headers], TransportError, "deadline of 1 s"),
+    "a byte at a time, body": Case([trickle_body], TransportError, "deadline of 1 s"),
+    "Retry-After of a day": Case(
+        [raw(429, b'{"code": "Throttling", "message": "slow down"}', ("Retry-After", "86400"))],
+        RateLimited, "it asks to wait 86400 s",
+    ),
+    "the key echoed": Case(
+        [answer({"code": "InvalidParameter", "message": f"bad {KEY}", "request_id": "r"}, 400)],
+        InvalidRequest, "bad ****",
+    ),
+    "the key echoed in capitals": Case(
+        [answer({"code": "InvalidParameter", "message": f"bad {KEY.upper()}"}, 400)],
+        InvalidRequest, "bad ****",
+    ),
+    "the key as the request id": Case(
+        [answer({"code": "InvalidParameter", "message": "bad", "request_id": f"r-{KEY}"}, 400)],
+        InvalidRequest, "bad", request_id="r-****",
+    ),
+    "the key as Retry-After": Case(
+        [raw(429, b'{"code": "Throttling", "message": "slow down"}', ("Retry-After", KEY))],
+        RateLimited, "slow down",
+    ),
+}  # fmt: skip
+
+
+def _query(base: str, asynchronous: bool, timing: Timing = QUICK) -> Task:
+    if not asynchronous:
+        with Client(api_key=KEY, url=base, timing=timing) as client:
+            return client.get("t-1")
+
+    async def run() -> Task:
+        async with AsyncClient(api_key=KEY, url=base, timing=timing) as client:
+            return await client.get("t-1")
+
+    return asyncio.run(run())
+
+
+def _no_key_in(error: BaseException) -> None:
+    shown = "".join(
+        traceback.TracebackException.from_exception(error, capture_locals=True).format()
+    )
+    assert KEY not in shown and KEY not in str(error) and KEY not in repr(error.args)
+    assert error.__context__ is None or error.__suppress_context__
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("name", list(QUERY_CASES))
+def test_a_malformed_answer_is_a_retalk_error(
+    server: Hostile, name: str, asynchronous: bool
+) -> None:
+    case = QUERY_CASES[name]
+    server.behave = case.behave
+    started = time.monotonic()
+    with pytest.raises(case.error) as caught:
+        _query(server.base, asynchronous, case.timing)
+    assert server.seen and server.seen[0].path == "/api/v1/tasks/t-1"  # it was asked
+    assert server.seen[0].headers["Authorization"] == f"Bearer {KEY}"
+    assert case.said in str(caught.value)
+    if case.request_id:
+        assert caught.value.request_id == case.request_id
+    assert time.monotonic() - started < 3.5
+    _no_key_in(caught.value)
+
+
+def test_a_redirect_loop_is_followed_then_refused(server: Hostile) -> None:
+    server.behave = [redirect_loop]
+    with pytest.raises(InvalidAnswer):
+        _query(server.base, False)
+    assert len(server.seen) > 5  # it was followed, and stopped
+
+
+def test_a_gzip_bomb_stays_small(server: Hostile) -> None:
+    import tracemalloc
+
+    server.behave = [raw(200, _bomb(), ("Content-Encoding", "gzip"))]
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidAnswer):
+            _query(server.base, False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 40 << 20  # 256 MB inflated, were it read whole
+
+
+def test_a_huge_retry_after_is_capped_and_said(
+    server: Hostile, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.behave = [raw(429, b"{}", ("Retry-After", "86400")), answer({"output": {}})]
+    caplog.set_level(logging.INFO, logger="retalk.client")
+    with pytest.raises(RateLimited):
+        _query(server.base, False, Timing(retries=2, deadline=5.0))
+    assert len(server.seen) == 1  # a 60 s wait would pass the deadline: no retry
+    assert "Retry-After 86400 s (capped at 60 s)" in caplog.text
+    assert "deadline is near" in caplog.text
+
+
+# The key: checked as a header value before any request, and never shown.
+
+
+BAD_KEYS = {
+    "more than one line": f"{KEY}\nsecond-line",
+    "non-ASCII": f"{KEY}é",
+    "a space": f"{KEY} x",
+}
+"""Module constants, so that no test frame holds a key in a local: a traceback printed with its
+locals shows the frames it passed through, and only retalk's must be proven clean."""
+
+
+@pytest.mark.parametrize("problem", list(BAD_KEYS))
+def test_a_key_that_is_not_a_header_value_is_refused(
+    server: Hostile, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, problem: str
+) -> None:
+    server.behave = [task_answer(task_status="RUNNING")]
+    monkeypatch.setenv("DASHSCOPE_API_KEY", BAD_KEYS[problem])
+    with pytest.raises(InvalidSetting) as bad:
+        Client(url=server.base)
+    assert "DASHSCOPE_API_KEY" in str(bad.value) and problem in str(bad.value)
+    monkeypatch.delenv("DASHSCOPE_API_KEY")
+    key_file = tmp_path / "api_key"
+    key_file.write_text(BAD_KEYS[problem] + "\n")
+    monkeypatch.setenv("DASHSCOPE_API_KEY_FILE_PATH", str(key_file))
+    with pytest.raises(InvalidSetting) as from_file:
+        AsyncClient(url=server.base)
+    assert str(key_file) in str(from_file.value)
+    with pytest.raises(InvalidSetting) as given:
+        Client(api_key=BAD_KEYS[problem], url=server.base)
+    assert "the api_key argument" in str(given.value)
+    for error in (bad.value, from_file.value, given.value):
+        _no_key_in(error)
+        assert "second-line" not in str(error)
+    assert server.seen == []  # refused before any request
+    key_file.write_text(f"\n{KEY}\n\n")  # blank lines around one key are fine
+    with Client(url=server.base, timing=QUICK) as client:
+        assert client.get("t-1").status is TaskStatus.RUNNING
+    assert server.seen[0].headers["Authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize("url", ["http://[::1/api/v1", "ftp://127.0.0.1/api/v1", "127.0.0.1:80"])
+def test_a_bad_base_url_is_refused(url: str) -> None:
+    with pytest.raises(InvalidSetting) as bad:
+        Client(api_key=KEY, url=url)
+    assert "not an http(s) URL" in str(bad.value)
+
+
+def test_the_debug_logs_never_show_the_key(
+    server: Hostile, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    server.behave = [
+        answer({"code": "InvalidParameter", "message": f"echo {KEY}"}, 400),
+        task_answer(task_status="SUCCEEDED", video_url=f"{server.origin}/r/result.mp4"),
+        raw(200, RESULT, ("ETag", ETAG)),
+    ]
+    caplog.set_level(logging.DEBUG)
+    with Client(api_key=KEY, url=server.base, timing=QUICK) as client:
+        with pytest.raises(InvalidRequest):
+            client.get("t-1")
+        client.download(client.get("t-1"), tmp_path / "out.mp4")
+    assert "send_request_headers" in caplog.text  # httpcore's debug log was on
+    assert KEY not in caplog.text
+
+
+# Downloads: resume only a part known to be this result's; never keep a wrong file.
+
+
+def ranged(h: _Handler, body: bytes = RESULT, etag: str = ETAG) -> None:
+    """A result host that honours Range and If-Range, as OSS does."""
+    asked = h.headers.get("Range")
+    if_range = h.headers.get("If-Range")
+    if asked and (if_range is None or if_range == etag):
+        start = int(asked.removeprefix("bytes=").rstrip("-"))
+        if start >= len(body):
+            return send(h, 416, b"", ("Content-Range", f"bytes */{len(body)}"))
+        span = f"bytes {start}-{len(body) - 1}/{len(body)}"
+        return send(h, 206, body[start:], ("Content-Range", span), ("ETag", etag))
+    send(h, 200, body, ("ETag", etag))
+
+
+def _record(target: Path, url: str, length: int = len(RESULT), etag: str = ETAG) -> None:
+    source = url.split("?")[0]
+    known = {"source": source, "etag": etag, "last_modified": None, "length": length}
+    target.with_name(f".{target.name}.part.json").write_text(json.dumps(known))
+
+
+def _part(target: Path) -> Path:
+    return target.with_name(f".{target.name}.part")
+
+
+def _download(url: str, target: Path, asynchronous: bool, timing: Timing = QUICK) -> Path:
+    if not asynchronous:
+        with Client(api_key=KEY, url="http://127.0.0.1:9/api/v1", timing=timing) as client:
+            return client.download(url, target)
+
+    async def run() -> Path:
+        async with AsyncClient(api_key=KEY, url="http://127.0.0.1:9/api/v1", timing=timing) as c:
+            return await c.download(url, target)
+
+    return asyncio.run(run())
+
+
+def _ranges(server: Hostile) -> list[str | None]:
+    return [seen.headers.get("Range") for seen in server.seen]
+
+
+both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+
+
+@both
+def test_a_recorded_part_is_resumed_with_if_range(
+    server: Hostile, tmp_path: Path, asynchronous: bool
+) -> None:
+    server.behave = [ranged]
+    url = f"{server.origin}/r/result.mp4?Signature=abc"
+    target = tmp_path / "out.mp4"
+    _part(target).write_bytes(RESULT[:40_000])
+    _record(target, f"{server.origin}/r/result.mp4?Signature=old")  # a fresh link, same object
+    assert _download(url, target, asynchronous).read_bytes() == RESULT
+    assert _ranges(server) == ["bytes=40000-"]
+    assert server.seen[0].headers["If-Range"] == ETAG
+    assert "Authorization" not in server.seen[0].headers  # the key goes to the service only
+    assert not _part(target).exists() and not list(tmp_path.glob("*.json"))
+
+
+@both
+@pytest.mark.parametrize("record", ["none", "another URL", "another length"])
+def test_a_stale_or_foreign_part_is_never_kept(
+    server: Hostile, tmp_path: Path, asynchronous: bool, record: str
+) -> None:
+    server.behave = [ranged]
+    url = f"{server.origin}/r/result.mp4"
+    target = tmp_path / "out.mp4"
+    _part(target).write_bytes(b"junk from another task" * 100)
+    if record == "another URL":
+        _record(target, f"{server.origin}/r/other.mp4")
+    elif record == "another length":
+        _record(target, url, length=1_000)  # shorter than the part
+    assert _download(url, target, asynchronous).read_bytes() == RESULT
+    assert _ranges(server) == [None]  # asked from 0: the part was not this result's
+
+
+def _206_from_zero(h: _Handler) -> None:
+    span = f"bytes 0-{len(RESULT) - 1}/{len(RESULT)}"
+    send(h, 206, RESULT, ("Content-Range", span), ("ETag", ETAG))
+
+
+def _416(h: _Handler) -> None:
+    send(h, 416, b"", ("Content-Range", f"bytes */{len(RESULT)}"))
+
+
+@both
+@pytest.mark.parametrize(
+    "first",
+    [_206_from_zero, _416, lambda h: ranged(h, RESULT[::-1], '"v2"')],
+    ids=["206 from 0", "416", "changed"],
+)
+def test_a_resume_that_does_not_match_starts_over(
+    server: Hostile, tmp_path: Path, asynchronous: bool, first: Behaviour
+) -> None:
+    server.behave = [first, ranged]
+    url = f"{server.origin}/r/result.mp4"
+    target = tmp_path / "out.mp4"
+    _part(target).write_bytes(RESULT[:40_000])
+    _record(target, url)
+    saved = _download(url, target, asynchronous).read_bytes()
+    assert _ranges(server)[0] == "bytes=40000-"  # it tried to resume
+    assert saved in (RESULT, RESULT[::-1])  # and got a whole file, never a splice
+    assert len(saved) == len(RESULT)
+
+
+def _short(h: _Handler) -> None:
+    h.send_response(200)
+    h.send_header("Content-Length", str(len(RESULT)))
+    h.send_header("ETag", ETAG)
+    h.end_headers()
+    h.wfile.write(RESULT[:30_000])
+    h.wfile.flush()
+    h.close_connection = True
+
+
+def _longer(h: _Handler) -> None:
+    """A 206 that announces the rest, then sends more (chunked, so nothing stops it)."""
+    start = int(h.headers["Range"].removeprefix("bytes=").rstrip("-"))
+    h.send_response(206)
+    h.send_header("Content-Range", f"bytes {start}-{len(RESULT) - 1}/{len(RESULT)}")
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    chunk = RESULT * 2
+    h.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n0\r\n\r\n")
+
+
+def _endless(h: _Handler) -> None:
+    h.send_response(200)
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    block = bytes(64 * 1024)
+    for _ in range(100_000):
+        h.wfile.write(f"{len(block):x}\r\n".encode() + block + b"\r\n")
+
+
+def _gzipped(h: _Handler) -> None:
+    send(h, 200, _bomb(), ("Content-Encoding", "gzip"))
+
+
+@both
+@pytest.mark.parametrize(
+    ("behave", "error", "said", "resumed"),
+    [
+        ([_short], TransportError, "download: the connection dropped", False),
+        ([_longer], InvalidAnswer, "longer than the 102,400 bytes announced", True),
+        ([_endless], InvalidAnswer, "larger than 1,000,000 bytes", False),
+        ([_gzipped], InvalidAnswer, "compressed ('gzip'), which retalk did not ask for", False),
+        ([raw(200, b"x", ("Content-Length", "5000000000"))], InvalidAnswer, "announces", False),
+    ],
+    ids=["short", "longer", "endless", "gzip (a bomb)", "announced too large"],
+)
+def test_a_download_that_lies_keeps_no_file(
+    server: Hostile,
+    tmp_path: Path,
+    asynchronous: bool,
+    behave: list[Behaviour],
+    error: type[ApiError],
+    said: str,
+    resumed: bool,
+) -> None:
+    server.behave = behave
+    url = f"{server.origin}/r/result.mp4"
+    target = tmp_path / "out.mp4"
+    if resumed:
+        _part(target).write_bytes(RESULT[:40_000])
+        _record(target, url)
+    with pytest.raises(error) as caught:
+        _download(url, target, asynchronous)
+    assert said in str(caught.value)
+    assert server.seen  # it was asked
+    assert not target.exists()
+    if error is InvalidAnswer:
+        assert not _part(target).exists() and not list(tmp_path.glob("*.json"))
+
+
+def test_a_short_body_is_resumed_then_whole(server: Hostile, tmp_path: Path) -> None:
+    server.behave = [_short, ranged]
+    target = tmp_path / "out.mp4"
+    assert _download(f"{server.origin}/r/result.mp4", target, False).read_bytes() == RESULT
+    assert _ranges(server) == [None, "bytes=30000-"]
+
+
+@both
+def test_an_endless_download_ends_at_the_deadline(
+    server: Hostile, tmp_path: Path, asynchronous: bool
+) -> None:
+    server.behave = [_endless]
+    timing = Timing(transfer_deadline=1.0, retries=0)  # no cap short of 2 GiB: the clock stops it
+    started = time.monotonic()
+    with pytest.raises(TransportError) as late:
+        _download(f"{server.origin}/r/result.mp4", tmp_path / "out.mp4", asynchronous, timing)
+    assert "deadline of 1 s" in str(late.value)
+    assert time.monotonic() - started < 3
+    assert not (tmp_path / "out.mp4").exists()
+
+
+# The command line: one line, a non-zero exit, no traceback, no key.
+
+
+@pytest.fixture
+def cli_env(server: Hostile, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DASHSCOPE_API_KEY": KEY,
+        "DASHSCOPE_HTTP_BASE_URL": server.base,
+        "RETALK_RETRY_BACKOFF": "0.01",
+        "RETALK_DEADLINE": "1",
+        "RETALK_TRANSFER_DEADLINE": "1",
+        "HOME": str(tmp_path),
+    }
+
+
+CLI_CASES = {
+    "output is a string": ("output is a string", 3),
+    "video_url is a number": ("output.video_url is a number", 3),
+    "deep JSON": ("nested too deep", 3),
+    "redirect loop": ("too many redirects", 3),
+    "bad gzip": ("corrupt", 3),
+    "gzip bomb": ("larger than", 3),
+    "a byte at a time, headers": ("deadline of 1 s", 3),
+    "a byte at a time, body": ("deadline of 1 s", 3),
+    "the key echoed": ("bad ****", 1),
+}
+
+
+def _one_clean_line(result: subprocess.CompletedProcess[str], code: int) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("retalk: ") and result.stderr.count("\n") == 1, result.stderr
+    assert KEY not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", list(CLI_CASES))
+def test_cli_a_malformed_answer_is_one_line(
+    run: Callable[..., subprocess.CompletedProcess[str]],
+    server: Hostile,
+    cli_env: dict[str, str],
+    name: str,
+) -> None:
+    said, code = CLI_CASES[name]
+    server.behave = QUERY_CASES[name].behave
+    result = run("status", "t-1", env=cli_env)
+    assert server.seen
+    _one_clean_line(result, code)
+    assert said in result.stderr
+
+
+def test_cli_control_characters_are_escaped(
+    run: Callable[..., subprocess.CompletedProcess[str]], server: Hostile, cli_env: dict[str, str]
+) -> None:
+    message = "line one\nretalk: forged\x1b[2J\u202eevil"
+    server.behave = [task_answer(task_status="FAILED", code="InvalidFile.FPS", message=message)]
+    shown = run("status", "t-1", env=cli_env)
+    assert shown.returncode == 0 and shown.stdout.count("\n") == 1
+    assert "line one\\nretalk: forged\\x1b[2J\\u202eevil" in shown.stdout
+    server.behave = [answer({"code": "InvalidParameter", "message": message}, 400)]
+    refused = run("status", "t-1", env=cli_env)
+    _one_clean_line(refused, 1)
+    assert "\x1b" not in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"DASHSCOPE_HTTP_BASE_URL": "http://[::1/api/v1"}, "not an http(s) URL"),
+        ({"DASHSCOPE_API_KEY": KEY + "é"}, "non-ASCII"),
+        ({"DASHSCOPE_API_KEY": KEY + "\nsecond"}, "more than one line"),
+    ],
+)
+def test_cli_bad_settings_exit_3(
+    run: Callable[..., subprocess.CompletedProcess[str]],
+    server: Hostile,
+    cli_env: dict[str, str],
+    change: dict[str, str],
+    said: str,
+) -> None:
+    server.behave = [task_answer(task_status="RUNNING")]
+    result = run("status", "t-1", env={**cli_env, **change})
+    _one_clean_line(result, 3)
+    assert said in result.stderr
+    assert server.seen == []
+
+
+def test_cli_a_key_file_with_a_second_line_is_refused(
+    run: Callable[..., subprocess.CompletedProcess[str]],
+    server: Hostile,
+    cli_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(f"{KEY}\nsomething else\n")
+    env = {k: v for k, v in cli_env.items() if k != "DASHSCOPE_API_KEY"}
+    result = run("status", "t-1", env={**env, "DASHSCOPE_API_KEY_FILE_PATH": str(key_file)})
+    _one_clean_line(result, 3)
+    assert str(key_file) in result.stderr and server.seen == []
+
+
+@pytest.mark.parametrize("kind", ["a pipe", "a device", "too large"])
+def test_cli_a_key_file_that_is_no_key_file_is_refused_at_once(
+    run: Callable[..., subprocess.CompletedProcess[str]],
+    server: Hostile,
+    cli_env: dict[str, str],
+    tmp_path: Path,
+    kind: str,
+) -> None:
+    """A pipe would be waited on for ever, /dev/zero read until memory runs out."""
+    key_file = tmp_path / "key"
+    if kind == "a pipe":
+        os.mkfifo(key_file)
+    elif kind == "a device":
+        key_file.symlink_to("/dev/zero")
+    else:
+        key_file.write_text("k" * 100_000)
+    env = {k: v for k, v in cli_env.items() if k != "DASHSCOPE_API_KEY"}
+    result = run("status", "t-1", env={**env, "DASHSCOPE_API_KEY_FILE_PATH": str(key_file)})
+    _one_clean_line(result, 3)
+    assert str(key_file) in result.stderr and server.seen == []
+    said = "larger than a key" if kind == "too large" else "is not a regular file"
+    assert said in result.stderr
+
+
+def test_cli_a_stale_part_is_not_the_result(
+    run: Callable[..., subprocess.CompletedProcess[str]],
+    server: Hostile,
+    cli_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    url = f"{server.origin}/r/result.mp4"
+    query = task_answer(task_status="SUCCEEDED", video_url=url)
+    server.behave = [query, ranged]
+    target = tmp_path / "out.mp4"
+    _part(target).write_bytes(b"a part left by another task" * 10)
+    result = run("download", "t-1", str(target), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert [s.path for s in server.seen] == ["/api/v1/tasks/t-1", "/r/result.mp4"]
+    assert _ranges(server) == [None, None]  # asked from 0
+    assert target.read_bytes() == RESULT
+
+
+def test_cli_an_endless_download_stops(
+    run: Callable[..., subprocess.CompletedProcess[str]],
+    server: Hostile,
+    cli_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    url = f"{server.origin}/r/result.mp4"
+    server.behave = [task_answer(task_status="SUCCEEDED", video_url=url), _endless]
+    started = time.monotonic()
+    result = run("download", "t-1", str(tmp_path / "out.mp4"), env=cli_env)
+    _one_clean_line(result, 3)
+    assert "deadline" in result.stderr and time.monotonic() - started < 10
+    assert not (tmp_path / "out.mp4").exists()
+
+
+@both
+@pytest.mark.parametrize(
+    ("listing", "body", "said"),
+    [
+        (True, {"request_id": "req-9", "tasks": "none"}, "tasks is a string, not a list"),
+        (True, {"tasks": [{"task_id": "t", "task_status": "RUNNING"}], "total": -1}, "total"),
+        (False, {"request_id": "req-9", "data": {"policy": "p"}}, "data.signature is missing"),
+        (False, {"data": {**dict.fromkeys(("policy", "signature", "upload_dir",
+                 "oss_access_key_id"), "x"), "upload_host": 5}}, "data.upload_host is a number"),
+    ],
+    ids=["list: tasks a string", "list: total negative", "policy: missing", "policy: host"],
+)  # fmt: skip
+def test_list_and_upload_policy_answers_are_checked(
+    server: Hostile, tmp_path: Path, asynchronous: bool, listing: bool, body: Any, said: str
+) -> None:
+    server.behave = [answer(body)]
+    media = tmp_path / "a.wav"
+    media.write_bytes(b"RIFF")
+
+    async def run_async() -> object:
+        async with AsyncClient(api_key=KEY, url=server.base, timing=QUICK) as client:
+            return await (client.list() if listing else client.upload(media))
+
+    with pytest.raises(InvalidAnswer) as caught:
+        if asynchronous:
+            asyncio.run(run_async())
+        else:
+            with Client(api_key=KEY, url=server.base, timing=QUICK) as client:
+                client.list() if listing else client.upload(media)
+    assert server.seen[0].path.startswith("/api/v1/tasks" if listing else "/api/v1/uploads")
+    assert len(server.seen) == 1  # nothing was sent on to a host the answer named
+    assert said in str(caught.value)
+    _no_key_in(caught.value)
