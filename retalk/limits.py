@@ -195,3 +195,39 @@ PAUSE_S = 0.5
 """The least length of a pause in speech worth reporting (`Audio.Silences`)."""
 JOB_LENGTH_TOLERANCE_S = 0.1
 """Video and audio lengths within this are the same: no `Job.Truncated`."""
+
+# ---------------------------------------------------------------------------------------------
+# retalk's own bounds on the work a check does, whatever a file claims: time and memory follow
+# these, not the file's length or picture size.
+
+ANALYSIS_MAX_S = 125.0
+"""Seconds of audio or video analysed at most: the service takes 120 s, and a longer file is
+already an `InvalidFile.Duration`; its first part is analysed, not all of it."""
+DECODE_FIRST_PACKETS = 48
+"""Packets tried from the start of a stream for a first frame, when the content is not
+analysed: a stream none of whose first packets decode is taken as one that does not decode."""
+FACE_SCAN_BUDGET_S = 20.0
+"""Seconds a video's face scan may look at frames: past them it stops, and says how far it came
+(`Face.Partial`). A 120 s 1080p clip takes 4 to 10 s; one of 125 Mb/s with a keyframe in 10 s,
+83 s."""
+UNDECODABLE_SHARE = 0.5
+"""A stream of which at least this share of the packets read do not decode is taken as one
+that does not decode (`InvalidFile.Openerror`): random bytes in an MP4 box or after an ADTS
+sync word now and then make a frame of noise, and a clip two thirds of which is noise is no
+clip the service can lip-sync."""
+IMAGE_DECODE_MAX_PIXELS = 24_000_000
+"""Images larger than this (a 6000 x 4000 photo) are not decoded in full, whatever their
+format: the service takes 4096 px on the longest side (at most 16.8 MP with its aspect limit),
+and decoding a 12000 x 12000 PNG alone takes 2.2 GB. A JPEG is decoded at a fraction of its
+size instead."""
+VIDEO_DECODE_MAX_BYTES = 64 * 1024 * 1024
+"""Video frames larger than this once decoded (by their size and pixel format: 7680 x 4320 in
+8-bit 4:2:0 is 50 MB, 8192 x 8192 100 MB, in 10-bit 4:4:4 400 MB) are not decoded: the service
+takes 2048 px on a side at most, and the decoder holds several such frames. Such a video is
+judged by its metadata."""
+TOOL_MAX_ALLOC = 80 * 1024 * 1024
+"""The largest block ffmpeg and ffprobe may allocate (`-max_alloc`): one plane of a frame up
+to 8192 x 8192 in 8 bits fits; a larger frame is refused rather than decoded."""
+TOOL_TIMEOUT_S = 60.0
+"""The longest an ffprobe or ffmpeg run may take before it is stopped (a file that makes
+ffprobe hang, a path swapped for a pipe)."""

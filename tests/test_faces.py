@@ -98,7 +98,8 @@ def test_every_person_in_a_reference_is_counted(media: Path, name: str, said: st
 def test_every_face_code_has_a_case() -> None:
     produced = {c for table in (VIDEOS, IMAGES) for _, codes in table for c in codes}
     produced |= {c for _, _, codes in JOBS for c in codes}
-    assert FACE_CODES - produced == {"Face.MatchUncertain"}  # test_uncertain_match, below
+    # test_uncertain_match, below; test_hostile_media's scan out of time
+    assert FACE_CODES - produced == {"Face.MatchUncertain", "Face.Partial"}
 
 
 def test_no_content_skips_faces(media: Path) -> None:

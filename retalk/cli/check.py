@@ -43,7 +43,7 @@ def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option(
     "--no-content",
     is_flag=True,
-    help="Metadata only: skip decoding pixels and (later) face and speech analysis.",
+    help="Metadata only: no face or speech analysis (a first frame is still decoded).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Errors and warnings only, one line each.")
 @click.option("--select", multiple=True, metavar="PREFIX", help="Only codes starting with PREFIX.")
@@ -74,7 +74,7 @@ def check(
     if video_extension and not job_form:
         raise click.UsageError("--video-extension belongs to the job form (--video, --audio)")
     if not job_form and not paths:
-        raise click.UsageError("nothing to check: give PATHS, or --video and --audio")
+        raise click.UsageError("nothing to check: give PATHS, or the job's --video and --audio")
     if paths and not find_media(paths):
         raise click.UsageError(f"no media files found in {', '.join(paths)}")
 
@@ -97,7 +97,7 @@ def check(
         sys.exit(EXIT_INTERRUPTED)
 
     report = report.filtered(_prefixes(select), _prefixes(ignore))
-    output = render(report, fmt, RenderOptions(quiet=quiet))
+    output = render(report, fmt, RenderOptions(quiet=quiet, strict=strict))
     if output:
         click.echo(output)
     sys.exit(_exit_code(report, strict))

@@ -2,10 +2,14 @@
 
 Exit codes: 0 no errors, 1 errors found (or a task failed), 2 usage, 3 environment (ffprobe
 missing, a model that will not load, no API key, the service unreachable or refusing the key);
-`check` interrupted by Ctrl-C, 130 (128 + SIGINT, as shells report it).
+`check` interrupted by Ctrl-C, 130 (128 + SIGINT, as shells report it); ended by SIGTERM, 143.
 """
 
 from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
 
 import click
 
@@ -13,9 +17,18 @@ from retalk import __version__
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(EXIT_TERMINATED)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="retalk")
 def main() -> None:
     """Check media for Alibaba's VideoRetalk lip-sync service, then submit it."""
+    # SIGTERM ends the command as an exception would, so that what it holds is let go (the
+    # temporary links to the files it reads, the emulator's storage).
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)

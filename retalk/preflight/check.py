@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from retalk.findings import Finding, Input, Report, finding
 from retalk.preflight import audio, image, video
+from retalk.preflight.decoding import Decoded
 from retalk.preflight.formats import CONTAINERS, MEDIA_ENDINGS
 from retalk.preflight.job import job_facts, job_findings, plan_of
 from retalk.preflight.media import Media, gather
@@ -106,13 +107,14 @@ def check_paths(paths: Iterable[PathLike], *, content: bool = True) -> Report:
 
 def find_media(paths: Iterable[PathLike]) -> list[str]:
     """Files as given; folders replaced by the media files below them (by name ending, hidden
-    folders skipped), sorted."""
+    folders skipped), sorted; a folder that cannot be read stands for itself."""
     found: list[str] = []
     for path in (os.fspath(p) for p in paths):
         if not os.path.isdir(path):
             found.append(path)
             continue
-        for root, dirs, files in os.walk(path):
+        # A folder that cannot be read is reported as such (File.Unreadable), not passed over.
+        for root, dirs, files in os.walk(path, onerror=lambda error: found.append(error.filename)):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             found.extend(
                 os.path.join(root, name)
@@ -144,11 +146,21 @@ def inspect(
 
         scan, embedding = scan_faces(media, seen_as, reference, identity=identity)
         media = replace(media, faces=scan)
+        if scan is not None and scan.decoded is not None:
+            media = _with_decoded(media, scan.decoded)
     elif seen_as == "audio" and media.open_error is None and media.probe and media.probe.audio:
         from retalk.preflight.speech import analyse_speech
 
         media = replace(media, speech=analyse_speech(media.path))
     return media, embedding
+
+
+def _with_decoded(media: Media, decoded: Decoded) -> Media:
+    """`media` with what its content analysis decoded: nothing at all is a file that cannot
+    be opened (its face scan, of no frame, says nothing)."""
+    if decoded.nothing and decoded.packets:
+        return replace(media, decoded=decoded, faces=None, open_error=decoded.reason())
+    return replace(media, decoded=decoded)
 
 
 def judge(media: Media, role: str | None) -> Report:
@@ -176,6 +188,8 @@ def judge(media: Media, role: str | None) -> Report:
         facts["faces"] = media.faces.to_facts()
     if media.speech is not None:
         facts["speech"] = media.speech.to_facts()
+    if media.decoded is not None:
+        facts["decoded"] = media.decoded.to_facts()
     return Report((Input(media.path, media.kind, role, facts),), findings)
 
 

@@ -77,6 +77,27 @@ def openable(media: Media, role: FileLimits) -> Iterator[Finding]:
     )
 
 
+def damaged(media: Media, role: FileLimits) -> Iterator[Finding]:
+    """Packets that do not decode, in a stream of which others do (none at all is an
+    `InvalidFile.Openerror`, set when the file was gathered or analysed)."""
+    decoded = media.decoded
+    if decoded is None or not decoded.failed or media.open_error is not None:
+        return
+    if media.missing_bytes and decoded.failed == 1:
+        return  # the packet the cut ends in: the cut's own finding says it
+    where = ", ".join(seconds(t) for t in decoded.failed_at[:3])
+    more = " …" if decoded.failed > 3 else ""
+    read = "packets read" if decoded.whole else "packets read from its start"
+    yield finding(
+        "File.Damaged",
+        media.path,
+        f"{decoded.failed} of the {decoded.packets} {decoded.kind} {read} do not decode "
+        f"(at {where}{more}: {decoded.error}); the analysis judged the rest",
+        actual=f"{decoded.failed} of {decoded.packets} packets",
+        hint="check that it plays; export it again from the original",
+    )
+
+
 def cut_short(media: Media, role: FileLimits) -> Iterator[Finding]:
     """Bytes missing at the end. An MP4/MOV whose index points past the end cannot be decoded
     to the end (the service's `Openerror`); a WAV, AVI or AAC stream plays up to the cut."""

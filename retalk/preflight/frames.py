@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from retalk.preflight.decoding import Tally
+from retalk.preflight.source import pinned
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -40,6 +42,9 @@ rejects anyway) by one thread: each frame thread holds frames of its own (an 8K 
 _KEYFRAMES_ONLY_PIXELS = 4096 * 2304
 """Larger frames (8K) are sampled on keyframes only, which need no other frame held: decoding
 forward holds the frames referred to, 50 MB each at 8K."""
+_PAST_END_S = 2.0
+"""Packets are read this far past the length analysed (their times are not in order when
+frames are reordered)."""
 _SKIPPABLE = {"h264", "hevc"}
 """Codecs whose decoders may skip the non-reference frames (no sample needs them) and the
 deblocking filter (17 % of the decode of a 1080p clip): at the end of a 250-frame group of
@@ -169,16 +174,19 @@ def sample_video(
     max_spacing: float,
     min_spacing: float,
     rotation: int = 0,
+    tally: Tally | None = None,
 ) -> tuple[Plan, Iterator[Frame]]:
     """The plan for `path` and its frames, one at a time, in time order. A frame that cannot
-    be decoded is left out."""
+    be decoded is left out, and counted in `tally` with the packets decoded."""
     import av
 
     packets = _Packets()
     pixels = 0
     try:
-        with av.open(os.path.abspath(path)) as container:
+        with pinned(path) as pin, av.open(pin.path) as container:
             stream = container.streams.video[0]
+            if stream.codec_context is None:
+                raise ValueError("no decoder")
             pixels = (stream.codec_context.width or 0) * (stream.codec_context.height or 0)
             clock = _Clock(stream)
             previous = 0.0
@@ -186,10 +194,12 @@ def sample_video(
                 if packet.pts is None and packet.dts is None and packet.size == 0:
                     continue
                 t = clock.of_packet(packet, previous)
+                if t > duration + _PAST_END_S:
+                    break  # a stream that runs on past what is analysed: not read further
                 packets.times.append(t)
                 packets.keys.append(bool(packet.is_keyframe))
                 previous = t
-    except (av.error.FFmpegError, ValueError, IndexError):
+    except (av.error.FFmpegError, ValueError, IndexError, OSError):
         pass  # what was read stands; an unreadable video is ffprobe's finding
     end = max(0.0, min(duration, max(packets.times, default=0.0)))
     keyframes = packets.keyframe_times or packets.times[:1] or [0.0]
@@ -202,7 +212,9 @@ def sample_video(
         min_spacing=min_spacing,
         keyframes_only=huge,
     )
-    return plan, _decode(path, plan, packets.runs(plan.times), rotation, threads=not huge)
+    runs = packets.runs(plan.times)
+    tally = tally or Tally("video")
+    return plan, _decode(path, plan, runs, rotation, threads=not huge, tally=tally)
 
 
 def prefetched(frames: Iterator[Frame], depth: int = 2) -> Iterator[Frame]:
@@ -264,7 +276,7 @@ def sample_frames(
 
 
 def _decode(
-    path: str, plan: Plan, runs: dict[int, int], rotation: int, *, threads: bool
+    path: str, plan: Plan, runs: dict[int, int], rotation: int, *, threads: bool, tally: Tally
 ) -> Iterator[Frame]:
     """Each planned sample's frame: the packets of each run (first index: last index) are
     decoded, then the decoder is drained and reset; the packets between runs are skipped."""
@@ -273,9 +285,11 @@ def _decode(
     if not plan.times:
         return
     try:
-        with av.open(os.path.abspath(path)) as container:
+        with pinned(path) as pin, av.open(pin.path) as container:
             stream = container.streams.video[0]
             context = stream.codec_context
+            if context is None:
+                raise ValueError("no decoder")
             if threads and (context.width or 0) * (context.height or 0) <= _THREADED_PIXELS:
                 stream.thread_type = "AUTO"
             if context.name in _SKIPPABLE:
@@ -289,39 +303,46 @@ def _decode(
                 index += 1
                 if index in runs:
                     if stop is not None:
-                        yield from picker.take(_drain(context))
+                        yield from picker.take(_drain(context, tally))
                         context.flush_buffers()
                     stop = runs[index]
                 if stop is None:
                     continue
-                yield from picker.take(_decode_packet(context, packet))
+                yield from picker.take(_decode_packet(context, packet, tally, picker.clock))
                 if index >= stop:
-                    yield from picker.take(_drain(context))
+                    yield from picker.take(_drain(context, tally))
                     context.flush_buffers()
                     stop = None
             if stop is not None:
-                yield from picker.take(_drain(context))
+                yield from picker.take(_drain(context, tally))
+            tally.whole = True
             yield from picker.finish()
-    except (av.error.FFmpegError, ValueError, IndexError):
-        return
+    except (av.error.FFmpegError, ValueError, IndexError, OSError) as error:
+        tally.error = tally.error or str(error)
 
 
-def _decode_packet(context: Any, packet: Any) -> list[Any]:
+def _decode_packet(context: Any, packet: Any, tally: Tally, clock: _Clock) -> list[Any]:
     import av
 
+    tally.packets += 1
     try:
-        return list(context.decode(packet))
-    except (av.error.FFmpegError, ValueError):
+        frames = list(context.decode(packet))
+    except (av.error.FFmpegError, ValueError) as error:
+        tally.refused(error, clock.of_packet(packet, 0.0))
         return []  # a damaged packet costs its own frames only
+    tally.frames += len(frames)
+    return frames
 
 
-def _drain(context: Any) -> list[Any]:
+def _drain(context: Any, tally: Tally) -> list[Any]:
     import av
 
     try:
-        return list(context.decode(None))
+        frames = list(context.decode(None))
     except (av.error.FFmpegError, ValueError):
         return []
+    tally.frames += len(frames)
+    return frames
 
 
 class _Picker:
@@ -390,10 +411,20 @@ def _rgb(frame: Any, rotation: int) -> NDArray[Any]:
 
 
 def frame_at(path: str, t: float, *, rotation: int = 0) -> Frame | None:
-    """The frame shown at `t` seconds, at full size, decoded from the keyframe before it."""
+    """The frame shown at `t` seconds, at full size, decoded from the keyframe before it; None
+    when none decodes."""
     import av
 
-    with av.open(os.path.abspath(path)) as container:
+    try:
+        return _frame_at(path, t, rotation)
+    except (av.error.FFmpegError, ValueError, IndexError, OSError, MemoryError):
+        return None
+
+
+def _frame_at(path: str, t: float, rotation: int) -> Frame | None:
+    import av
+
+    with pinned(path) as pin, av.open(pin.path) as container:
         stream = container.streams.video[0]
         clock = _Clock(stream)
         container.seek(clock.pts(t), stream=stream, backward=True)

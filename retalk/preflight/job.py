@@ -122,8 +122,12 @@ def _speech_without_face(video_media: Media, audio_media: Media, plan: Plan) -> 
         return []
     spans = scan.spans()
 
+    looked = scan.duration or 0.0
+
     def face_at(t: float) -> bool:
         moment = plan.video_time(t)
+        if moment > looked:
+            return True  # not looked at (see `FaceScan.covered`): no claim either way
         return any(start <= moment <= end and shown for start, end, shown in spans)
 
     step = 0.1

@@ -7,15 +7,18 @@
 from __future__ import annotations
 
 import os
-import stat
 import struct
+import threading
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
+from retalk import limits
 from retalk.preflight import structure
+from retalk.preflight.decoding import Decoded, decode_stream, too_large
 from retalk.preflight.formats import Container, from_ffprobe, id3_size, sniff
 from retalk.preflight.probe import Probe, ProbeFailed, parse_probe, run_ffprobe
+from retalk.preflight.source import NotRegularFile, Pin, pinned
 
 if TYPE_CHECKING:
     from retalk.preflight.faces.scan import FaceScan
@@ -62,6 +65,9 @@ class Media:
     """What face analysis saw; None when it did not run (`content` off, nothing to see)."""
     speech: SpeechScan | None = None
     """What speech analysis heard in an audio file; None when it did not run."""
+    decoded: Decoded | None = None
+    """How much of its video (or, without one, audio) stream decoded: the start only, or all
+    of it (see `decoding`); None for an image, or a file ffprobe cannot read."""
 
     @property
     def kind(self) -> str:
@@ -86,22 +92,16 @@ def gather(path: str | os.PathLike[str], *, content: bool = True) -> Media:
     name = os.fspath(path)
     ending = os.path.splitext(name)[1].lower().lstrip(".")
     try:
-        info = os.stat(name)
+        with pinned(name) as pin, open(pin.fd, "rb", closefd=False) as stream:
+            return _gather_open(name, pin, ending, stream, content)
+    except NotRegularFile as error:
+        return Media(name, 0, ending, unreadable=error.strerror)
     except OSError as error:
         return Media(name, 0, ending, unreadable=_os_reason(error))
-    if stat.S_ISDIR(info.st_mode):
-        return Media(name, 0, ending, unreadable="is a folder, not a file")
-    if not stat.S_ISREG(info.st_mode):
-        return Media(name, 0, ending, unreadable="is not a regular file (a pipe, socket or device)")
-    size = info.st_size
-    try:
-        with open(name, "rb") as stream:
-            return _gather_open(name, size, ending, stream, content)
-    except OSError as error:
-        return Media(name, size, ending, unreadable=_os_reason(error))
 
 
-def _gather_open(name: str, size: int, ending: str, stream: BinaryIO, content: bool) -> Media:
+def _gather_open(name: str, pin: Pin, ending: str, stream: BinaryIO, content: bool) -> Media:
+    size = pin.size
     if size == 0:
         return Media(name, 0, ending, open_error="the file is empty (0 bytes)")
     head = stream.read(_HEAD_BYTES)
@@ -113,7 +113,7 @@ def _gather_open(name: str, size: int, ending: str, stream: BinaryIO, content: b
         container = sniff(head)
 
     if container is not None and container.kind == "image":
-        image, error = _read_image(name, content)
+        image, error = _read_image(pin.path)
         return Media(name, size, ending, container, image=image, open_error=error)
 
     missing = 0
@@ -127,20 +127,59 @@ def _gather_open(name: str, size: int, ending: str, stream: BinaryIO, content: b
             adts = structure.scan_adts(stream, tag)
             missing = adts.missing_bytes if adts else 0
 
+    if container is not None:
+        # PyAV, which decodes the first frames, is imported while ffprobe runs: most of the
+        # cost of that decoding, in a command that checks one file.
+        threading.Thread(target=_import_av, daemon=True).start()
+    return _probed(name, pin, ending, container, content, missing, adts)
+
+
+def _import_av() -> None:
+    import av  # noqa: F401
+
+
+def _probed(
+    name: str,
+    pin: Pin,
+    ending: str,
+    container: Container | None,
+    content: bool,
+    missing: int,
+    adts: structure.AdtsScan | None,
+) -> Media:
+    size = pin.size
     try:
-        probe = parse_probe(run_ffprobe(name))
+        probe = parse_probe(run_ffprobe(pin.path, pass_fds=(pin.fd,)))
     except ProbeFailed as failure:
         return Media(name, size, ending, container, open_error=str(failure), missing_bytes=missing)
+    if container is None and _image_demuxer(probe.format_name):
+        # Named as a picture (ffmpeg reads .jpg, .png … as one by name), but Pillow and the
+        # first bytes know no picture format in it.
+        return Media(name, size, ending, open_error="it is no picture that can be read")
     if container is None:
         container = from_ffprobe(probe.format_name, probe.major_brand)
     # ffprobe reads any file named .txt (and a few more) as ANSI art: that is text, not media.
     if not probe.streams or probe.format_name == "tty":
         error = "ffprobe finds no audio or video stream in it"
         return Media(name, size, ending, container, probe, open_error=error, missing_bytes=missing)
-    return Media(name, size, ending, container, probe, adts=adts, missing_bytes=missing)
+    kind = "video" if probe.video is not None else "audio" if probe.audio is not None else None
+    if kind is None:
+        return Media(name, size, ending, container, probe, adts=adts, missing_bytes=missing)
+    seen = probe.video
+    if kind == "video" and seen is not None and too_large(seen.width, seen.height, seen.pix_fmt):
+        decoded = Decoded(kind, 0, 0, 0, False, skipped=True)  # opening it would decode a frame
+    else:
+        decoded = decode_stream(pin.path, kind, whole=content and kind == "audio")
+    return Media(
+        name, size, ending, container, probe, adts=adts, missing_bytes=missing, decoded=decoded,
+        open_error=decoded.reason() if decoded.nothing else None,
+    )  # fmt: skip
 
 
-def _read_image(name: str, content: bool) -> tuple[ImageInfo | None, str | None]:
+def _read_image(name: str) -> tuple[ImageInfo | None, str | None]:
+    """The image's header, and its pixels decoded (a file passes only if it decodes), within
+    bounds (`decodable`; a larger picture is rejected by its size alone): a JPEG at an eighth
+    of its size, which still reads every byte (a cut file fails)."""
     from PIL import Image, UnidentifiedImageError  # lazily: not needed for audio and video
 
     try:
@@ -154,11 +193,12 @@ def _read_image(name: str, content: bool) -> tuple[ImageInfo | None, str | None]
                     height=height,
                     mode=image.mode,
                     frames=int(getattr(image, "n_frames", 1)),
-                    orientation=int(image.getexif().get(0x0112, 1) or 1),
+                    orientation=_orientation(image),
                 )
-                if content:
+                if width <= 0 or height <= 0:
+                    return None, f"the image claims a size of {width}x{height}"
+                if decodable(image):
                     if image.format == "JPEG":
-                        # Decoding at 1/8 scale still reads every byte: a cut file still fails.
                         image.draft(image.mode, (max(width // 8, 1), max(height // 8, 1)))
                     image.load()
     except Image.DecompressionBombError as error:
@@ -167,7 +207,36 @@ def _read_image(name: str, content: bool) -> tuple[ImageInfo | None, str | None]
         return None, "Pillow cannot read it as an image"
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as error:
         return None, f"the image is broken: {error}"
+    except (MemoryError, RecursionError, ZeroDivisionError, TypeError, KeyError) as error:
+        return None, f"the image is broken: {type(error).__name__}"
     return info, None
+
+
+def decodable(image: Any) -> bool:
+    """Whether an opened picture may be decoded within bounds: one of at most
+    `limits.IMAGE_DECODE_MAX_PIXELS`, or a baseline JPEG of any size (decoded at a fraction of
+    it, row by row). A progressive JPEG holds every coefficient of the full picture however
+    small it is decoded (16000 x 8000: 1.5 GB); a larger picture of another format is decoded
+    whole."""
+    if image.width * image.height <= limits.IMAGE_DECODE_MAX_PIXELS:
+        return True
+    progressive = image.info.get("progressive") or image.info.get("progression")
+    return bool(image.format == "JPEG" and not progressive)
+
+
+def _orientation(image: Any) -> int:
+    """EXIF orientation, 1 when it is missing or unreadable."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return 1  # Pillow would decode every pixel to look for an eXIf chunk after them
+    try:
+        value = image.getexif().get(0x0112, 1)
+        return int(value) if value in range(1, 9) else 1
+    except Exception:  # a broken EXIF block is no reason to refuse the picture
+        return 1
+
+
+def _image_demuxer(format_name: str) -> bool:
+    return format_name.startswith("image2") or format_name.endswith("_pipe")
 
 
 def _os_reason(error: OSError) -> str:

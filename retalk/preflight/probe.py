@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from retalk import limits
 from retalk.errors import ToolMissing
 
 FFPROBE_ENV = "RETALK_FFPROBE"
@@ -88,24 +89,44 @@ def ffmpeg_command() -> str:
     return os.environ.get(FFMPEG_ENV) or "ffmpeg"
 
 
-def run_ffprobe(path: str) -> dict[str, Any]:
-    """ffprobe's JSON for `path`. Raises ToolMissing when ffprobe cannot be started and
-    ProbeFailed when it cannot read the file."""
-    import ffmpeg  # lazily: 50 ms of imports that `retalk --help` does not need
+def run_ffprobe(path: str, *, pass_fds: tuple[int, ...] = ()) -> dict[str, Any]:
+    """ffprobe's JSON for `path` (with `pass_fds`, a `source.pinned` path to an open file).
+    Raises ToolMissing when ffprobe cannot be started and ProbeFailed when it cannot read the
+    file or takes longer than `limits.TOOL_TIMEOUT_S`."""
+    import subprocess
+
+    from ffmpeg._utils import convert_kwargs_to_cmd_line_args
 
     command = ffprobe_command()
     if shutil.which(command) is None:
         raise ToolMissing(command, "install ffmpeg (Debian: apt-get install ffmpeg)")
     # `file:` and an absolute path: a name with a leading dash or a colon stays a file name.
     target = "file:" + os.path.abspath(path)
+    # ffmpeg-python's `probe`, with a deadline (its own waits for ever): the same command line.
+    args = [command, "-show_format", "-show_streams", "-of", "json"]
+    options = {"v": "error", "max_alloc": str(limits.TOOL_MAX_ALLOC)}
+    args += [*convert_kwargs_to_cmd_line_args(options), target]
     try:
-        data: dict[str, Any] = ffmpeg.probe(target, cmd=command, v="error")
-    except ffmpeg.Error as error:
-        raise ProbeFailed(_ffprobe_says(error.stderr, target) or "ffprobe failed") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ProbeFailed(f"ffprobe's answer could not be read ({error})") from None
+        run = subprocess.run(
+            args,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            pass_fds=pass_fds,
+            timeout=limits.TOOL_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ProbeFailed(f"ffprobe gave no answer in {limits.TOOL_TIMEOUT_S:g} s") from None
     except OSError as error:
         raise ToolMissing(command, str(error)) from None
+    if run.returncode != 0:
+        raise ProbeFailed(_ffprobe_says(run.stderr, target) or "ffprobe failed")
+    try:
+        data: dict[str, Any] = json.loads(run.stdout.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ProbeFailed(f"ffprobe's answer could not be read ({error})") from None
+    if not isinstance(data, dict):
+        raise ProbeFailed("ffprobe's answer could not be read")
     return data
 
 

@@ -10,7 +10,6 @@ to noise ratio compares the energy of the windows it calls speech with that of t
 from __future__ import annotations
 
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from retalk import limits
 from retalk.errors import ModelUnavailable, ToolMissing
 from retalk.preflight.probe import ffmpeg_command
+from retalk.preflight.source import pinned
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -74,7 +74,8 @@ def _round(value: float | None) -> float | None:
 
 
 def analyse_speech(path: str) -> SpeechScan | None:
-    """The speech scan of an audio file; None when ffmpeg cannot decode its audio. Raises
+    """The speech scan of an audio file (its first `limits.ANALYSIS_MAX_S` seconds); None when
+    ffmpeg cannot decode its audio or takes longer than `limits.TOOL_TIMEOUT_S`. Raises
     ToolMissing without ffmpeg and ModelUnavailable when the VAD will not load."""
     import numpy as np
 
@@ -88,13 +89,23 @@ def analyse_speech(path: str) -> SpeechScan | None:
         "measure_perchannel=Peak_level+Peak_count,anullsink;"
         f"[v]aresample={RATE},aformat=sample_fmts=flt:channel_layouts=mono[out]"
     )
-    run = subprocess.run(
-        [command, "-nostdin", "-hide_banner", "-nostats", "-v", "info",
-         "-i", "file:" + os.path.abspath(path),
-         "-filter_complex", graph, "-map", "[out]", "-f", "f32le", "-"],
-        capture_output=True,
-        check=False,
-    )  # fmt: skip
+    try:
+        with pinned(path) as pin:
+            # Read as far as the service would take it (`limits.ANALYSIS_MAX_S`): a 2.5-hour
+            # file is rejected by its length, and its first minutes say the rest.
+            run = subprocess.run(
+                [command, "-nostdin", "-hide_banner", "-nostats", "-v", "info",
+                 "-max_alloc", str(limits.TOOL_MAX_ALLOC),
+                 "-t", f"{limits.ANALYSIS_MAX_S:g}", "-i", "file:" + pin.path,
+                 "-filter_complex", graph, "-map", "[out]", "-f", "f32le", "-"],
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
+                pass_fds=(pin.fd,),
+                timeout=limits.TOOL_TIMEOUT_S,
+                check=False,
+            )  # fmt: skip
+    except (subprocess.TimeoutExpired, OSError):
+        return None
     if run.returncode != 0:
         return None
     samples = _level(np.frombuffer(run.stdout, dtype=np.float32))

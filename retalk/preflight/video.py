@@ -108,6 +108,8 @@ def resolution(media: Media) -> Iterator[Finding]:
     if size is None:
         return
     width, height = size
+    if width <= 0 or height <= 0:
+        return  # no picture size: what cannot be decoded is `openable`'s finding
     span = VIDEO.side
     if width in span and height in span:
         return

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from retalk.codes import Severity
 from retalk.findings import Report
+from retalk.report.escape import printable
 from retalk.report.options import RenderOptions
 
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
@@ -22,7 +23,8 @@ def render_github(report: Report, options: RenderOptions) -> str:
 
 
 def _data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return printable(value)
 
 
 def _property(value: str) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from retalk.findings import Report
 from retalk.report.options import RenderOptions
@@ -8,4 +9,10 @@ from retalk.report.options import RenderOptions
 
 def render_json(report: Report, options: RenderOptions) -> str:
     """One object: `{"version": 1, "ok", "inputs": [...], "findings": [...]}` (see README)."""
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
+    text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
+    # A file name that is not UTF-8 holds lone surrogates (Python's stand-ins for its bytes):
+    # written as JSON escapes, so that the output stays UTF-8.
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -7,6 +7,7 @@ from retalk.codes import Severity
 from retalk.findings import Finding, Input, Report
 from retalk.limits import MIB
 from retalk.preflight.formats import CONTAINERS
+from retalk.report.escape import printable
 from retalk.report.options import RenderOptions
 
 
@@ -25,8 +26,8 @@ def render_text(report: Report, options: RenderOptions) -> str:
     if report.job is not None and not options.quiet:
         lines.append(f"job: {job_summary(report.job)}")
     if not options.quiet:
-        lines.append(verdict(report))
-    return "\n".join(lines)
+        lines.append(verdict(report, strict=options.strict))
+    return "\n".join(printable(line) for line in lines)
 
 
 def _shown(f: Finding, options: RenderOptions) -> bool:
@@ -38,13 +39,16 @@ def _finding_line(f: Finding) -> str:
     return f"{f.path}: {f.code}{marker}: {f.message}"
 
 
-def verdict(report: Report) -> str:
+def verdict(report: Report, *, strict: bool = False) -> str:
     total = len(report.inputs)
     rejected = len({f.path for f in report.errors})
     counts = f"{_count(len(report.errors), 'error')}, {_count(len(report.warnings), 'warning')}"
     noun = "file" if total == 1 else "files"
     if rejected:
         return f"FAIL: the service would reject {rejected} of {total} {noun} ({counts})"
+    if strict and report.warnings:
+        warned = len({f.path for f in report.warnings})
+        return f"FAIL (--strict): warnings on {warned} of {total} {noun} ({counts})"
     return (
         f"OK: the service would accept {'the' if total == 1 else 'all'} {total} {noun} ({counts})"
     )
@@ -82,7 +86,10 @@ def job_summary(job: Mapping[str, Any]) -> str:
         f"{k}={str(v).lower()}" for k, v in dict(job.get("parameters") or {}).items()
     )
     if "output_duration" not in job:
-        return f"parameters {parameters}"
+        return (
+            f"parameters {parameters}; not judged as a whole (that needs both a video and an "
+            "audio): each file above only in its role"
+        )
     return (
         f"output {_num(job['output_duration'])} s, billed {_num(job['billable_seconds'])} s "
         f"(video {_num(job['video_duration'])} s, audio {_num(job['audio_duration'])} s); "

@@ -68,7 +68,10 @@ def _scan(
     identity: bool,
     stop: Callable[[], bool],
 ) -> tuple[FaceScan | None, NDArray[Any] | None]:
+    from dataclasses import replace
+
     from retalk.preflight import video
+    from retalk.preflight.decoding import Tally, too_large
     from retalk.preflight.faces.scan import scan_image, scan_video
     from retalk.preflight.frames import prefetched, sample_video
 
@@ -79,7 +82,13 @@ def _scan(
         duration = video.duration_of(media)
         if not duration:
             return None, None
+        if too_large(stream.width, stream.height, stream.pix_fmt):
+            return None, None  # judged by its size alone (see `limits`)
+        # A video longer than the service takes is rejected by its length: its first part is
+        # looked at, whatever length it claims.
+        duration = min(duration, limits.ANALYSIS_MAX_S)
         count = limits.FACE_SAMPLES
+        tally = Tally("video")
         _, frames = sample_video(
             media.path,
             duration,
@@ -87,8 +96,11 @@ def _scan(
             max_spacing=limits.FACE_SPACING_S,
             min_spacing=limits.FACE_SPACING_S / 2,
             rotation=stream.rotation,
+            tally=tally,
         )
-        return scan_video(prefetched(frames), duration, reference, stop=stop), None
+        budget = limits.FACE_SCAN_BUDGET_S
+        scan = scan_video(prefetched(frames), duration, reference, stop=stop, budget=budget)
+        return replace(scan, decoded=tally.result()), None
     if role == "ref" and media.image is not None:
         pixels = _image_pixels(media.path)
         return scan_image(pixels, identity=identity) if pixels is not None else (None, None)
@@ -99,23 +111,34 @@ def _image_pixels(path: str) -> NDArray[Any] | None:
     """The image as shown (EXIF orientation applied), RGB, its longer side at most the
     service's limit (`limits.IMAGE.max_side`: a larger image is an `InvalidFile.ImageSize`
     anyway, and a side of 32767 px or more aborts the face models). None for an image of more
-    than `_MAX_IMAGE_PIXELS`: decoding it alone would take gigabytes (13000 x 13000: 2.5 GB)."""
+    than `limits.IMAGE_DECODE_MAX_PIXELS` but a baseline JPEG (see `media.decodable`): decoding
+    it alone would take gigabytes (13000 x 13000: 2.5 GB)."""
+    import warnings
+
     import numpy as np
     from PIL import Image, ImageOps
 
+    from retalk.preflight.media import decodable
+    from retalk.preflight.source import pinned
+
     side = limits.IMAGE.max_side
     try:
-        with Image.open(path) as image:
-            if image.width * image.height > _MAX_IMAGE_PIXELS:
+        with (
+            warnings.catch_warnings(),
+            pinned(path) as pin,
+            Image.open(pin.path) as image,
+        ):
+            warnings.simplefilter("ignore")  # DecompressionBombWarning: the limits speak
+            if not decodable(image):
                 return None
-            image.draft("RGB", (side, side))  # JPEG: decoded at a fraction of its size
+            # A JPEG is decoded at the least power-of-two fraction (to 1/8) that fits the side.
+            fraction = 1
+            while fraction < 8 and max(image.size) > side * fraction:
+                fraction *= 2
+            image.draft("RGB", (image.width // fraction, image.height // fraction))
             shown = ImageOps.exif_transpose(image).convert("RGB")
             if max(shown.size) > side:
                 shown.thumbnail((side, side))
             return np.asarray(shown)
-    except (OSError, ValueError, SyntaxError):
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError):
         return None
-
-
-_MAX_IMAGE_PIXELS = 8192 * 8192
-"""Larger images (which the service rejects: 4096 px at most) get no face analysis."""

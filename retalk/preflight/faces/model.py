@@ -115,8 +115,15 @@ def _import_mediapipe() -> tuple[Any, Any]:
     package imports them, and they import matplotlib.pyplot, 0.45 s of a 0.7-0.85 s import
     (measured) that the checks never use. Empty stand-ins take their place for the import and
     leave after it, so that importing the helpers later still gets the real ones."""
-    stand_ins = {name: types.ModuleType(name) for name in _DRAWING if name not in sys.modules}
-    sys.modules.update(stand_ins)
+    stand_ins: dict[str, types.ModuleType | None] = {
+        name: types.ModuleType(name) for name in _DRAWING if name not in sys.modules
+    }
+    if "sounddevice" not in sys.modules:
+        # Its audio recorder imports sounddevice, which runs a C compiler to find PortAudio
+        # (60 ms, and seconds on a loaded machine, deaf to Ctrl-C): mediapipe's own fallback
+        # for a machine without it (`sd = None`) is taken instead.
+        stand_ins["sounddevice"] = None
+    sys.modules.update(stand_ins)  # type: ignore[arg-type]
     try:
         from mediapipe.python.solutions import face_detection, face_mesh
     finally:

@@ -132,6 +132,27 @@ def gaps(media: Media) -> Iterator[Finding]:
     )
 
 
+def partial(media: Media) -> Iterator[Finding]:
+    """The scan's time budget ran out before the video's end: what follows was not seen."""
+    scan = _scan(media)
+    if scan is None or scan.covered is None:
+        return
+    from retalk.preflight.video import duration_of
+
+    length = duration_of(media)
+    whole = f" of {_s(length)}" if length else ""
+    yield finding(
+        "Face.Partial",
+        media.path,
+        f"faces were looked for over the first {_s(scan.covered)}{whole} only: the scan's "
+        f"time budget ({limits.FACE_SCAN_BUDGET_S:g} s) ran out (a heavy stream to decode); "
+        "the rest is not judged",
+        actual=f"{_s(scan.covered)} looked at",
+        hint="a lighter encode (a keyframe every second or two, a lower bitrate) is checked whole",
+        at=scan.covered,
+    )
+
+
 def reference_match(media: Media) -> Iterator[Finding]:
     scan = _scan(media)
     if scan is None or not scan.with_reference:

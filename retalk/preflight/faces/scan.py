@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -27,6 +28,7 @@ from retalk.preflight.faces.model import Box, FaceModel, face_model
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from retalk.preflight.decoding import Decoded
     from retalk.preflight.frames import Frame
 
 _MAX_POSED = 5
@@ -121,12 +123,18 @@ class FaceScan:
     spacing: float | None = None
     """The longest stretch of the video between two frames looked at: the accuracy of the
     times of `gaps` and of the coverage."""
+    decoded: Decoded | None = None
+    """How the packets decoded for the frames looked at fared; None for an image."""
+    covered: float | None = None
+    """Where the scan stopped when its time budget ran out (`duration` is then this): the
+    video after it was not looked at. None when it was looked at to its end."""
 
     def to_facts(self) -> dict[str, object]:
         return {
             "sampled_frames": len(self.frames),
             "timeline_frames": len(self.timeline) or None,
             "spacing_s": None if self.spacing is None else round(self.spacing, 3),
+            "covered_s": None if self.covered is None else round(self.covered, 2),
             "target_chosen_by": self.chosen_by if self.target_frames else None,
             "target_coverage": round(self.coverage, 3) if self.duration else None,
             "gaps": [[round(a, 2), round(b, 2)] for a, b in self.gaps()] if self.duration else None,
@@ -353,14 +361,22 @@ def scan_video(
     reference: NDArray[Any] | None = None,
     *,
     stop: Callable[[], bool] | None = None,
+    budget: float | None = None,
 ) -> FaceScan:
     """The faces of a video's frames (analysed and glanced, in time order), and the target
     followed through them. With a reference embedding, the target is the face that matches it;
-    else the service's rule picks it. Once `stop()` says so, no further frame is looked at."""
+    else the service's rule picks it. Once `stop()` says so, no further frame is looked at;
+    after `budget` seconds of looking, neither, and the scan covers the video up to the last
+    frame looked at (`covered`)."""
+    covered = None
     with face_model() as model:
         looker = _Looker(model)
+        until = time.monotonic() + budget if budget is not None else None
         for frame in frames:
             if stop is not None and stop():
+                break
+            if until is not None and time.monotonic() > until and looker.timeline:
+                covered = looker.timeline[-1][0]
                 break
             looker.look(frame)
         seen = looker.analysed
@@ -383,7 +399,8 @@ def scan_video(
         tuple(
             FrameFaces(s.t, tuple(s.faces), target) for s, target in zip(seen, targets, strict=True)
         ),
-        duration=duration,
+        duration=duration if covered is None else covered,
+        covered=covered,
         chosen_by=chosen_by,
         with_reference=reference is not None,
         ref_distance=best,

@@ -1,0 +1,204 @@
+"""Whether a stream decodes, and how much of it: ffprobe reads headers, and a file of random
+bytes can carry plausible ones (1 MB of noise named .aac reads as 12 s of AAC).
+
+Without content analysis, the first packets of the stream are decoded until three frames come
+out (`limits.DECODE_FIRST_PACKETS` at most). With it, an audio stream is decoded in full, up to
+`limits.ANALYSIS_MAX_S`; a video's frames are counted by the frame sampler instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from retalk import limits
+from retalk.preflight.source import pinned
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """How much of a stream decoded."""
+
+    kind: str
+    """`video` or `audio`."""
+    packets: int
+    """Packets given to the decoder."""
+    failed: int
+    """Of those, the ones the decoder refused."""
+    frames: int
+    """Frames that came out (for audio, frames of samples)."""
+    whole: bool
+    """True when the stream was read to its end (or to `limits.ANALYSIS_MAX_S`); False when
+    only its start was."""
+    error: str | None = None
+    """The decoder's first complaint."""
+    failed_at: tuple[float, ...] = ()
+    """When the first refused packets were due, in seconds (at most ten)."""
+    skipped: bool = False
+    """Not decoded: frames larger than `limits.VIDEO_DECODE_MAX_BYTES` (judged by their
+    size alone)."""
+
+    @property
+    def nothing(self) -> bool:
+        """No frame came out, or next to none (`limits.UNDECODABLE_SHARE` of ten packets or
+        more refused)."""
+        if self.skipped:
+            return False
+        return self.frames == 0 or (
+            self.packets >= 10 and self.failed_share >= limits.UNDECODABLE_SHARE
+        )
+
+    def reason(self) -> str:
+        """Why it counts as not decoding, for an `InvalidFile.Openerror`."""
+        said = f": {self.error}" if self.error else ""
+        if self.frames == 0:
+            return f"no {self.kind} frame of it decodes{said}"
+        return f"{self.failed} of the {self.packets} {self.kind} packets read do not decode{said}"
+
+    @property
+    def failed_share(self) -> float:
+        return self.failed / self.packets if self.packets else 0.0
+
+    def to_facts(self) -> dict[str, object]:
+        return {
+            "packets": self.packets,
+            "failed_packets": self.failed,
+            "frames": self.frames,
+            "read": "none (too large)" if self.skipped else "all" if self.whole else "start",
+        }
+
+
+def too_large(width: int | None, height: int | None, pix_fmt: object) -> bool:
+    """Whether a decoded frame of this size and pixel format would be larger than
+    `limits.VIDEO_DECODE_MAX_BYTES`."""
+    return frame_bytes(width or 0, height or 0, pix_fmt) > limits.VIDEO_DECODE_MAX_BYTES
+
+
+def frame_bytes(width: int, height: int, pix_fmt: object) -> float:
+    """Bytes of one decoded frame (8-bit 4:2:0 when the format is not known)."""
+    name = str(getattr(pix_fmt, "name", pix_fmt) or "").lower()
+    per_pixel = 1.5
+    if name.startswith(("rgba", "bgra", "argb", "abgr", "gbrap", "yuva444")):
+        per_pixel = 4.0
+    elif "444" in name or name.startswith(("rgb", "bgr", "gbr")):
+        per_pixel = 3.0
+    elif "422" in name:
+        per_pixel = 2.0
+    if re.search(r"(9|10|12|14|16)(le|be)$", name):
+        per_pixel *= 2
+    return width * height * per_pixel
+
+
+class Tally:
+    """Counts kept while a stream is decoded elsewhere (the frame sampler)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.packets = 0
+        self.failed = 0
+        self.frames = 0
+        self.error: str | None = None
+        self.failed_at: list[float] = []
+        self.whole = False
+
+    def refused(self, error: Exception, t: float) -> None:
+        self.failed += 1
+        self.error = self.error or _reason(error)
+        if len(self.failed_at) < 10:
+            self.failed_at.append(round(t, 3))
+
+    def result(self) -> Decoded:
+        return Decoded(
+            self.kind,
+            self.packets,
+            self.failed,
+            self.frames,
+            self.whole,
+            self.error,
+            tuple(self.failed_at),
+        )
+
+
+def decode_stream(path: str, kind: str, *, whole: bool) -> Decoded:
+    """Decodes the first video (or audio) stream of `path`: its start only, or with `whole`
+    all of it up to `limits.ANALYSIS_MAX_S`. A file PyAV cannot open at all is one that
+    decodes nothing."""
+    import av
+
+    tally = Tally(kind)
+    try:
+        with pinned(path) as pin, av.open(pin.path) as container:
+            streams = [
+                s
+                for s in (container.streams.video if kind == "video" else container.streams.audio)
+                if not (s.disposition & av.stream.Disposition.attached_pic)
+            ]
+            if not streams:
+                return Decoded(kind, 0, 0, 0, True, f"no {kind} stream to decode")
+            stream = streams[0]
+            context = stream.codec_context
+            if context is None:
+                return Decoded(kind, 0, 0, 0, True, f"there is no decoder for its {kind}")
+            if kind == "video" and too_large(
+                getattr(context, "width", 0), getattr(context, "height", 0), context.format
+            ):
+                return Decoded(kind, 0, 0, 0, False, skipped=True)
+            context.thread_count = 1  # one frame held, whatever size it claims
+            if kind == "video" and context.name in ("h264", "hevc"):
+                context.skip_frame = "NONREF"
+            _read(container, stream, context, tally, whole)
+    except (av.error.FFmpegError, ValueError, IndexError, OSError) as error:
+        tally.error = tally.error or _reason(error)
+    return tally.result()
+
+
+def _read(container: Any, stream: Any, context: Any, tally: Tally, whole: bool) -> None:
+    base = float(stream.time_base or 0) or 1 / 90000
+    start = stream.start_time or 0
+    before_key = 0
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        skippable = tally.kind == "video" and not tally.packets and not packet.is_keyframe
+        if skippable and before_key < _BEFORE_KEY:
+            before_key += 1  # a stream cut mid-group: what comes before its first keyframe
+            continue  # cannot be decoded by any player
+        stamp = packet.pts if packet.pts is not None else packet.dts
+        t = max(0.0, (stamp - start) * base) if stamp is not None else 0.0
+        if t > limits.ANALYSIS_MAX_S:
+            tally.whole = True
+            return
+        tally.packets += 1
+        try:
+            tally.frames += len(context.decode(packet))
+        except _errors() as error:
+            tally.refused(error, t)
+        if not whole and (
+            tally.frames >= _FIRST_FRAMES or tally.packets >= limits.DECODE_FIRST_PACKETS
+        ):
+            return
+    try:
+        tally.frames += len(context.decode(None))
+    except _errors():
+        pass
+    tally.whole = True
+
+
+_BEFORE_KEY = 600
+"""Packets skipped at most while looking for the first keyframe (a stream whose packets carry
+no keyframe flag is decoded from there on)."""
+_FIRST_FRAMES = 3
+"""Frames decoded from the start, when that is all: one frame of noise can come out of random
+bytes, three in a row hardly."""
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    import av
+
+    return (av.error.FFmpegError, ValueError)
+
+
+def _reason(error: BaseException) -> str:
+    said = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    return str(said).strip().rstrip(".")
