@@ -1,9 +1,10 @@
 """Whether a stream decodes, and how much of it: ffprobe reads headers, and a file of random
 bytes can carry plausible ones (1 MB of noise named .aac reads as 12 s of AAC).
 
-Without content analysis, the first packets of the stream are decoded until three frames come
-out (`limits.DECODE_FIRST_PACKETS` at most). With it, an audio stream is decoded in full, up to
-`limits.ANALYSIS_MAX_S`; a video's frames are counted by the frame sampler instead.
+Without content analysis, the first packets of the stream are decoded until a frame comes out
+(three, once a packet was refused; `limits.DECODE_FIRST_PACKETS` at most). With it, an audio
+stream is decoded in full, up to `limits.ANALYSIS_MAX_S`; a video's frames are counted by the
+frame sampler instead.
 """
 
 from __future__ import annotations
@@ -128,7 +129,9 @@ def decode_stream(path: str, kind: str, *, whole: bool) -> Decoded:
 
     tally = Tally(kind)
     try:
-        with pinned(path) as pin, av.open(pin.path) as container:
+        # `skip_frame`: opening decodes no frame to learn the stream's parameters (a frame
+        # claiming 8192 x 8192 in 10-bit 4:4:4 took 476 MB right there).
+        with pinned(path) as pin, av.open(pin.path, options={"skip_frame": "all"}) as container:
             streams = [
                 s
                 for s in (container.streams.video if kind == "video" else container.streams.audio)
@@ -141,7 +144,9 @@ def decode_stream(path: str, kind: str, *, whole: bool) -> Decoded:
             if context is None:
                 return Decoded(kind, 0, 0, 0, True, f"there is no decoder for its {kind}")
             if kind == "video" and too_large(
-                getattr(context, "width", 0), getattr(context, "height", 0), context.format
+                getattr(context, "width", 0),
+                getattr(context, "height", 0),
+                context.format or _WORST_FORMAT,  # not known until a frame is decoded
             ):
                 return Decoded(kind, 0, 0, 0, False, skipped=True)
             context.thread_count = 1  # one frame held, whatever size it claims
@@ -174,9 +179,8 @@ def _read(container: Any, stream: Any, context: Any, tally: Tally, whole: bool) 
             tally.frames += len(context.decode(packet))
         except _errors() as error:
             tally.refused(error, t)
-        if not whole and (
-            tally.frames >= _FIRST_FRAMES or tally.packets >= limits.DECODE_FIRST_PACKETS
-        ):
+        enough = 1 if not tally.failed else _FIRST_FRAMES
+        if not whole and (tally.frames >= enough or tally.packets >= limits.DECODE_FIRST_PACKETS):
             return
     try:
         tally.frames += len(context.decode(None))
@@ -185,12 +189,14 @@ def _read(container: Any, stream: Any, context: Any, tally: Tally, whole: bool) 
     tally.whole = True
 
 
+_WORST_FORMAT = "yuv444p16le"
+"""The pixel format assumed for a frame's size before one is decoded: the largest."""
 _BEFORE_KEY = 600
 """Packets skipped at most while looking for the first keyframe (a stream whose packets carry
 no keyframe flag is decoded from there on)."""
 _FIRST_FRAMES = 3
-"""Frames decoded from the start, when that is all: one frame of noise can come out of random
-bytes, three in a row hardly."""
+"""Frames decoded from the start, when that is all and a packet was refused on the way: one
+frame of noise can come out of random bytes, three hardly. With no refusal, one frame will do."""
 
 
 def _errors() -> tuple[type[Exception], ...]:

@@ -10,7 +10,9 @@ import os
 import struct
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from retalk import limits
@@ -127,15 +129,40 @@ def _gather_open(name: str, pin: Pin, ending: str, stream: BinaryIO, content: bo
             adts = structure.scan_adts(stream, tag)
             missing = adts.missing_bytes if adts else 0
 
-    if container is not None:
-        # PyAV, which decodes the first frames, is imported while ffprobe runs: most of the
-        # cost of that decoding, in a command that checks one file.
-        threading.Thread(target=_import_av, daemon=True).start()
-    return _probed(name, pin, ending, container, content, missing, adts)
+    # The first frames are decoded while ffprobe runs, for the kind the first bytes say (and
+    # again after it, when ffprobe says otherwise): opening decodes nothing, and a frame too
+    # large to decode is told by the stream's size before any is.
+    guess = container.kind if container is not None else None
+    whole = content and guess == "audio"
+    ahead = _Ahead(partial(decode_stream, pin.path, guess, whole=whole)) if guess else None
+    try:
+        return _probed(name, pin, ending, container, content, missing, adts, ahead)
+    finally:
+        if ahead is not None:
+            ahead.join()  # it reads the pinned file: done before the file is let go
 
 
-def _import_av() -> None:
-    import av  # noqa: F401
+class _Ahead(threading.Thread):
+    """A decode run beside the caller; `result()` waits for it."""
+
+    def __init__(self, work: Callable[[], Decoded]) -> None:
+        super().__init__(name="retalk-first-frames", daemon=True)
+        self._work = work
+        self._value: Decoded | None = None
+        self._error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._value = self._work()
+        except BaseException as error:  # raised in the caller
+            self._error = error
+
+    def result(self) -> Decoded | None:
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _probed(
@@ -146,6 +173,7 @@ def _probed(
     content: bool,
     missing: int,
     adts: structure.AdtsScan | None,
+    ahead: _Ahead | None,
 ) -> Media:
     size = pin.size
     try:
@@ -165,11 +193,15 @@ def _probed(
     kind = "video" if probe.video is not None else "audio" if probe.audio is not None else None
     if kind is None:
         return Media(name, size, ending, container, probe, adts=adts, missing_bytes=missing)
+    whole = content and kind == "audio"
+    early = ahead.result() if ahead is not None else None
     seen = probe.video
     if kind == "video" and seen is not None and too_large(seen.width, seen.height, seen.pix_fmt):
-        decoded = Decoded(kind, 0, 0, 0, False, skipped=True)  # opening it would decode a frame
+        decoded = Decoded(kind, 0, 0, 0, False, skipped=True)
+    elif early is not None and early.kind == kind and (early.whole or not whole):
+        decoded = early
     else:
-        decoded = decode_stream(pin.path, kind, whole=content and kind == "audio")
+        decoded = decode_stream(pin.path, kind, whole=whole)
     return Media(
         name, size, ending, container, probe, adts=adts, missing_bytes=missing, decoded=decoded,
         open_error=decoded.reason() if decoded.nothing else None,

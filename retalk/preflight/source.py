@@ -13,9 +13,7 @@ import atexit
 import contextlib
 import itertools
 import os
-import shutil
 import stat
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,6 +80,9 @@ _folder_lock = threading.Lock()
 
 def _links() -> str:
     """This process's folder of links, made on first use and removed when it exits."""
+    import shutil
+    import tempfile  # lazily: 10 ms that `retalk --help` does not need
+
     global _folder
     with _folder_lock:
         if _folder is None or not os.path.isdir(_folder):
