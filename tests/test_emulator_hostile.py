@@ -364,7 +364,14 @@ def test_keys_that_escape_or_break_the_store_are_refused(emulator: Emulator) -> 
     folder = fields["key"].rsplit("/", 1)[0]
     assert _upload(emulator, fields, b"fine").status_code == 200  # the policy is good
     stored = _stored(emulator)
-    for key in (f"{folder}/../../escape.bin", f"{folder}//a.bin", f"{folder}/a\x01.bin"):
+    for key in (
+        f"{folder}/../../escape.bin",
+        f"{folder}//a.bin",
+        f"{folder}/a\x01.bin",
+        f"{folder}/./a.bin",
+        f"{folder}/a\x7f.bin",
+        f"{folder}/{'a' * 300}.bin",
+    ):
         refused = _upload(emulator, {**fields, "key": key}, b"bad")
         assert refused.status_code == 400 and "InvalidObjectName" in refused.text, key
     assert _stored(emulator) == stored
@@ -440,7 +447,16 @@ def test_malformed_requests_get_a_4xx_not_a_500(emulator: Emulator) -> None:
     object under a name that is an object already: each a refusal, none an InternalError."""
     submit = emulator.base_url + SUBMIT_PATH
     headers = {**AUTH, "X-DashScope-Async": "enable", "Content-Type": "application/json"}
-    for body in (b"[" * 100_000, b"[1, 2]", b'"text"'):
+    for body in (
+        b"[" * 100_000,
+        b"[1, 2]",
+        b'"text"',
+        b'{"model": "videoretalk", "input": "x"}',
+        b'{"model": "videoretalk", "input": {}, "parameters": []}',
+        b'{"model": "videoretalk", "input": {"video_url": 5, "audio_url": "http://a/b.wav"}}',
+        b'{"model": "videoretalk", "input": {"video_url": "http://a/v.mp4", "audio_url": '
+        b'"http://a/b.wav", "ref_image_url": 7}}',
+    ):
         answer = httpx.post(submit, content=body, headers=headers)
         assert (answer.status_code, answer.json()["code"]) == (400, "InvalidParameter"), body[:9]
     with socket.create_connection(_address(emulator)) as sock:

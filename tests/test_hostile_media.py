@@ -111,6 +111,7 @@ HUGE_CLAIMS = [
     ("8192x8192.mp4", "InvalidFile.Resolution"),  # 60 KB of H.264 claiming 67 megapixels
     ("8192x8192-444p10.mp4", "InvalidFile.Resolution"),  # 400 MB a frame once decoded
     ("16000x8000-progressive.jpg", "InvalidFile.ImageSize"),  # every coefficient held
+    ("13000x13000-multiscan.jpg", "InvalidFile.ImageSize"),  # the same, baseline in 3 scans
     ("12000x12000.png", "InvalidFile.ImageSize"),  # 420 KB that decode to 432 MB
     ("2.5h.mp3", "InvalidFile.Duration"),  # 9 MB of MP3 lasting 9000 s
 ]

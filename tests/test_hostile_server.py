@@ -220,6 +220,10 @@ QUERY_CASES = {
         [answer({"code": "InvalidParameter", "message": f"bad {KEY.upper()}"}, 400)],
         InvalidRequest, "bad ****",
     ),
+    "the key %-encoded, in part": Case(
+        [answer({"code": "InvalidParameter", "message": "bad sk%2Dhostile-SECRET-%34b1d"}, 400)],
+        InvalidRequest, "bad ****",
+    ),
     "the key as the request id": Case(
         [answer({"code": "InvalidParameter", "message": "bad", "request_id": f"r-{KEY}"}, 400)],
         InvalidRequest, "bad", request_id="r-****",
@@ -757,3 +761,17 @@ def test_list_and_upload_policy_answers_are_checked(
     assert len(server.seen) == 1  # nothing was sent on to a host the answer named
     assert said in str(caught.value)
     _no_key_in(caught.value)
+
+
+def test_a_redirect_to_the_key_is_not_logged(
+    server: Hostile, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server may redirect to an address holding the key: the retry log names the step,
+    not the address."""
+    server.behave = [raw(302, b"", ("Location", f"/api/v1/tasks/{KEY}")), raw(503, b"")]
+    caplog.set_level(logging.INFO, logger="retalk.client")
+    with pytest.raises(ApiError):
+        _query(server.base, False)
+    assert any(seen.path.endswith(KEY) for seen in server.seen)  # it was followed there
+    assert "retrying" in caplog.text and "GET (query)" in caplog.text
+    assert KEY not in caplog.text

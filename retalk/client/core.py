@@ -20,7 +20,12 @@ from retalk.client.body import ACCEPT_ENCODING, Deadline
 from retalk.client.config import MODEL, ApiKey, Timing
 from retalk.client.errors import ApiStatusError, InvalidAnswer, InvalidRequest, error_from_answer
 from retalk.client.models import Task, TaskPage, UploadPolicy
-from retalk.client.retry import DEADLINE_EXTENSION, RETRY_EXTENSION, retry_after
+from retalk.client.retry import (
+    DEADLINE_EXTENSION,
+    RETRY_EXTENSION,
+    WHAT_EXTENSION,
+    retry_after,
+)
 
 SUBMIT_PATH = "/services/aigc/image2video/video-synthesis/"
 OSS_SCHEME = "oss://"
@@ -102,7 +107,11 @@ class Core:
             "json": call.json,
             "data": call.data,
             "files": call.files,
-            "extensions": {**call.extensions, DEADLINE_EXTENSION: deadline.ends},
+            "extensions": {
+                **call.extensions,
+                DEADLINE_EXTENSION: deadline.ends,
+                WHAT_EXTENSION: call.what,
+            },
             "timeout": deadline.timeout(),
         }
 

@@ -204,8 +204,14 @@ HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL)
 
 
 def scrub(text: str, key: ApiKey | None) -> str:
-    """`text` without the key in it, in any case (a server may echo it back). The key is
-    revealed only inside the call, never held in a local that a traceback could print."""
+    """`text` without the key in it: in any case, each character as itself or %-encoded (a
+    server may echo it back, in a message or a URL). The key is revealed only inside the call,
+    never held in a local that a traceback could print."""
     if key is None or not key.reveal():
         return text
-    return re.sub(re.escape(key.reveal()), "****", text, flags=re.IGNORECASE)
+    return re.sub(
+        "".join(f"(?:{re.escape(c)}|%{ord(c):02x})" for c in key.reveal()),
+        "****",
+        text,
+        flags=re.IGNORECASE,
+    )

@@ -20,6 +20,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RETRY_EXTENSION = "retalk.retry"
 """Set on a request's extensions to mark a non-GET request as safe to repeat (the upload)."""
 DEADLINE_EXTENSION = "retalk.deadline"
+WHAT_EXTENSION = "retalk.what"
+"""The step a request is for (`query`, `download` …): what the retry log names, rather than its
+address, which a server's redirect chooses (and may fill with the key)."""
 """Set on a request's extensions: the `time.monotonic()` its call must be over by."""
 MAX_RETRY_AFTER = 60.0
 _log = logging.getLogger("retalk.client")
@@ -52,6 +55,11 @@ def retry_after(value: str | None) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
+def _what(request: httpx.Request) -> str:
+    what = request.extensions.get(WHAT_EXTENSION)
+    return f"{request.method} ({what})" if isinstance(what, str) else request.method
+
+
 class _Policy:
     """When to try again, shared by the sync and the async wrapper."""
 
@@ -82,14 +90,9 @@ class _Policy:
         """`wait`, unless it would end past the call's deadline: then no retry."""
         ends = request.extensions.get(DEADLINE_EXTENSION)
         if isinstance(ends, float) and time.monotonic() + wait >= ends:
-            _log.info(
-                "%s %s: %s; no retry, the call's deadline is near",
-                request.method,
-                request.url.path,
-                why,
-            )
+            _log.info("%s: %s; no retry, the call's deadline is near", _what(request), why)
             return None
-        _log.info("%s %s: %s; retrying in %.1f s", request.method, request.url.path, why, wait)
+        _log.info("%s: %s; retrying in %.1f s", _what(request), why, wait)
         return wait
 
 

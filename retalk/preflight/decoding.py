@@ -26,7 +26,7 @@ class Decoded:
     packets: int
     """Packets given to the decoder."""
     failed: int
-    """Of those, the ones the decoder refused."""
+    """Of those, the ones the decoder refused, or made a frame of with damage concealed."""
     frames: int
     """Frames that came out (for audio, frames of samples)."""
     whole: bool
@@ -103,11 +103,19 @@ class Tally:
         self.failed_at: list[float] = []
         self.whole = False
 
-    def refused(self, error: Exception, t: float) -> None:
+    def refused(self, error: Exception | str, t: float) -> None:
         self.failed += 1
-        self.error = self.error or _reason(error)
+        self.error = self.error or (error if isinstance(error, str) else _reason(error))
         if len(self.failed_at) < 10:
             self.failed_at.append(round(t, 3))
+
+    def decoded(self, frames: list[Any], t: float) -> list[Any]:
+        """Counts `frames`, decoded from one packet due at `t`: one the decoder made by
+        concealing damage (its macroblocks guessed from around them) counts as refused."""
+        self.frames += len(frames)
+        if any(getattr(frame, "is_corrupt", False) for frame in frames):
+            self.refused("damage concealed by the decoder", t)
+        return frames
 
     def result(self) -> Decoded:
         return Decoded(
@@ -176,7 +184,7 @@ def _read(container: Any, stream: Any, context: Any, tally: Tally, whole: bool) 
             return
         tally.packets += 1
         try:
-            tally.frames += len(context.decode(packet))
+            tally.decoded(context.decode(packet), t)
         except _errors() as error:
             tally.refused(error, t)
         enough = 1 if not tally.failed else _FIRST_FRAMES

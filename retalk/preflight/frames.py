@@ -325,13 +325,12 @@ def _decode_packet(context: Any, packet: Any, tally: Tally, clock: _Clock) -> li
     import av
 
     tally.packets += 1
+    t = clock.of_packet(packet, 0.0)
     try:
-        frames = list(context.decode(packet))
+        return tally.decoded(list(context.decode(packet)), t)
     except (av.error.FFmpegError, ValueError) as error:
-        tally.refused(error, clock.of_packet(packet, 0.0))
+        tally.refused(error, t)
         return []  # a damaged packet costs its own frames only
-    tally.frames += len(frames)
-    return frames
 
 
 def _drain(context: Any, tally: Tally) -> list[Any]:

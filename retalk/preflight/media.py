@@ -246,14 +246,31 @@ def _read_image(name: str) -> tuple[ImageInfo | None, str | None]:
 
 def decodable(image: Any) -> bool:
     """Whether an opened picture may be decoded within bounds: one of at most
-    `limits.IMAGE_DECODE_MAX_PIXELS`, or a baseline JPEG of any size (decoded at a fraction of
-    it, row by row). A progressive JPEG holds every coefficient of the full picture however
-    small it is decoded (16000 x 8000: 1.5 GB); a larger picture of another format is decoded
-    whole."""
+    `limits.IMAGE_DECODE_MAX_PIXELS`, or a baseline JPEG in one scan of any size (decoded at a
+    fraction of it, row by row). A progressive or multi-scan JPEG holds every coefficient of
+    the full picture however small it is decoded (16000 x 8000: 1.5 GB); a larger picture of
+    another format is decoded whole."""
     if image.width * image.height <= limits.IMAGE_DECODE_MAX_PIXELS:
         return True
-    progressive = image.info.get("progressive") or image.info.get("progression")
-    return bool(image.format == "JPEG" and not progressive)
+    if image.format != "JPEG" or image.info.get("progressive") or image.info.get("progression"):
+        return False
+    # A baseline JPEG in several scans (one a component) is held whole too: 13000 x 13000 in
+    # four took 1.35 GB. A start-of-scan marker cannot occur inside the coded data.
+    return _scans(str(getattr(image, "filename", "") or ""), most=2) == 1
+
+
+def _scans(path: str, most: int) -> int:
+    """Start-of-scan markers in a JPEG file, counted up to `most`."""
+    found, carry = 0, b""
+    try:
+        with open(path, "rb") as stream:
+            while found < most and (chunk := stream.read(1 << 20)):
+                data = carry + chunk
+                found += data.count(b"\xff\xda")
+                carry = data[-1:]
+    except OSError:
+        return most
+    return found
 
 
 def _orientation(image: Any) -> int:

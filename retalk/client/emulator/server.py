@@ -427,6 +427,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "Model.NotExist", "Model not exist.")
             return
         given = body.get("input") or {}
+        parameters = body.get("parameters") or {}
+        for name, value in (("input", given), ("parameters", parameters)):
+            if not isinstance(value, dict):
+                self._error(400, "InvalidParameter", f"{name} must be an object")
+                return
         for name in ("video_url", "audio_url"):
             if not given.get(name):
                 self._error(400, "InvalidParameter", f"Field required: input.{name}")
@@ -436,6 +441,11 @@ class _Handler(BaseHTTPRequestHandler):
             "audio": given["audio_url"],
             "ref": given.get("ref_image_url") or "",
         }
+        for role, url in urls.items():
+            if not isinstance(url, str):
+                field = "ref_image_url" if role == "ref" else f"{role}_url"
+                self._error(400, "InvalidParameter", f"input.{field} must be a string")
+                return
         for url in urls.values():
             if url and not url.startswith(("http://", "https://", OSS_SCHEME)):
                 self._error(
@@ -450,7 +460,6 @@ class _Handler(BaseHTTPRequestHandler):
                 "The provided URL does not appear to be valid. Ensure it is correctly formatted.",
             )
             return
-        parameters = body.get("parameters") or {}
         threshold = parameters.get("query_face_threshold")
         if threshold is not None and (
             not isinstance(threshold, int) or threshold not in limits.QUERY_FACE_THRESHOLD
@@ -700,14 +709,14 @@ def _raw(text: str) -> bytes:
 
 
 def _valid_key(key: str) -> bool:
-    """An object name OSS takes (at most 1023 bytes, no control characters) that stays
-    inside the emulator's storage."""
+    """An object name OSS takes (at most 1023 bytes, no control characters) that the
+    emulator's storage can hold, inside it (no empty, `.` or `..` part, none over 255 bytes)."""
     parts = key.split("/")
     return (
-        0 < len(key.encode()) <= 1023
-        and not any(ord(c) < 32 for c in key)
-        and ".." not in parts
-        and "" not in parts
+        0 < len(key.encode("utf-8", "surrogateescape")) <= 1023
+        and not any(ord(c) < 32 or ord(c) == 127 for c in key)
+        and not {"", ".", ".."} & set(parts)
+        and all(len(part.encode("utf-8", "surrogateescape")) <= 255 for part in parts)
     )
 
 

@@ -111,34 +111,35 @@ def _image_pixels(path: str) -> NDArray[Any] | None:
     """The image as shown (EXIF orientation applied), RGB, its longer side at most the
     service's limit (`limits.IMAGE.max_side`: a larger image is an `InvalidFile.ImageSize`
     anyway, and a side of 32767 px or more aborts the face models). None for an image of more
-    than `limits.IMAGE_DECODE_MAX_PIXELS` but a baseline JPEG (see `media.decodable`): decoding
-    it alone would take gigabytes (13000 x 13000: 2.5 GB)."""
+    than `limits.IMAGE_DECODE_MAX_PIXELS` but a single-scan baseline JPEG (see
+    `media.decodable`): decoding it alone would take gigabytes (13000 x 13000: 2.5 GB)."""
     import warnings
 
+    side = limits.IMAGE.max_side
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DecompressionBombWarning: the limits speak
+            return _shown_pixels(path, side)
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError):
+        return None
+
+
+def _shown_pixels(path: str, side: int) -> NDArray[Any] | None:
     import numpy as np
     from PIL import Image, ImageOps
 
     from retalk.preflight.media import decodable
     from retalk.preflight.source import pinned
 
-    side = limits.IMAGE.max_side
-    try:
-        with (
-            warnings.catch_warnings(),
-            pinned(path) as pin,
-            Image.open(pin.path) as image,
-        ):
-            warnings.simplefilter("ignore")  # DecompressionBombWarning: the limits speak
-            if not decodable(image):
-                return None
-            # A JPEG is decoded at the least power-of-two fraction (to 1/8) that fits the side.
-            fraction = 1
-            while fraction < 8 and max(image.size) > side * fraction:
-                fraction *= 2
-            image.draft("RGB", (image.width // fraction, image.height // fraction))
-            shown = ImageOps.exif_transpose(image).convert("RGB")
-            if max(shown.size) > side:
-                shown.thumbnail((side, side))
-            return np.asarray(shown)
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError):
-        return None
+    with pinned(path) as pin, Image.open(pin.path) as image:
+        if not decodable(image):
+            return None
+        # A JPEG is decoded at the least power-of-two fraction (to 1/8) that fits the side.
+        fraction = 1
+        while fraction < 8 and max(image.size) > side * fraction:
+            fraction *= 2
+        image.draft("RGB", (image.width // fraction, image.height // fraction))
+        shown = ImageOps.exif_transpose(image).convert("RGB")
+        if max(shown.size) > side:
+            shown.thumbnail((side, side))
+        return np.asarray(shown)
