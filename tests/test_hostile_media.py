@@ -227,6 +227,34 @@ def test_sigterm_leaves_nothing_behind(media: Path, tmp_path: Path) -> None:
     assert list(scratch.iterdir()) == []
 
 
+def test_what_a_killed_check_left_is_removed_by_the_next(
+    run: Run, media: Path, tmp_path: Path
+) -> None:
+    """kill -9 gives no chance to clean up: the next check removes the dead one's links."""
+    import signal
+    import time
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    checking = subprocess.Popen(
+        [RETALK, "check", str(media / "leaves-gop250.mp4")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not any(scratch.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    checking.send_signal(signal.SIGKILL)
+    checking.wait(timeout=30)
+    left = list(scratch.iterdir())
+    assert left and str(checking.pid) in left[0].name  # the killed check's folder stayed ...
+    done = run("check", "--no-content", str(media / "good.wav"), env=env)
+    assert done.returncode == 0, done.stderr
+    assert list(scratch.iterdir()) == []  # ... until the next one
+
+
 def test_a_scan_out_of_time_says_how_far_it_came(
     media: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -78,17 +78,45 @@ _folder: str | None = None
 _folder_lock = threading.Lock()
 
 
+_PREFIX = "retalk-links-"
+
+
 def _links() -> str:
-    """This process's folder of links, made on first use and removed when it exits."""
+    """This process's folder of links, made on first use and removed when it exits; the
+    folders of processes that died without a word (kill -9) are removed on the way."""
     import shutil
     import tempfile  # lazily: 10 ms that `retalk --help` does not need
 
     global _folder
     with _folder_lock:
         if _folder is None or not os.path.isdir(_folder):
-            _folder = tempfile.mkdtemp(prefix="retalk-")
+            _remove_orphans(tempfile.gettempdir())
+            _folder = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")
             atexit.register(shutil.rmtree, _folder, True)
         return _folder
+
+
+def _remove_orphans(parent: str) -> None:
+    import shutil
+
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith(_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's: alive, and not ours to remove
+    return True
 
 
 def _ending(path: str) -> str:
