@@ -93,6 +93,28 @@ def test_damaged_packets_cost_only_their_own_frames(media: Path) -> None:
 # from getrusage, which on Linux keeps across exec the peak of the process it was forked from
 # (pytest, with the face models loaded). Its children's peaks (ffprobe, ffmpeg) count that way
 # the peak of this process at the fork, at most: an upper bound either way.
+def test_damage_the_decoder_conceals_is_counted(media: Path, tmp_path: Path) -> None:
+    """Bytes spoiled inside frames, not in their headers: the decoder refuses nothing and
+    guesses the damaged blocks from around them; such frames count as damaged too."""
+    listed = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "packet=pos,size",
+         "-of", "json", str(media / "640x640.mp4")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    data = bytearray((media / "640x640.mp4").read_bytes())
+    for i, packet in enumerate(json.loads(listed)["packets"]):
+        if i % 10 == 5 and int(packet["size"]) > 400:
+            middle = int(packet["pos"]) + int(packet["size"]) // 2
+            data[middle : middle + 64] = bytes(range(64))
+    spoiled = tmp_path / "spoiled.mp4"
+    spoiled.write_bytes(bytes(data))
+    report = retalk.check_video(spoiled)
+    decoded = report.inputs[0].facts["decoded"]
+    assert decoded["failed_packets"] > 0, decoded
+    [found] = [f for f in report.findings if f.code == "File.Damaged"]
+    assert "damage concealed by the decoder" in found.message
+
+
 _MEASURED = """
 import re, resource, sys
 from retalk.cli import main
