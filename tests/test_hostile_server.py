@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gzip
 import json
 import logging
@@ -129,7 +130,10 @@ def task_answer(**output: Any) -> Behaviour:
     return answer({"request_id": "req-7", "output": {"task_id": "t-1", **output}})
 
 
+@functools.cache
 def _bomb() -> bytes:
+    """256 MB of zeros gzipped (made once: making it takes a second, which a hostile
+    server answering within a test's deadline cannot spend per request)."""
     squeeze = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
     zeros = bytes(1 << 20)
     return b"".join(squeeze.compress(zeros) for _ in range(256)) + squeeze.flush()
