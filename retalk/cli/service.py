@@ -172,7 +172,8 @@ def submit(
     """Preflight the job, upload local files, submit, and with --wait fetch the result.
 
     The preflight runs first: when it finds an error nothing is uploaded (exit 1), unless
-    --force. The task id is printed at once, so that `retalk wait ID` can come back to it.
+    --force; a Git LFS pointer (the file not pulled) is never uploaded. The task id is
+    printed at once, so that `retalk wait ID` can come back to it.
     """
     from retalk.preflight import check_job
 
@@ -192,6 +193,12 @@ def submit(
         )
     except EnvironmentProblem as problem:
         _fail(str(problem), EXIT_ENVIRONMENT)
+    # A pointer is only a warning in a check, but uploading one is a sure rejection: refused
+    # even with --force.
+    pointers = report.filtered(select=["File.LfsPointer"]).findings
+    if pointers:
+        names = ", ".join(f.path for f in pointers)
+        _fail(f"{names}: a Git LFS pointer, not the file: run `git lfs pull` first", EXIT_FINDINGS)
     urls = [url for url in (video, audio, ref) if url and _is_url(url)]
     unreachable = [why for why in map(_reachable, urls) if why]
     if not report.ok or unreachable:

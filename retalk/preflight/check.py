@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from retalk.findings import Finding, Input, Report, finding
-from retalk.preflight import audio, image, video
+from retalk.preflight import audio, image, lfs, video
 from retalk.preflight.decoding import Decoded
 from retalk.preflight.formats import CONTAINERS, MEDIA_ENDINGS
 from retalk.preflight.job import job_facts, job_findings, plan_of
@@ -138,7 +138,7 @@ def inspect(
     of its job."""
     media = gather(path, content=content)
     embedding = None
-    if not content or media.unreadable is not None:
+    if not content or media.unreadable is not None or media.lfs is not None:
         return media, None
     seen_as = role or role_of(media)
     if seen_as in ("video", "ref"):
@@ -168,6 +168,8 @@ def judge(media: Media, role: str | None) -> Report:
     if media.unreadable is not None:
         found = finding("File.Unreadable", media.path, media.unreadable, actual=media.unreadable)
         return Report((Input(media.path, "unknown", role, {}),), (found,))
+    if media.lfs is not None:
+        return lfs.judged(media, role or role_of(media))
     role = role or role_of(media)
     facts: dict[str, Any] = {
         "size_bytes": media.size,

@@ -16,7 +16,8 @@ class Container:
     label: str
     """For people: `MP4`, `WAV audio`, `Matroska` …"""
     kind: str
-    """`video`, `audio` or `image`: what such files usually hold."""
+    """`video`, `audio` or `image`: what such files usually hold (`unknown` for an LFS
+    pointer)."""
     endings: tuple[str, ...]
     """File name endings that denote this content, the usual one first."""
 
@@ -55,6 +56,8 @@ _TABLE = (
 )
 
 CONTAINERS: dict[str, Container] = {c.name: c for c in _TABLE}
+# Not media: named so that a report can say what stands in the file's place (see `lfs`).
+CONTAINERS["lfs-pointer"] = Container("lfs-pointer", "Git LFS pointer", "unknown", ())
 
 # What each role takes, by content. The mp4/mov family is one format to ffmpeg and to the service.
 ACCEPTED: dict[str, frozenset[str]] = {

@@ -16,7 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from retalk import limits
-from retalk.preflight import structure
+from retalk.preflight import lfs, structure
 from retalk.preflight.decoding import Decoded, decode_stream, too_large
 from retalk.preflight.formats import Container, from_ffprobe, id3_size, sniff
 from retalk.preflight.probe import Probe, ProbeFailed, parse_probe, run_ffprobe
@@ -67,6 +67,8 @@ class Media:
     """What face analysis saw; None when it did not run (`content` off, nothing to see)."""
     speech: SpeechScan | None = None
     """What speech analysis heard in an audio file; None when it did not run."""
+    lfs: lfs.Pointer | None = None
+    """What the file points to when it is a Git LFS pointer: then nothing else is read."""
     decoded: Decoded | None = None
     """How much of its video (or, without one, audio) stream decoded: the start only, or all
     of it (see `decoding`); None for an image, or a file ffprobe cannot read."""
@@ -107,6 +109,10 @@ def _gather_open(name: str, pin: Pin, ending: str, stream: BinaryIO, content: bo
     if size == 0:
         return Media(name, 0, ending, open_error="the file is empty (0 bytes)")
     head = stream.read(_HEAD_BYTES)
+    if lfs.looks_like(head, size):
+        pointer = lfs.parse(head + stream.read(lfs.MAX_BYTES))
+        if pointer is not None:
+            return Media(name, size, ending, lfs=pointer)
     tag = id3_size(head)
     if tag:
         stream.seek(tag)
