@@ -38,7 +38,7 @@ def sh(*command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPro
 def timed(*command: str, cwd: Path, env: dict[str, str]) -> tuple[float, str]:
     start = time.perf_counter()
     done = sh(*command, cwd=cwd, env=env)
-    return time.perf_counter() - start, done.stdout
+    return time.perf_counter() - start, done.stdout + done.stderr  # git puts hooks' on stderr
 
 
 def repo(folder: Path, env: dict[str, str], rev: str, hook_ids: list[str]) -> Path:
