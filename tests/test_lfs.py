@@ -62,6 +62,7 @@ def test_a_pointer_in_the_job_form_and_strict(run, tmp_path: Path) -> None:
     "text",
     [
         POINTER.replace("spec/v1", "spec/v2"),  # a version git-lfs does not know
+        POINTER.replace("spec/v1", "spec/v10"),
         POINTER.replace("size 12345678", "size twelve"),
         POINTER.replace(f"sha256:{OID}", "sha256:abc"),
         POINTER.replace("\nsize", "\nsize 1\nsize"),  # a key twice
@@ -69,7 +70,7 @@ def test_a_pointer_in_the_job_form_and_strict(run, tmp_path: Path) -> None:
         POINTER.rstrip("\n"),  # no newline at the end
         POINTER + "x-padding " + "p" * 1000 + "\n",  # past git-lfs's 1024-byte cutoff
     ],
-    ids=["version", "size", "oid", "twice", "order", "unended", "huge"],
+    ids=["version", "version-10", "size", "oid", "twice", "order", "unended", "huge"],
 )
 def test_a_file_that_only_looks_like_a_pointer_is_judged_as_usual(
     tmp_path: Path, text: str
@@ -88,7 +89,8 @@ def test_pointers_as_git_lfs_writes_them_are_read() -> None:
         f"oid sha256:{OID}\nsize 0\n"
     )
     old = POINTER.replace("git-lfs.github.com", "hawser.github.com")
-    for text in (POINTER, extended, old):
+    crlf = POINTER.replace("\n", "\r\n")  # checked out with core.autocrlf
+    for text in (POINTER, extended, old, crlf):
         assert lfs.parse(text.encode()) is not None, text
     assert lfs.parse(POINTER.encode()) == lfs.Pointer(OID, 12345678)
 

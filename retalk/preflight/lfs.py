@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 MAX_BYTES = 1023
 """git-lfs takes a blob of fewer than 1024 bytes as a pointer candidate, and no larger one."""
-VERSION = b"version https://git-lfs.github.com/spec/v1\n"
-_OLD_VERSION = b"version https://hawser.github.com/spec/v1\n"
+VERSION = b"version https://git-lfs.github.com/spec/v1"
+_OLD_VERSION = b"version https://hawser.github.com/spec/v1"
 """The format's name before it was renamed git-lfs; git-lfs still reads it."""
 _LINE = re.compile(r"([a-z0-9.-]+) ([^\n]*)")
 _OID = re.compile(r"sha256:([0-9a-f]{64})")
@@ -55,7 +55,8 @@ def parse(data: bytes) -> Pointer | None:
     if len(data) > MAX_BYTES or not data.startswith((VERSION, _OLD_VERSION)):
         return None
     try:
-        text = data.decode("ascii")
+        # A checkout without LFS that turns line ends to CRLF (core.autocrlf) does so to it too.
+        text = data.decode("ascii").replace("\r\n", "\n")
     except UnicodeDecodeError:
         return None
     if not text.endswith("\n"):
@@ -67,6 +68,8 @@ def parse(data: bytes) -> Pointer | None:
             return None
         fields[match[1]] = match[2]
     keys = list(fields)
+    if f"version {fields['version']}".encode() not in (VERSION, _OLD_VERSION):
+        return None
     if keys[1:] != sorted(keys[1:]):
         return None
     oid = _OID.fullmatch(fields.get("oid", ""))
