@@ -38,14 +38,25 @@ def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
     help="The job will set parameters.video_extension (job form only).",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(list(FORMATS)), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(list(FORMATS)),
+    default="text",
+    show_default=True,
+    help="text for people, json, github (Actions annotations), sarif (code scanning), junit.",
 )
 @click.option(
     "--no-content",
     is_flag=True,
     help="Metadata only: no face or speech analysis (a first frame is still decoded).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Errors and warnings only, one line each.")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Errors and warnings only (no info findings, in every format); text also leaves out "
+    "facts, fixes and the verdict.",
+)
 @click.option("--select", multiple=True, metavar="PREFIX", help="Only codes starting with PREFIX.")
 @click.option("--ignore", multiple=True, metavar="PREFIX", help="Drop codes starting with PREFIX.")
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
@@ -116,13 +127,17 @@ def _exit_code(report: Report, strict: bool) -> int:
     "--output",
     type=click.Path(path_type=str, dir_okay=False),
     required=True,
-    help="The image to write (JPEG).",
+    help="The image to write, in the format its ending names: .jpg, .jpeg, .png, .webp, .bmp.",
 )
 def ref_frame(video: str, output: str) -> None:
     """Write the frame of VIDEO that shows the target face most frontally and largest, cut to
     that face, as a reference image (input.ref_image_url)."""
-    from retalk.preflight.ref_frame import write_ref_frame
+    from retalk.preflight.ref_frame import image_format, write_ref_frame
 
+    try:
+        image_format(output)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="'-o' / '--output'") from None
     try:
         report, written = write_ref_frame(video, output)
     except EnvironmentProblem as problem:

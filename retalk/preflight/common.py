@@ -10,6 +10,7 @@ from retalk.limits import FileLimits, Span
 from retalk.preflight import hints
 from retalk.preflight.formats import ACCEPTED
 from retalk.preflight.media import Media
+from retalk.units import size_text
 
 ROLE_WORDS = {"video": "video", "audio": "audio", "ref": "reference image"}
 
@@ -19,10 +20,10 @@ def size(media: Media, role: FileLimits) -> Iterator[Finding]:
         yield finding(
             "InvalidFile.Size",
             media.path,
-            f"{media.size:,} bytes ({megabytes(media.size)}), the service takes at most "
+            f"{media.size:,} bytes ({size_text(media.size)}), the service takes at most "
             f"{role.max_mb} MB ({role.max_bytes:,} bytes)",
             expected=f"at most {role.max_mb} MB ({role.max_bytes:,} bytes)",
-            actual=f"{megabytes(media.size)} ({media.size:,} bytes)",
+            actual=f"{size_text(media.size)} ({media.size:,} bytes)",
             hint=hints.shrink(media.path, role.role),
         )
     elif media.size > role.max_bytes_decimal:
@@ -176,10 +177,6 @@ def duration(media: Media, value: float | None, span: Span, role: str) -> Iterat
             actual=seconds(value),
             hint=hints.trim(media.path, role, too_long=edge == span.high, limit=span),
         )
-
-
-def megabytes(size: int) -> str:
-    return f"{size / limits.MIB:.1f} MB"
 
 
 def seconds(value: float) -> str:
