@@ -31,7 +31,12 @@ if TYPE_CHECKING:
     from retalk.client import Client, Task
 
 _FORMAT = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="How the task is printed.",
 )
 
 
@@ -161,7 +166,7 @@ def _output_for(video: str, output: str | None) -> Path:
     type=click.Choice(list(FORMATS)),
     default="text",
     show_default=True,
-    help="The format of the preflight's errors, printed on stderr when it stops the job.",
+    help="The format of the preflight's errors, printed on stderr when it finds any.",
 )
 @_FORMAT
 def submit(
