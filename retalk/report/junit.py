@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
 
 from retalk.codes import Severity
 from retalk.findings import Report
@@ -10,12 +10,17 @@ from retalk.report.escape import printable
 from retalk.report.options import RenderOptions
 from retalk.report.text import summary
 
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
+
 
 def render_junit(report: Report, options: RenderOptions) -> str:
     """One `<testsuite name="retalk">` with a `<testcase>` per input (name: its path,
     classname: its role), a `<failure>` per finding of severity error (type: the code), and
     the input's facts, warnings and infos in its `<system-out>`."""
-    cases: dict[str, ET.Element] = {}
+    import xml.etree.ElementTree as ET  # only when asked for: `retalk --help` stays fast
+
+    cases: dict[str, Element] = {}
     out: dict[str, list[str]] = {}
     for item in report.inputs:
         cases[item.path] = _case(item.path, item.role or item.kind)
@@ -42,10 +47,12 @@ def render_junit(report: Report, options: RenderOptions) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode")
 
 
-def _case(path: str, classname: str) -> ET.Element:
+def _case(path: str, classname: str) -> Element:
+    from xml.etree.ElementTree import Element
+
     # XML 1.0 cannot hold control characters, even as references: they are written as their
     # escapes (`\x1b`), as in the text report.
-    return ET.Element("testcase", {"name": printable(path), "classname": printable(classname)})
+    return Element("testcase", {"name": printable(path), "classname": printable(classname)})
 
 
 def _lines(lines: list[str]) -> str:
