@@ -123,17 +123,18 @@ def _override(policy: Policy, given: Overrides) -> Policy:
 
 def _from_file(path: str, origin: str, *, pyproject: bool) -> Policy:
     shown = path if origin.startswith("--config") else _shown(path)
+    named = origin if origin.startswith("--config") else shown
     try:
         with open(path, "rb") as file:
             data = tomllib.load(file)
     except FileNotFoundError:
-        raise PolicyError(f"{shown}: no such file") from None
+        raise PolicyError(f"{named}: no such file") from None
     except IsADirectoryError:
-        raise PolicyError(f"{shown}: is a folder, not a config file") from None
+        raise PolicyError(f"{named}: is a folder, not a config file") from None
     except PermissionError:
-        raise PolicyError(f"{shown}: no permission to read it") from None
+        raise PolicyError(f"{named}: no permission to read it") from None
     except OSError as error:
-        raise PolicyError(f"{shown}: cannot be read: {error.strerror or error}") from None
+        raise PolicyError(f"{named}: cannot be read: {error.strerror or error}") from None
     except tomllib.TOMLDecodeError as error:
         raise PolicyError(f"{shown}: not valid TOML: {error}") from None
     except UnicodeDecodeError:
