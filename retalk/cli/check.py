@@ -55,7 +55,12 @@ def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
     help="Metadata only: no face or speech analysis (a first frame is still decoded).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Errors and warnings only, one line each.")
-@click.option("--select", multiple=True, metavar="PREFIX", help="Only codes starting with PREFIX.")
+@click.option(
+    "--select",
+    multiple=True,
+    metavar="PREFIX",
+    help="Only codes starting with PREFIX (the longest prefix of --select and --ignore decides).",
+)
 @click.option("--ignore", multiple=True, metavar="PREFIX", help="Drop codes starting with PREFIX.")
 @click.option(
     "--strict/--no-strict",

@@ -57,9 +57,8 @@ def beyond(value: float, span: Span, service: Span, shown: str | None = None) ->
         unit = f" {span.unit}" if span.unit else ""
         over = value > span.high
         mine = f"{number(span.high if over else span.low)}{unit}"
-        theirs = f"up to {number(service.high if over else service.low)}{unit}"
-        if not over:
-            theirs = f"from {number(service.low)}{unit}"
+        edge = f"up to {number(service.high)}" if over else f"from {number(service.low)}"
+        theirs = f"{edge}{unit}"
         return project(mine, theirs, over=over)
     return f"the service takes {shown or service.describe()}"
 

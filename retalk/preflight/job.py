@@ -98,7 +98,7 @@ def missing_input(job: Job, policy: Policy) -> list[Finding]:
                     "InvalidParameter",
                     path,
                     f"the job has no {limits_of.role}: the service requires {limits_of.field}",
-                    expected=f"a {limits_of.role} ({limits_of.field})",
+                    expected=f"the job's {limits_of.role} ({limits_of.field})",
                     actual=f"no {limits_of.role}",
                     hint=f"give the job's {limits_of.role} with {option}",
                 )
