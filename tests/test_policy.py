@@ -704,3 +704,21 @@ def test_the_readme_example_is_a_valid_policy(tmp_path: Path) -> None:
     assert policy.video.side.high == 1920 and policy.strict == ("Face.Turned",)
     assert policy.ignore == ("Audio.Silences",)
     assert policy.per_path_ignores == (("drafts/*", ("File.", "Face.")),)
+
+
+def test_no_rule_module_reads_the_services_limits_itself() -> None:
+    # Rules take every limit from the policy they are given; limits.py stays the one home of
+    # the service's numbers, which reach the rules through `Policy` (and `SERVICE`, for words).
+    import ast
+    import inspect as source_of
+
+    from retalk.preflight import audio, common, image, job, speech_rules, video
+    from retalk.preflight.faces import rules as face_rules
+
+    for module in (audio, common, image, job, speech_rules, video, face_rules):
+        tree = ast.parse(source_of.getsource(module))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "retalk.limits":
+                assert not {a.name for a in node.names} & {"VIDEO", "AUDIO", "IMAGE", "BY_ROLE"}
+            if isinstance(node, ast.Attribute) and ast.unparse(node.value) == "limits":
+                assert node.attr not in {"VIDEO", "AUDIO", "IMAGE", "BY_ROLE", "FACE_SAMPLES"}
