@@ -6,11 +6,20 @@ import sys
 
 import click
 
-from retalk.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, main
-from retalk.errors import EnvironmentProblem
+from retalk.cli.common import (
+    EXIT_ENVIRONMENT,
+    EXIT_FINDINGS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    main,
+)
+from retalk.errors import EnvironmentProblem, PolicyError
 from retalk.findings import Report
+from retalk.policy import Policy, fails, load_policy
 from retalk.preflight import check_job, check_paths, find_media
 from retalk.report import FORMATS, RenderOptions, render
+from retalk.report.escape import printable
 
 
 def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -57,9 +66,24 @@ def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
     help="Errors and warnings only (no info findings, in every format); text also leaves out "
     "facts, fixes and the verdict.",
 )
-@click.option("--select", multiple=True, metavar="PREFIX", help="Only codes starting with PREFIX.")
+@click.option(
+    "--select",
+    multiple=True,
+    metavar="PREFIX",
+    help="Only codes starting with PREFIX (the longest prefix of --select and --ignore decides).",
+)
 @click.option("--ignore", multiple=True, metavar="PREFIX", help="Drop codes starting with PREFIX.")
-@click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
+@click.option(
+    "--strict/--no-strict",
+    default=None,
+    help="Exit 1 on warnings too (over the config's `strict`).",
+)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=str, readable=False),
+    help="The policy file (pyproject.toml or .retalk.toml) instead of the nearest one.",
+)
 def check(
     paths: tuple[str, ...],
     video: str | None,
@@ -71,7 +95,8 @@ def check(
     quiet: bool,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
-    strict: bool,
+    strict: bool | None,
+    config: str | None,
 ) -> None:
     """Give the service's verdict on media files, with its own error codes.
 
@@ -86,6 +111,7 @@ def check(
         raise click.UsageError("--video-extension belongs to the job form (--video, --audio)")
     if not job_form and not paths:
         raise click.UsageError("nothing to check: give PATHS, or the job's --video and --audio")
+    policy = policy_or_exit(config, select=select, ignore=ignore, strict=strict)
     if paths and not find_media(paths):
         raise click.UsageError(f"no media files found in {', '.join(paths)}")
 
@@ -97,9 +123,10 @@ def check(
                 ref=ref,
                 video_extension=video_extension,
                 content=not no_content,
+                policy=policy,
             )
         else:
-            report = check_paths(paths, content=not no_content)
+            report = check_paths(paths, content=not no_content, policy=policy)
     except EnvironmentProblem as problem:
         click.echo(f"retalk: {problem}", err=True)
         sys.exit(EXIT_ENVIRONMENT)
@@ -107,17 +134,37 @@ def check(
         click.echo("retalk: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
 
-    report = report.filtered(_prefixes(select), _prefixes(ignore))
-    output = render(report, fmt, RenderOptions(quiet=quiet, strict=strict))
+    failed = fails(report, policy)
+    # The verdict line says FAIL (--strict) exactly when warnings alone fail the check.
+    output = render(report, fmt, RenderOptions(quiet=quiet, strict=failed and report.ok))
     if output:
         click.echo(output)
-    sys.exit(_exit_code(report, strict))
+    sys.exit(_exit_code(report, policy))
 
 
-def _exit_code(report: Report, strict: bool) -> int:
-    if not report.ok or (strict and report.warnings):
-        return EXIT_FINDINGS
-    return EXIT_OK
+def policy_or_exit(
+    config: str | None,
+    *,
+    select: tuple[str, ...] = (),
+    ignore: tuple[str, ...] = (),
+    strict: bool | None = None,
+) -> Policy:
+    """The policy in force (the config file, then the command line's options over it); a
+    mistake in either is one line and exit 2."""
+    try:
+        return load_policy(
+            config,
+            select=_prefixes(select) if select else None,
+            ignore=_prefixes(ignore) if ignore else None,
+            strict=strict,
+        )
+    except PolicyError as error:
+        click.echo(printable(f"retalk: {error}"), err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _exit_code(report: Report, policy: Policy) -> int:
+    return EXIT_FINDINGS if fails(report, policy) else EXIT_OK
 
 
 @main.command("ref-frame")
