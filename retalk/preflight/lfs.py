@@ -15,10 +15,13 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from retalk.findings import Input, Report, finding
-from retalk.limits import MIB
+from retalk.findings import Finding, Input, finding
+from retalk.units import size_text
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from retalk.policy import Policy
     from retalk.preflight.media import Media
 
 MAX_BYTES = 1023
@@ -79,28 +82,29 @@ def parse(data: bytes) -> Pointer | None:
     return Pointer(oid[1], int(size))
 
 
-def judged(media: Media, role: str | None) -> Report:
-    """The report on a gathered pointer: a `File.LfsPointer` warning that names the real file's
+def pointer(media: Media, policy: Policy) -> Iterator[Finding]:
+    """The rule on a gathered pointer: a `File.LfsPointer` warning that names the real file's
     size and how to fetch it; nothing of the file itself can be judged."""
-    pointer = media.lfs
-    assert pointer is not None
-    facts = {"size_bytes": media.size, "container": "lfs-pointer", "lfs": pointer.to_facts()}
+    if media.lfs is None:
+        return
     message = (
-        f"a Git LFS pointer, not the file: the real file ({_size(pointer.size)}) is not "
+        f"a Git LFS pointer, not the file: the real file ({size_text(media.lfs.size)}) is not "
         "checked out here, so it was not checked; run `git lfs pull`"
     )
-    found = finding(
+    yield finding(
         "File.LfsPointer",
         media.path,
         message,
         actual=f"a {media.size}-byte LFS pointer",
         hint=_fetch(media.path),
     )
-    return Report((Input(media.path, "unknown", role, facts),), (found,))
 
 
-def _size(n: int) -> str:
-    return f"{n:,} bytes" if n < MIB else f"{n / MIB:,.1f} MB"
+def input_of(media: Media, role: str | None) -> Input:
+    """A pointer as a report's input: its own size, and what it points to."""
+    assert media.lfs is not None
+    facts = {"size_bytes": media.size, "container": "lfs-pointer", "lfs": media.lfs.to_facts()}
+    return Input(media.path, "unknown", role, facts)
 
 
 def _fetch(path: str) -> str:
