@@ -7,6 +7,7 @@ import sys
 import click
 
 from retalk.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, main
+from retalk.cli.progress import progress_bar
 from retalk.errors import EnvironmentProblem
 from retalk.findings import Report
 from retalk.preflight import check_job, check_paths, find_media
@@ -49,6 +50,14 @@ def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--select", multiple=True, metavar="PREFIX", help="Only codes starting with PREFIX.")
 @click.option("--ignore", multiple=True, metavar="PREFIX", help="Drop codes starting with PREFIX.")
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Worker processes for many files (default: the CPU count).",
+)
+@click.option("--no-cache", is_flag=True, help="Check every file afresh; store no result.")
 def check(
     paths: tuple[str, ...],
     video: str | None,
@@ -61,12 +70,16 @@ def check(
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     strict: bool,
+    jobs: int | None,
+    no_cache: bool,
 ) -> None:
     """Give the service's verdict on media files, with its own error codes.
 
     PATHS are files, or folders searched for media files; each is checked in the role its
     content says. The job form (--video, --audio, --ref) checks each input in its role.
-    Put `--` before a path that starts with a dash.
+    Put `--` before a path that starts with a dash. Results of files checked before (the
+    same bytes) come from the cache (`retalk cache info`); others are checked by --jobs
+    worker processes. The job form is never cached.
     """
     job_form = any(p is not None for p in (video, audio, ref))
     if job_form and paths:
@@ -88,7 +101,10 @@ def check(
                 content=not no_content,
             )
         else:
-            report = check_paths(paths, content=not no_content)
+            with progress_bar() as progress:
+                report = check_paths(
+                    paths, content=not no_content, jobs=jobs, cache=not no_cache, progress=progress
+                )
     except EnvironmentProblem as problem:
         click.echo(f"retalk: {problem}", err=True)
         sys.exit(EXIT_ENVIRONMENT)

@@ -62,3 +62,5 @@ RULES: dict[str, tuple[Rule, ...]] = {
         faces.small,
     ),
 }
+
+RULES_VERSION = 1  # bump when a rule's outcome changes: the result cache keys on it

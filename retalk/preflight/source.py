@@ -96,6 +96,13 @@ def _links() -> str:
         return _folder
 
 
+def remove_orphan_links() -> None:
+    """Remove the link folders of processes that are gone (workers killed mid-check)."""
+    import tempfile
+
+    _remove_orphans(tempfile.gettempdir())
+
+
 def _remove_orphans(parent: str) -> None:
     import shutil
 

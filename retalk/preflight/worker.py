@@ -1,0 +1,49 @@
+"""A worker process of `retalk.preflight.many`: `python -m retalk.preflight.worker
+[--no-content]` reads one JSON path a line on its input and answers each with one JSON line:
+`["ok", template]`, `["env", exception name, args]` or `["error", why]`. It ends when its
+input closes. Its models load once, on the first file that needs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+from retalk import errors
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def serve(content: bool) -> None:
+    """Answer paths until the input closes (see the module docstring)."""
+    # The answers get a descriptor of their own; anything a library prints goes to stderr.
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides, and ends us
+    signal.signal(signal.SIGTERM, _terminated)  # unwinds: the file's temporary link is removed
+    from retalk.preflight.many import template_of
+
+    for line in sys.stdin.buffer:
+        path = json.loads(line)
+        answer: list[Any]
+        try:
+            answer = ["ok", template_of(path, content)]
+        except errors.ToolMissing as problem:
+            answer = ["env", "ToolMissing", [problem.tool, problem.hint]]
+        except errors.EnvironmentProblem as problem:
+            answer = ["env", type(problem).__name__, [str(problem)]]
+        except Exception as error:  # a bug: this file is reported, the others go on
+            answer = ["error", f"{type(error).__name__}: {error}"]
+        try:
+            answers.write(json.dumps(answer).encode() + b"\n")
+            answers.flush()
+        except OSError:
+            return
+
+
+if __name__ == "__main__":
+    serve(content="--no-content" not in sys.argv[1:])
