@@ -15,7 +15,12 @@ from retalk import errors
 
 
 def _terminated(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
+    # Not an exception: it could land in an import's or a library's callback, and be printed
+    # and ignored there. The links go, then the process, at once.
+    from retalk.preflight.source import remove_own_links
+
+    remove_own_links()
+    os._exit(128 + signum)
 
 
 def serve(content: bool) -> None:
@@ -24,7 +29,7 @@ def serve(content: bool) -> None:
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides, and ends us
-    signal.signal(signal.SIGTERM, _terminated)  # unwinds: the file's temporary link is removed
+    signal.signal(signal.SIGTERM, _terminated)
     from retalk.preflight.many import template_of
 
     for line in sys.stdin.buffer:
