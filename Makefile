@@ -50,6 +50,7 @@ test: lint typecheck pytest
 bench: setup
 	$(BIN)/python bench/check_speed.py
 	$(BIN)/python bench/transfer.py
+	$(BIN)/python bench/cache_speed.py
 
 clean:
 	rm -rf $(VENV) build demo-media tests/.media .pytest_cache .mypy_cache .ruff_cache
