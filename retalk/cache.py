@@ -96,6 +96,8 @@ class ResultCache:
         self._memo_path = self.folder / "stat-memo.json"
         self._memo: dict[str, list[Any]] | None = None
         self._memo_changed = False
+        # (key, path) → the file's state when it was hashed
+        self._hashed: dict[tuple[str, str], tuple[int, int, int]] = {}
         self.hits = 0
         self.stores = 0
 
@@ -128,7 +130,9 @@ class ResultCache:
             "rules": _rules_version(),
             "settings": self.settings_key,
         }
-        return json.dumps(parts, sort_keys=True)
+        key = json.dumps(parts, sort_keys=True)
+        self._hashed[key, path] = _state(info)
+        return key
 
     def _memoised(self, info: os.stat_result) -> str | None:
         memo = self._load_memo()
@@ -191,10 +195,16 @@ class ResultCache:
                 os.utime(entry)  # used: kept from the pruning for another 30 days
         return report
 
-    def put(self, key: str, template: Mapping[str, Any]) -> bool:
-        """Store a report judged under `placeholder(path)` (see `storable`); False when the
-        cache could not take it."""
+    def put(self, key: str, template: Mapping[str, Any], path: str) -> bool:
+        """Store the report of `path` judged under `placeholder(path)` (see `storable`); False
+        when the cache could not take it, or `path` changed since its key was made (the report
+        may be of other bytes)."""
         if not storable(template):
+            return False
+        try:
+            if _state(os.stat(path)) != self._hashed.get((key, path)):
+                return False
+        except OSError:
             return False
         entry = self._entry(key)
         ok = _write_atomic(entry, {"format": FORMAT, "key": key, "report": template})
@@ -269,6 +279,10 @@ class ResultCache:
         shutil.rmtree(self._entries, ignore_errors=True)
         self._memo = None
         return before
+
+
+def _state(info: os.stat_result) -> tuple[int, int, int]:
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 def _blake() -> Any:

@@ -245,3 +245,31 @@ def test_the_library_leaves_the_cache_alone_unless_asked(media: Path, result_cac
     assert ResultCache(result_cache).stats().entries == 0
     retalk.check_paths([media / "good.wav"], content=False, jobs=1, cache=True)
     assert ResultCache(result_cache).stats().entries == 1
+
+
+_ODD = 'it\'s a "name" $HOME [1]'
+
+
+@pytest.mark.parametrize("content", [False, True], ids=["no-content", "content"])
+def test_a_report_through_the_cache_is_the_direct_check(
+    media: Path, tmp_path: Path, content: bool
+) -> None:
+    """Judged under the placeholder and named after: the very report `check_file` gives, for
+    files of every kind of finding, under names a shell must quote."""
+    names = (
+        ["face.mp4", "astronaut.png", "quiet-speech.wav", "two-faces.mp4"]
+        if content
+        else ["fps12.mp4", "480x360.mp4", "2s.wav", "121s.aac", "5000x2000.jpg", "png-named.jpg",
+              "h264.mkv", "tone.m4a", "30MiB+1.wav", "cut.avi", "vp9.mp4", "empty.mp4",
+              "photo.gif", "mp4-no-ending", "1.9s.mp4", "damaged.mp4"]
+    )  # fmt: skip
+    cache = ResultCache(tmp_path / "cache")
+    for name in names:
+        stem, ending = os.path.splitext(name)
+        odd = tmp_path / f"{_ODD} {stem}{ending.upper()}"
+        shutil.copyfile(media / name, odd)
+        direct = retalk.check_file(odd, content=content).to_dict()
+        stored = retalk.check_paths([odd], content=content, jobs=1, cache=cache).to_dict()
+        hit = retalk.check_paths([odd], content=content, jobs=1, cache=cache).to_dict()
+        assert json.loads(json.dumps(direct)) == stored == hit, name
+    assert cache.hits == len(names)

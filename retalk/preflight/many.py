@@ -71,7 +71,7 @@ def check_many(
 
         first = indices[0]
         if cache is not None and template is not None and first in keys:
-            cache.put(keys[first], template)
+            cache.put(keys[first], template, files[first])
         for i in indices:
             path = files[i]
             reports[i] = named(template, path) if template is not None else _failed(path, failed)
