@@ -247,16 +247,20 @@ class ResultCache:
                 with contextlib.suppress(OSError):
                     entry.unlink()
                     removed += 1
+        for left in self._files(".tmp"):  # a writer killed mid-write left it
+            with contextlib.suppress(OSError):
+                if now - left.stat().st_mtime > 3600:
+                    left.unlink()
         return removed
 
-    def _files(self) -> Iterator[Path]:
+    def _files(self, suffix: str = ".json") -> Iterator[Path]:
         try:
             shards = list(self._entries.iterdir())
         except OSError:
             return
         for shard in shards:
             with contextlib.suppress(OSError):
-                yield from (p for p in shard.iterdir() if p.suffix == ".json")
+                yield from (p for p in shard.iterdir() if p.suffix == suffix)
 
     def stats(self) -> Stats:
         """The number of entries and their bytes."""

@@ -273,3 +273,23 @@ def test_a_report_through_the_cache_is_the_direct_check(
         hit = retalk.check_paths([odd], content=content, jobs=1, cache=cache).to_dict()
         assert json.loads(json.dumps(direct)) == stored == hit, name
     assert cache.hits == len(names)
+
+
+def test_the_cache_stays_bounded(media: Path, tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "cache")
+    names = ["good.wav", "2s.wav", "fps12.mp4", "good.png"]
+    retalk.check_paths([media / n for n in names], content=False, jobs=1, cache=cache)
+    entries = sorted((tmp_path / "cache" / "v1").glob("*/*.json"))
+    assert len(entries) == 4
+    month_ago = time.time() - 31 * 24 * 3600
+    os.utime(entries[0], (month_ago, month_ago))  # unused for 31 days
+    os.utime(entries[1], (month_ago, month_ago + 2 * 24 * 3600))  # 29 days: kept
+    left = entries[2].with_name(f".{entries[2].name}.99.tmp")  # a writer killed mid-write
+    left.write_text("{")
+    os.utime(left, (month_ago, month_ago))
+    assert cache.prune() == 1
+    assert not entries[0].exists() and entries[1].exists() and not left.exists()
+    assert cache.prune(max_entries=2) == 1  # the least recently used goes
+    assert not entries[1].exists() and cache.stats().entries == 2
+    # A hit marks its entry used; a prune is looked at once a day, when an entry is written.
+    assert (tmp_path / "cache" / "last-prune").exists()

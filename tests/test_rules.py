@@ -131,13 +131,14 @@ def test_rule(media: Path, name: str, role: str | None, expected: tuple[str, ...
 def test_every_file_code_is_produced_by_a_case() -> None:
     produced = {code for _, _, codes in CASES for code in codes}
     # File.Unreadable, File.Unmeasured and File.Damaged have cases of their own (test_cli,
-    # test_probe, test_hostile_media); the face, speech and job codes theirs (test_faces,
-    # test_speech).
+    # test_probe, test_hostile_media), File.CheckFailed in test_many; the face, speech and job
+    # codes theirs (test_faces, test_speech).
     file_codes = {c for c in CODES if not c.startswith(("Face.", "Audio.", "Job."))} - {
         "InvalidFile.Content",
         "InvalidFile.FaceNotMatch",
     }
-    assert file_codes - produced == {"File.Unreadable", "File.Unmeasured", "File.Damaged"}
+    own_cases = {"File.Unreadable", "File.Unmeasured", "File.Damaged", "File.CheckFailed"}
+    assert file_codes - produced == own_cases
 
 
 @pytest.mark.parametrize(
