@@ -94,7 +94,14 @@ def test_a_worker_that_dies_costs_its_file_only(run: Run, media: Path, tmp_path:
     assert [i["kind"] for i in report["inputs"]] == ["video", "unknown", "audio", "audio"]
 
 
-def test_ctrl_c_ends_the_workers_and_leaves_nothing(media: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("stop", "code", "said"),
+    [(signal.SIGINT, 130, "retalk: interrupted\n"), (signal.SIGTERM, 143, "")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_ctrl_c_or_sigterm_ends_the_workers_and_leaves_nothing(
+    media: Path, tmp_path: Path, stop: signal.Signals, code: int, said: str
+) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     checking = subprocess.Popen(
@@ -113,10 +120,10 @@ def test_ctrl_c_ends_the_workers_and_leaves_nothing(media: Path, tmp_path: Path)
             break
         time.sleep(0.05)
     assert len(workers) == 2, "the two workers were at work, their links made"
-    os.killpg(checking.pid, signal.SIGINT)  # what Ctrl-C on a terminal sends
+    os.killpg(checking.pid, stop)  # to the command's group, as a terminal's Ctrl-C
     _, stderr = checking.communicate(timeout=60)
-    assert checking.returncode == 130, stderr
-    assert stderr == "retalk: interrupted\n"
+    assert checking.returncode == code, stderr
+    assert stderr == said
     for pid in workers:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
