@@ -6,8 +6,15 @@
 """
 
 from retalk.codes import CODES, Severity
-from retalk.errors import EnvironmentProblem, ModelUnavailable, RetalkError, ToolMissing
+from retalk.errors import (
+    EnvironmentProblem,
+    ModelUnavailable,
+    PolicyError,
+    RetalkError,
+    ToolMissing,
+)
 from retalk.findings import Finding, Input, Report
+from retalk.policy import Policy, load_policy
 from retalk.preflight import (
     check_audio,
     check_file,
@@ -38,6 +45,8 @@ __all__ = [
     "Finding",
     "Input",
     "ModelUnavailable",
+    "Policy",
+    "PolicyError",
     "RefFrame",
     "Report",
     "RetalkError",
@@ -51,5 +60,6 @@ __all__ = [
     "check_paths",
     "check_video",
     "find_media",
+    "load_policy",
     "write_ref_frame",
 ]

@@ -104,8 +104,9 @@ class ResultCache:
 
     # -- keys
 
-    def key(self, path: str, *, content: bool) -> str | None:
-        """The key of `path`'s result, or None when it cannot be read (no key, no entry)."""
+    def key(self, path: str, *, content: bool, settings: str = "") -> str | None:
+        """The key of `path`'s result checked with `content` under `settings` (the policy's
+        fingerprint) and this cache's `settings_key`; None when it cannot be read."""
         from retalk.preflight.source import open_regular
 
         try:
@@ -129,7 +130,7 @@ class ResultCache:
             "content": content,
             "retalk": __version__,
             "rules": _rules_version(),
-            "settings": self.settings_key,
+            "settings": [self.settings_key, settings],
         }
         key = json.dumps(parts, sort_keys=True)
         self._hashed[key, path] = _state(info)

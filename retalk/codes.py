@@ -46,6 +46,7 @@ _SERVICE_ERRORS = {
     "InvalidFile.Openerror": "the file cannot be opened as video, audio or image",
     "InvalidFile.Content": "the reference image shows no face, or more than one",
     "InvalidFile.FaceNotMatch": "no face in the video matches the reference image",
+    "InvalidParameter": "a job without a required input: input.video_url and input.audio_url",
 }
 _OWN_ERRORS = {
     "File.Unreadable": "no such file, a folder, not a regular file, or no permission to read it",

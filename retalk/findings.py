@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from retalk.codes import CODES, Severity, widen
+from retalk.codes import CODES, Severity
 
 JSON_VERSION = 1
 
@@ -98,16 +98,14 @@ class Report:
     def filtered(
         self, select: Iterable[str] | str = (), ignore: Iterable[str] | str = ()
     ) -> Report:
-        """Keep the findings whose code starts with a prefix in `select` (all when empty) and with
-        none in `ignore`, as flake8 does: `--ignore File.` drops all of retalk's own file codes.
-        A prefix of an older spelling (`retalk.codes.ALIASES`) also stands for its current code."""
-        chosen, dropped = widen(select), widen(ignore)
-        kept = tuple(
-            f
-            for f in self.findings
-            if (not chosen or f.code.startswith(chosen)) and not f.code.startswith(dropped)
-        )
-        return Report(self.inputs, kept, self.job)
+        """Keep the findings selected by code prefix as flake8 does: of the prefixes in `select`
+        (all codes when empty) and `ignore` a code starts with, the longest decides, so that
+        `ignore=["File."], select=["File.NearLimit"]` keeps NearLimit. A prefix of an older
+        spelling (`retalk.codes.ALIASES`) also stands for its current code."""
+        from retalk.policy.selection import select_findings
+
+        given = [(p,) if isinstance(p, str) else tuple(p) for p in (select, ignore)]
+        return Report(self.inputs, select_findings(self.findings, *given), self.job)
 
     def to_dict(self) -> dict[str, Any]:
         return {

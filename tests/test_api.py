@@ -14,6 +14,8 @@ PUBLIC = {
     "Finding",
     "Input",
     "ModelUnavailable",
+    "Policy",
+    "PolicyError",
     "RefFrame",
     "Report",
     "RetalkError",
@@ -27,6 +29,7 @@ PUBLIC = {
     "check_paths",
     "check_video",
     "find_media",
+    "load_policy",
     "write_ref_frame",
 }
 

@@ -293,3 +293,21 @@ def test_the_cache_stays_bounded(media: Path, tmp_path: Path) -> None:
     assert not entries[1].exists() and cache.stats().entries == 2
     # A hit marks its entry used; a prune is looked at once a day, when an entry is written.
     assert (tmp_path / "cache" / "last-prune").exists()
+
+
+def test_the_policys_limits_are_in_the_key_its_selection_is_not(
+    run: Run, media: Path, tmp_path: Path, probes: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    path = str(media / "good.wav")  # 3 s
+    assert run("check", "--no-content", path, cwd=project).returncode == 0
+    assert _calls(probes) == 1
+    (project / ".retalk.toml").write_text("[audio]\nmax-duration = 2.5\n")
+    stricter = run("check", "--no-content", "-q", path, cwd=project)
+    assert _calls(probes) == 2  # other limits: a miss ...
+    assert "InvalidFile.Duration" in stricter.stdout and stricter.returncode == 1
+    assert run("check", "--no-content", "-q", path, cwd=project).stdout == stricter.stdout
+    ignored = run("check", "--no-content", "-q", "--ignore", "InvalidFile.", path, cwd=project)
+    assert ignored.returncode == 0 and ignored.stdout == ""
+    assert _calls(probes) == 2  # ... then hits, whatever is selected

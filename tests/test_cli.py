@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -187,26 +188,65 @@ def test_bad_inputs_get_a_finding_and_exit_1(run, media: Path, tmp_path: Path) -
         assert "Traceback" not in result.stdout + result.stderr, label
 
 
-def test_unreadable_file(run, media: Path) -> None:
+def _without_override() -> list[str]:
+    """A prefix that runs a command without the power to read what its modes forbid. Root
+    reads everything: its capabilities to override file modes are dropped (from the inherited,
+    the ambient and the bounding set, so that the command cannot get them back), while it stays
+    root, so that it still reaches a clone in a folder only root may enter (`nobody` could
+    not reach that clone's virtual environment)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    assert setpriv is not None, "setpriv (util-linux) is needed to drop root's override"
+    caps = "-dac_override,-dac_read_search"
+    return [setpriv, f"--inh-caps={caps}", f"--ambient-caps={caps}", f"--bounding-set={caps}"]
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder traversable by all, so that only the modes inside it speak."""
     folder = Path(tempfile.mkdtemp())
+    folder.chmod(0o755)
     try:
-        folder.chmod(0o755)  # traversable by all, so that only the file's own mode speaks
-        locked = folder / "locked.mp4"
-        shutil.copyfile(media / "good.mp4", locked)
-        locked.chmod(0)
-        prefix: list[str] = []
-        if os.geteuid() == 0:
-            # Root reads everything: drop its power to override file modes. It stays root, so
-            # that it still reaches a clone in a folder only root may enter (nobody could not).
-            setpriv = shutil.which("setpriv")
-            if setpriv is None:
-                pytest.skip("setpriv (util-linux) is needed to drop root's override")
-            prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
-        result = run("check", "--no-content", "-q", str(locked), prefix=prefix)
+        yield folder
     finally:
+        for below in (folder, *folder.rglob("*")):
+            below.chmod(0o755)
         shutil.rmtree(folder)
+
+
+def test_unreadable_file(run, media: Path, open_folder: Path) -> None:
+    locked = open_folder / "locked.mp4"
+    shutil.copyfile(media / "good.mp4", locked)
+    locked.chmod(0)
+    readable = run("check", "--no-content", "-q", str(locked))
+    result = run("check", "--no-content", "-q", str(locked), prefix=_without_override())
+    # Root, with its override, reads the mode-000 file: so the verdict below comes from the
+    # dropped override, not from something else that fails.
+    assert readable.returncode == (1 if os.geteuid() != 0 else 0), readable.stdout
     assert result.returncode == 1, result.stderr
     assert result.stdout == f"{locked}: File.Unreadable: no permission to read it\n"
+
+
+def test_unreadable_folder(run, media: Path, open_folder: Path) -> None:
+    shutil.copyfile(media / "good.mp4", open_folder / "good.mp4")
+    locked = open_folder / "locked"
+    locked.mkdir()
+    shutil.copyfile(media / "fps12.mp4", locked / "inside.mp4")
+    locked.chmod(0)
+    prefix = _without_override()
+    # Given itself, and met while searching the folder above it: File.Unreadable either way,
+    # and the readable clip beside it is still checked.
+    alone = run("check", "--no-content", "-q", str(locked), prefix=prefix)
+    assert alone.returncode == 1, alone.stderr
+    assert alone.stdout.startswith(f"{locked}: File.Unreadable: "), alone.stdout
+    searched = run("check", "--no-content", str(open_folder), prefix=prefix)
+    assert searched.returncode == 1, searched.stderr
+    lines = searched.stdout.splitlines()
+    assert lines[0].startswith(f"{open_folder / 'good.mp4'}: video, MP4"), lines
+    assert any(line.startswith(f"{locked}: File.Unreadable: ") for line in lines), lines
+    assert "inside.mp4" not in searched.stdout
+    assert "Traceback" not in searched.stderr + alone.stderr
 
 
 def test_ffprobe_missing_exits_3(run, media: Path, tmp_path: Path) -> None:

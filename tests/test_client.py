@@ -36,6 +36,7 @@ from retalk.client import (
 )
 from retalk.client.core import Answer, Core, download_target
 from retalk.client.emulator import Emulator, Faults
+from retalk.units import size_text
 
 KEY = "sk-retalk-SECRET-7f3a9c"
 FAST = Timing(poll_interval=0.05, poll_cap=0.2, backoff=0.01, backoff_cap=0.05)
@@ -518,6 +519,9 @@ def test_cli_shows_progress_on_a_terminal(env, media: Path, tmp_path: Path) -> N
     assert done.returncode == 0
     text = shown.decode()
     assert "uploading face.mp4:" in text and "uploading speech.wav:" in text
+    # In the unit of the limits and of `retalk check` (a MB is 2**20 bytes).
+    whole = size_text((media / "face.mp4").stat().st_size)
+    assert f"uploading face.mp4: {whole} of {whole} (100%)" in text
     assert ": RUNNING (" in text or ": PENDING (" in text
     assert "downloading:" in text
     assert KEY not in text

@@ -12,7 +12,7 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 def _documented() -> dict[str, str]:
     """Code → severity, from the README's table of codes."""
-    rows = re.findall(r"^\| `([A-Za-z]+\.[A-Za-z]+)` \| (error|warning|info) \|", README, re.M)
+    rows = re.findall(r"^\| `([A-Za-z]+(?:\.[A-Za-z]+)?)` \| (error|warning|info) \|", README, re.M)
     return dict(rows)
 
 

@@ -6,12 +6,21 @@ import sys
 
 import click
 
-from retalk.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, main
+from retalk.cli.common import (
+    EXIT_ENVIRONMENT,
+    EXIT_FINDINGS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    main,
+)
 from retalk.cli.progress import progress_bar
-from retalk.errors import EnvironmentProblem
+from retalk.errors import EnvironmentProblem, PolicyError
 from retalk.findings import Report
+from retalk.policy import Policy, fails, load_policy
 from retalk.preflight import check_job, check_paths, find_media
 from retalk.report import FORMATS, RenderOptions, render
+from retalk.report.escape import printable
 
 
 def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -39,17 +48,43 @@ def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
     help="The job will set parameters.video_extension (job form only).",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(list(FORMATS)), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(list(FORMATS)),
+    default="text",
+    show_default=True,
+    help="text for people, json, github (Actions annotations), sarif (code scanning), junit.",
 )
 @click.option(
     "--no-content",
     is_flag=True,
     help="Metadata only: no face or speech analysis (a first frame is still decoded).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Errors and warnings only, one line each.")
-@click.option("--select", multiple=True, metavar="PREFIX", help="Only codes starting with PREFIX.")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Errors and warnings only (no info findings, in every format); text also leaves out "
+    "facts, fixes and the verdict.",
+)
+@click.option(
+    "--select",
+    multiple=True,
+    metavar="PREFIX",
+    help="Only codes starting with PREFIX (the longest prefix of --select and --ignore decides).",
+)
 @click.option("--ignore", multiple=True, metavar="PREFIX", help="Drop codes starting with PREFIX.")
-@click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
+@click.option(
+    "--strict/--no-strict",
+    default=None,
+    help="Exit 1 on warnings too (over the config's `strict`).",
+)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=str, readable=False),
+    help="The policy file (pyproject.toml or .retalk.toml) instead of the nearest one.",
+)
 @click.option(
     "-j",
     "--jobs",
@@ -69,7 +104,8 @@ def check(
     quiet: bool,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
-    strict: bool,
+    strict: bool | None,
+    config: str | None,
     jobs: int | None,
     no_cache: bool,
 ) -> None:
@@ -88,6 +124,7 @@ def check(
         raise click.UsageError("--video-extension belongs to the job form (--video, --audio)")
     if not job_form and not paths:
         raise click.UsageError("nothing to check: give PATHS, or the job's --video and --audio")
+    policy = policy_or_exit(config, select=select, ignore=ignore, strict=strict)
     if paths and not find_media(paths):
         raise click.UsageError(f"no media files found in {', '.join(paths)}")
 
@@ -99,11 +136,17 @@ def check(
                 ref=ref,
                 video_extension=video_extension,
                 content=not no_content,
+                policy=policy,
             )
         else:
             with progress_bar() as progress:
                 report = check_paths(
-                    paths, content=not no_content, jobs=jobs, cache=not no_cache, progress=progress
+                    paths,
+                    content=not no_content,
+                    policy=policy,
+                    jobs=jobs,
+                    cache=not no_cache,
+                    progress=progress,
                 )
     except EnvironmentProblem as problem:
         click.echo(f"retalk: {problem}", err=True)
@@ -112,17 +155,37 @@ def check(
         click.echo("retalk: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
 
-    report = report.filtered(_prefixes(select), _prefixes(ignore))
-    output = render(report, fmt, RenderOptions(quiet=quiet, strict=strict))
+    failed = fails(report, policy)
+    # The verdict line says FAIL (--strict) exactly when warnings alone fail the check.
+    output = render(report, fmt, RenderOptions(quiet=quiet, strict=failed and report.ok))
     if output:
         click.echo(output)
-    sys.exit(_exit_code(report, strict))
+    sys.exit(_exit_code(report, policy))
 
 
-def _exit_code(report: Report, strict: bool) -> int:
-    if not report.ok or (strict and report.warnings):
-        return EXIT_FINDINGS
-    return EXIT_OK
+def policy_or_exit(
+    config: str | None,
+    *,
+    select: tuple[str, ...] = (),
+    ignore: tuple[str, ...] = (),
+    strict: bool | None = None,
+) -> Policy:
+    """The policy in force (the config file, then the command line's options over it); a
+    mistake in either is one line and exit 2."""
+    try:
+        return load_policy(
+            config,
+            select=_prefixes(select) if select else None,
+            ignore=_prefixes(ignore) if ignore else None,
+            strict=strict,
+        )
+    except PolicyError as error:
+        click.echo(printable(f"retalk: {error}"), err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _exit_code(report: Report, policy: Policy) -> int:
+    return EXIT_FINDINGS if fails(report, policy) else EXIT_OK
 
 
 @main.command("ref-frame")
@@ -132,13 +195,17 @@ def _exit_code(report: Report, strict: bool) -> int:
     "--output",
     type=click.Path(path_type=str, dir_okay=False),
     required=True,
-    help="The image to write (JPEG).",
+    help="The image to write, in the format its ending names: .jpg, .jpeg, .png, .webp, .bmp.",
 )
 def ref_frame(video: str, output: str) -> None:
     """Write the frame of VIDEO that shows the target face most frontally and largest, cut to
     that face, as a reference image (input.ref_image_url)."""
-    from retalk.preflight.ref_frame import write_ref_frame
+    from retalk.preflight.ref_frame import image_format, write_ref_frame
 
+    try:
+        image_format(output)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="'-o' / '--output'") from None
     try:
         report, written = write_ref_frame(video, output)
     except EnvironmentProblem as problem:

@@ -23,14 +23,20 @@ from retalk.cli.common import (
     main,
 )
 from retalk.errors import EnvironmentProblem
-from retalk.report import RenderOptions, render
+from retalk.report import FORMATS, RenderOptions, render
 from retalk.report.escape import printable
+from retalk.units import size_text
 
 if TYPE_CHECKING:
     from retalk.client import Client, Task
 
 _FORMAT = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="How the task is printed.",
 )
 
 
@@ -93,8 +99,8 @@ class _Progress:
 
     def bytes(self, label: str) -> Callable[[int, int | None], None]:
         def update(done: int, total: int | None) -> None:
-            whole = f" of {total / 1e6:.1f} MB ({done * 100 // total}%)" if total else ""
-            self.say(f"{label}: {done / 1e6:.1f} MB{whole}", force=done == total)
+            whole = f" of {size_text(total)} ({done * 100 // total}%)" if total else ""
+            self.say(f"{label}: {size_text(done)}{whole}", force=done == total)
 
         return update
 
@@ -155,6 +161,13 @@ def _output_for(video: str, output: str | None) -> Path:
 @click.option("--timeout", type=float, help="Give up waiting after this many seconds.")
 @click.option("--force", is_flag=True, help="Submit even when the preflight finds errors.")
 @click.option("--no-content", is_flag=True, help="Preflight on metadata only.")
+@click.option(
+    "--report-format",
+    type=click.Choice(list(FORMATS)),
+    default="text",
+    show_default=True,
+    help="The format of the preflight's errors, printed on stderr when it finds any.",
+)
 @_FORMAT
 def submit(
     video: str,
@@ -167,6 +180,7 @@ def submit(
     timeout: float | None,
     force: bool,
     no_content: bool,
+    report_format: str,
     fmt: str,
 ) -> None:
     """Preflight the job, upload local files, submit, and with --wait fetch the result.
@@ -196,7 +210,8 @@ def submit(
     unreachable = [why for why in map(_reachable, urls) if why]
     if not report.ok or unreachable:
         errors = report.filtered(select=["InvalidFile.", "File.Unreadable"])
-        for line in [render(errors, "text", RenderOptions(quiet=True)), *unreachable]:
+        shown = render(errors, report_format, RenderOptions(quiet=True)) if errors.errors else ""
+        for line in [shown, *unreachable]:
             if line:
                 click.echo(line, err=True)
         if not force:

@@ -26,6 +26,7 @@ from retalk.client.retry import (
     WHAT_EXTENSION,
     retry_after,
 )
+from retalk.units import size_text
 
 SUBMIT_PATH = "/services/aigc/image2video/video-synthesis/"
 OSS_SCHEME = "oss://"
@@ -204,7 +205,7 @@ class Core:
             raise InvalidRequest(
                 400,
                 "InvalidFile.Size",
-                f"{path.name} is {size / limits.MIB:.1f} MB, over the upload limit of "
+                f"{path.name} is {size_text(size)}, over the upload limit of "
                 f"{policy.max_file_size_mb:g} MB",
             )
 

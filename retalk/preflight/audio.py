@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from retalk.findings import Finding, finding
-from retalk.limits import AUDIO
+from retalk.policy import SERVICE, Policy
 from retalk.preflight import common, hints
 from retalk.preflight.media import Media
 from retalk.preflight.probe import Stream
@@ -32,7 +32,8 @@ def duration_of(media: Media) -> tuple[float | None, str | None]:
     return None, None
 
 
-def codec(media: Media) -> Iterator[Finding]:
+def codec(media: Media, policy: Policy) -> Iterator[Finding]:
+    """A container the service takes, holding another codec (MPEG layer II in a .mp3)."""
     stream = _stream(media)
     if stream is None or media.container is None:
         return
@@ -49,9 +50,12 @@ def codec(media: Media) -> Iterator[Finding]:
     )
 
 
-def duration(media: Media) -> Iterator[Finding]:
+def duration(media: Media, policy: Policy) -> Iterator[Finding]:
+    """The audio's length outside the limits, or on their unclear edge."""
     if _stream(media) is not None:
-        yield from common.duration(media, duration_of(media)[0], AUDIO.duration, "audio")
+        yield from common.duration(
+            media, duration_of(media)[0], policy.audio.duration, SERVICE.audio.duration, "audio"
+        )
 
 
 def facts(media: Media) -> dict[str, Any]:

@@ -7,13 +7,14 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from retalk.findings import Finding, Input, Report, finding
+from retalk.findings import Input, Report
+from retalk.policy import SERVICE, Policy, apply_policy
 from retalk.preflight import audio, image, video
 from retalk.preflight.decoding import Decoded
 from retalk.preflight.formats import CONTAINERS, MEDIA_ENDINGS
-from retalk.preflight.job import job_facts, job_findings, plan_of
+from retalk.preflight.job import Job, job_facts, plan_of
 from retalk.preflight.media import Media, gather
-from retalk.preflight.rules import RULES
+from retalk.preflight.rules import UNKNOWN, UNREADABLE, judge_file, judge_job
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -27,24 +28,38 @@ _ROLE_OF_KIND = {"video": "video", "audio": "audio", "image": "ref"}
 _FACTS_OF_KIND = {"video": video.facts, "audio": audio.facts, "image": image.facts}
 
 
-def check_video(path: PathLike, *, content: bool = True) -> Report:
-    """The service's verdict on `path` as the job's video (`input.video_url`)."""
-    return judge(inspect(path, "video", content=content)[0], "video")
+def check_video(path: PathLike, *, content: bool = True, policy: Policy | None = None) -> Report:
+    """The service's verdict on `path` as the job's video (`input.video_url`); with `policy`,
+    the project's (its limits, then its selection of findings)."""
+    return _check(path, "video", content, policy)
 
 
-def check_audio(path: PathLike, *, content: bool = True) -> Report:
+def check_audio(path: PathLike, *, content: bool = True, policy: Policy | None = None) -> Report:
     """The service's verdict on `path` as the job's speech track (`input.audio_url`)."""
-    return judge(inspect(path, "audio", content=content)[0], "audio")
+    return _check(path, "audio", content, policy)
 
 
-def check_image(path: PathLike, *, content: bool = True) -> Report:
+def check_image(path: PathLike, *, content: bool = True, policy: Policy | None = None) -> Report:
     """The service's verdict on `path` as the reference image (`input.ref_image_url`)."""
-    return judge(inspect(path, "ref", content=content)[0], "ref")
+    return _check(path, "ref", content, policy)
 
 
-def check_file(path: PathLike, *, content: bool = True) -> Report:
+def check_file(path: PathLike, *, content: bool = True, policy: Policy | None = None) -> Report:
     """The verdict on `path` in the role its content says: a video, an audio, or an image."""
-    return judge(inspect(path, None, content=content)[0], None)
+    return _check(path, None, content, policy)
+
+
+def _check(path: PathLike, role: str | None, content: bool, policy: Policy | None) -> Report:
+    rules = policy or SERVICE
+    return apply_policy(judge_file_at(path, role, content=content, policy=rules), rules)
+
+
+def judge_file_at(
+    path: PathLike, role: str | None = None, *, content: bool = True, policy: Policy = SERVICE
+) -> Report:
+    """The findings of every rule on `path` in `role` (None: by content) under `policy`'s
+    limits, before its selection (`apply_policy`): what a result cache may keep."""
+    return judge(inspect(path, role, content=content, policy=policy)[0], role, policy)
 
 
 def check_job(
@@ -54,41 +69,45 @@ def check_job(
     ref: PathLike | None = None,
     video_extension: bool = False,
     content: bool = True,
+    policy: Policy | None = None,
 ) -> Report:
-    """The verdict on a job: each input in its role, then the job as a whole (its output's
-    length and bill, `parameters`, speech over frames without the face). With `content`, the
-    reference face is looked for in the video, and the video and the audio are analysed side
-    by side. `video_extension` is the submit parameter of that name."""
+    """The verdict on a job: each input in its role, then the job as a whole (its required
+    inputs, its output's length and bill, `parameters`, speech over frames without the face).
+    With `content`, the reference face is looked for in the video, and the video and the audio
+    are analysed side by side. `video_extension` is the submit parameter of that name."""
     from concurrent.futures import ThreadPoolExecutor
 
+    rules = policy or SERVICE
     with ThreadPoolExecutor(max_workers=2) as pool:
         # The audio needs nothing from the others: it is heard while the faces are looked at.
-        heard = pool.submit(inspect, audio, "audio", content=content) if audio else None
+        heard = (
+            pool.submit(inspect, audio, "audio", content=content, policy=rules) if audio else None
+        )
         if content and (video or ref):
             pool.submit(preload_face_model)
         ref_media, reference = (
-            inspect(ref, "ref", content=content, identity=video is not None)
+            inspect(ref, "ref", content=content, identity=video is not None, policy=rules)
             if ref
             else (None, None)
         )
         video_media = (
-            inspect(video, "video", content=content, reference=reference)[0] if video else None
+            inspect(video, "video", content=content, reference=reference, policy=rules)[0]
+            if video
+            else None
         )
         audio_media = heard.result()[0] if heard else None
     reports = [
-        judge(media, role)
+        judge(media, role, rules)
         for media, role in ((video_media, "video"), (audio_media, "audio"), (ref_media, "ref"))
         if media is not None
     ]
     report = Report.merge(reports)
     plan = None
-    extra: list[Finding] = []
     if video_media is not None and audio_media is not None:
         plan = plan_of(video_media, audio_media, video_extension)
-        extra = job_findings(video_media, audio_media, plan)
-    return replace(
-        report, findings=report.findings + tuple(extra), job=job_facts(plan, video_extension)
-    )
+    extra = judge_job(Job(video_media, audio_media, ref_media, plan), rules)
+    judged = replace(report, findings=report.findings + extra, job=job_facts(plan, video_extension))
+    return apply_policy(judged, rules)
 
 
 def preload_face_model() -> None:
@@ -103,14 +122,16 @@ def check_paths(
     paths: Iterable[PathLike],
     *,
     content: bool = True,
+    policy: Policy | None = None,
     jobs: int | None = None,
     cache: bool | ResultCache = False,
     progress: Progress | None = None,
 ) -> Report:
     """`check_file` on each path, folders searched for media files (see `find_media`), reported
-    in order. With `cache` (True: the default `ResultCache`), files of bytes checked before are
-    not checked again; the others are checked by `jobs` worker processes (default: the CPU
-    count; 1: one after the other in this process). `progress` is told (done, total)."""
+    in order. With `cache` (True: the default `ResultCache`), files of bytes checked before
+    under the same limits are not checked again; the others are checked by `jobs` worker
+    processes (default: the CPU count; 1: one after the other in this process). `progress` is
+    told (done, total)."""
     from retalk.preflight.many import check_many
 
     if jobs is not None and jobs < 1:
@@ -121,9 +142,11 @@ def check_paths(
         cache = ResultCache()
     store = cache or None
     files = find_media(paths)
-    return Report.merge(
-        check_many(files, content=content, jobs=jobs, cache=store, progress=progress)
+    rules = policy or SERVICE
+    judged = check_many(
+        files, content=content, policy=rules, jobs=jobs, cache=store, progress=progress
     )
+    return apply_policy(Report.merge(judged), rules)
 
 
 def find_media(paths: Iterable[PathLike]) -> list[str]:
@@ -152,6 +175,7 @@ def inspect(
     content: bool = True,
     reference: NDArray[Any] | None = None,
     identity: bool = False,
+    policy: Policy = SERVICE,
 ) -> tuple[Media, NDArray[Any] | None]:
     """Gather a file and, with `content`, analyse what its role needs: faces for a video or a
     reference image (matched against `reference`, a face embedding), speech for an audio.
@@ -165,7 +189,9 @@ def inspect(
     if seen_as in ("video", "ref"):
         from retalk.preflight.faces import scan_faces
 
-        scan, embedding = scan_faces(media, seen_as, reference, identity=identity)
+        scan, embedding = scan_faces(
+            media, seen_as, reference, identity=identity, samples=policy.face_samples
+        )
         media = replace(media, faces=scan)
         if scan is not None and scan.decoded is not None:
             media = _with_decoded(media, scan.decoded)
@@ -184,11 +210,12 @@ def _with_decoded(media: Media, decoded: Decoded) -> Media:
     return replace(media, decoded=decoded)
 
 
-def judge(media: Media, role: str | None) -> Report:
-    """The findings and facts of one gathered file in a role (None: the role its content says)."""
+def judge(media: Media, role: str | None, policy: Policy = SERVICE) -> Report:
+    """The findings and facts of one gathered file in a role (None: the role its content says),
+    under `policy`'s limits, before its selection."""
     if media.unreadable is not None:
-        found = finding("File.Unreadable", media.path, media.unreadable, actual=media.unreadable)
-        return Report((Input(media.path, "unknown", role, {}),), (found,))
+        found = judge_file(media, UNREADABLE, policy)
+        return Report((Input(media.path, "unknown", role, {}),), found)
     role = role or role_of(media)
     facts: dict[str, Any] = {
         "size_bytes": media.size,
@@ -196,15 +223,9 @@ def judge(media: Media, role: str | None) -> Report:
         **(_FACTS_OF_KIND[media.kind](media) if media.kind in _FACTS_OF_KIND else {}),
     }
     if role is None:
-        reason = media.open_error or "it is no format ffprobe or Pillow knows"
-        found = finding(
-            "InvalidFile.Openerror",
-            media.path,
-            f"cannot be opened as video, audio or image: {reason}",
-            actual=reason,
-        )
-        return Report((Input(media.path, media.kind, None, facts),), (found,))
-    findings = tuple(f for rule in RULES[role] for f in rule(media))
+        found = judge_file(media, UNKNOWN, policy)
+        return Report((Input(media.path, media.kind, None, facts),), found)
+    findings = judge_file(media, role, policy)
     if media.faces is not None:
         facts["faces"] = media.faces.to_facts()
     if media.speech is not None:

@@ -6,55 +6,83 @@ from collections.abc import Iterator
 
 from retalk import limits
 from retalk.findings import Finding, finding
-from retalk.limits import FileLimits, Span
+from retalk.limits import Span
+from retalk.policy import SERVICE, Policy
 from retalk.preflight import hints
 from retalk.preflight.formats import ACCEPTED
 from retalk.preflight.media import Media
+from retalk.units import size_text
 
 ROLE_WORDS = {"video": "video", "audio": "audio", "ref": "reference image"}
 
 
-def size(media: Media, role: FileLimits) -> Iterator[Finding]:
-    if media.size > role.max_bytes:
+def size(media: Media, policy: Policy, role: str) -> Iterator[Finding]:
+    """Over the size limit; or over the service's if its MB is 10**6 bytes (it does not say)."""
+    mine, service = policy.limits_for(role), SERVICE.limits_for(role)
+    if media.size > mine.max_bytes:
+        limit = (
+            f"the service takes at most {mine.max_mb} MB ({mine.max_bytes:,} bytes)"
+            if media.size > service.max_bytes
+            else project(f"{mine.max_mb} MB", f"up to {service.max_mb} MB", over=True)
+        )
         yield finding(
             "InvalidFile.Size",
             media.path,
-            f"{media.size:,} bytes ({megabytes(media.size)}), the service takes at most "
-            f"{role.max_mb} MB ({role.max_bytes:,} bytes)",
-            expected=f"at most {role.max_mb} MB ({role.max_bytes:,} bytes)",
-            actual=f"{megabytes(media.size)} ({media.size:,} bytes)",
-            hint=hints.shrink(media.path, role.role),
+            f"{media.size:,} bytes ({size_text(media.size)}), {limit}",
+            expected=f"at most {mine.max_mb} MB ({mine.max_bytes:,} bytes)",
+            actual=f"{size_text(media.size)} ({media.size:,} bytes)",
+            hint=hints.shrink(media.path, role),
         )
-    elif media.size > role.max_bytes_decimal:
+    elif media.size > service.max_bytes_decimal:
         yield finding(
             "File.NearLimit",
             media.path,
-            f"{media.size:,} bytes: over {role.max_mb} MB if the service counts a MB as "
+            f"{media.size:,} bytes: over {service.max_mb} MB if the service counts a MB as "
             f"1,000,000 bytes, within it if 1,048,576",
-            expected=f"at most {role.max_mb} MB",
+            expected=f"at most {service.max_mb} MB",
             actual=f"{media.size:,} bytes",
-            hint=hints.shrink(media.path, role.role),
+            hint=hints.shrink(media.path, role),
         )
 
 
-def container(media: Media, role: FileLimits) -> Iterator[Finding]:
+def project(mine: str, service: str, *, over: bool) -> str:
+    """The words of a limit the project's policy sets, stricter than the service's:
+    `over the project's 1920 px (the service takes up to 2048 px)`."""
+    return f"{'over' if over else 'under'} the project's {mine} (the service takes {service})"
+
+
+def beyond(value: float, span: Span, service: Span, shown: str | None = None) -> str:
+    """The limit `value` is outside of, as the message's end: the service's range, or the
+    project's stricter bound when only that one is crossed."""
+    if service.low <= value <= service.high:
+        unit = f" {span.unit}" if span.unit else ""
+        over = value > span.high
+        mine = f"{number(span.high if over else span.low)}{unit}"
+        edge = f"up to {number(service.high)}" if over else f"from {number(service.low)}"
+        theirs = f"{edge}{unit}"
+        return project(mine, theirs, over=over)
+    return f"the service takes {shown or service.describe()}"
+
+
+def container(media: Media, policy: Policy, role: str) -> Iterator[Finding]:
     """A format the role does not take, by content."""
-    accepted = ACCEPTED[role.role]
+    taken = policy.limits_for(role)
+    accepted = ACCEPTED[role]
     if media.container is not None and media.container.name in accepted:
         return
     if media.container is None and media.probe is None:
         return  # nothing opened it: `openable` speaks
     what = media.container.label if media.container else _ffprobe_format(media)
-    takes = ", ".join(f.upper() for f in role.formats if f != "jpg")
-    misnamed = media.ending in role.formats
+    takes = ", ".join(f.upper() for f in taken.formats if f != "jpg")
+    misnamed = media.ending in taken.formats
     named = f" (named .{media.ending})" if misnamed else ""
     yield finding(
         "InvalidFile.Format",
         media.path,
-        f"holds {what}{named}; the service takes {takes} for the {ROLE_WORDS[role.role]}",
+        f"holds {what}{named}; the service takes {takes} for the {ROLE_WORDS[role]}",
         expected=takes,
         actual=what,
-        hint=hints.convert(media.path, role.role),
+        hint=hints.convert(media.path, role),
     )
 
 
@@ -63,21 +91,22 @@ def _ffprobe_format(media: Media) -> str:
     return media.probe.format_long_name or media.probe.format_name
 
 
-def openable(media: Media, role: FileLimits) -> Iterator[Finding]:
+def openable(media: Media, policy: Policy, role: str) -> Iterator[Finding]:
+    """Nothing of it decodes (set when the file was gathered or analysed)."""
     if media.open_error is None:
         return
-    if media.container is not None and media.container.name not in ACCEPTED[role.role]:
+    if media.container is not None and media.container.name not in ACCEPTED[role]:
         return  # the format finding says enough
     yield finding(
         "InvalidFile.Openerror",
         media.path,
-        f"cannot be opened as {ROLE_WORDS[role.role]}: {media.open_error}",
+        f"cannot be opened as {ROLE_WORDS[role]}: {media.open_error}",
         actual=media.open_error,
         hint="check that it plays; export or download it again",
     )
 
 
-def damaged(media: Media, role: FileLimits) -> Iterator[Finding]:
+def damaged(media: Media, policy: Policy, role: str) -> Iterator[Finding]:
     """Packets that do not decode, in a stream of which others do (none at all is an
     `InvalidFile.Openerror`, set when the file was gathered or analysed)."""
     decoded = media.decoded
@@ -98,7 +127,7 @@ def damaged(media: Media, role: FileLimits) -> Iterator[Finding]:
     )
 
 
-def cut_short(media: Media, role: FileLimits) -> Iterator[Finding]:
+def cut_short(media: Media, policy: Policy, role: str) -> Iterator[Finding]:
     """Bytes missing at the end. An MP4/MOV whose index points past the end cannot be decoded
     to the end (the service's `Openerror`); a WAV, AVI or AAC stream plays up to the cut."""
     if not media.missing_bytes or media.open_error is not None:
@@ -122,14 +151,15 @@ def cut_short(media: Media, role: FileLimits) -> Iterator[Finding]:
         )
 
 
-def ending(media: Media, role: FileLimits) -> Iterator[Finding]:
+def ending(media: Media, policy: Policy, role: str) -> Iterator[Finding]:
     """The name's ending should say what the content is, and be one the service lists."""
     found = media.container
-    if found is None or found.name not in ACCEPTED[role.role]:
+    formats = policy.limits_for(role).formats
+    if found is None or found.name not in ACCEPTED[role]:
         return
-    if media.ending in found.endings and media.ending in role.formats:
+    if media.ending in found.endings and media.ending in formats:
         return
-    usual = next(e for e in found.endings if e in role.formats)
+    usual = next(e for e in found.endings if e in formats)
     named = f"named .{media.ending}" if media.ending else "has no file name ending"
     yield finding(
         "File.ExtensionMismatch",
@@ -141,14 +171,18 @@ def ending(media: Media, role: FileLimits) -> Iterator[Finding]:
     )
 
 
-def duration(media: Media, value: float | None, span: Span, role: str) -> Iterator[Finding]:
+def duration(
+    media: Media, value: float | None, span: Span, service: Span, role: str
+) -> Iterator[Finding]:
+    """Outside `span` (the policy's), or within a few ms of the service's bounds, which its
+    document words two ways."""
     if media.open_error is not None:
         return
     if value is None:
         yield finding(
             "File.Unmeasured",
             media.path,
-            f"the file does not say how long it is; the service takes {span.describe()}",
+            f"the file does not say how long it is; the service takes {service.describe()}",
             expected=span.describe(),
         )
         return
@@ -156,7 +190,7 @@ def duration(media: Media, value: float | None, span: Span, role: str) -> Iterat
         yield finding(
             "InvalidFile.Duration",
             media.path,
-            f"{seconds(value)}, the service takes {span.describe()}",
+            f"{seconds(value)}, {beyond(value, span, service)}",
             expected=span.describe(),
             actual=seconds(value),
             hint=hints.trim(media.path, role, too_long=value > span.high, limit=span),
@@ -164,7 +198,11 @@ def duration(media: Media, value: float | None, span: Span, role: str) -> Iterat
         return
     margin = limits.DURATION_MARGIN_S
     edge = (
-        span.low if value < span.low + margin else span.high if value > span.high - margin else None
+        service.low
+        if value < service.low + margin
+        else service.high
+        if value > service.high - margin
+        else None
     )
     if edge is not None:
         yield finding(
@@ -174,12 +212,8 @@ def duration(media: Media, value: float | None, span: Span, role: str) -> Iterat
             "service's document says both 'between' and 'not less/more than', so it may reject it",
             expected=span.describe(),
             actual=seconds(value),
-            hint=hints.trim(media.path, role, too_long=edge == span.high, limit=span),
+            hint=hints.trim(media.path, role, too_long=edge == service.high, limit=span),
         )
-
-
-def megabytes(size: int) -> str:
-    return f"{size / limits.MIB:.1f} MB"
 
 
 def seconds(value: float) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from retalk.limits import BY_ROLE, IMAGE, VIDEO, Span
+from retalk.limits import BY_ROLE, Span
 
 _OUT = {"video": "mp4", "audio": "wav", "ref": "jpg"}
 
@@ -49,9 +49,11 @@ def trim(path: str, role: str, *, too_long: bool, limit: Span) -> str:
     return f"pad it with silence to {target} s: ffmpeg -i {src} -af apad=whole_dur={target} {out}"
 
 
-def frame_rate(path: str) -> str:
+def frame_rate(path: str, fps: Span) -> str:
+    """Re-time to 30 fps, or the nearest rate `fps` allows."""
     src, out = _io(path, "video")
-    return f"ffmpeg -i {src} -r 30 -c:v libx264 -crf 18 -c:a copy {out}"
+    rate = min(max(30.0, fps.low), fps.high)
+    return f"ffmpeg -i {src} -r {rate:g} -c:v libx264 -crf 18 -c:a copy {out}"
 
 
 def codec(path: str) -> str:
@@ -59,10 +61,10 @@ def codec(path: str) -> str:
     return f"ffmpeg -i {src} -c:v libx264 -crf 18 -c:a copy {out}"
 
 
-def resolution(path: str, width: int, height: int) -> str:
-    """Scale so that both sides land in the limit, keeping the shape, when one scale can."""
+def resolution(path: str, width: int, height: int, side: Span) -> str:
+    """Scale so that both sides land in `side`, keeping the shape, when one scale can."""
     src, out = _io(path, "video")
-    low, high = VIDEO.side.low, VIDEO.side.high
+    low, high = side.low, side.high
     short, long = min(width, height), max(width, height)
     if long / short > high / low:
         return f"{long}:{short} is too elongated for {low:g} to {high:g} px: crop it first"
@@ -71,13 +73,13 @@ def resolution(path: str, width: int, height: int) -> str:
     return f"ffmpeg -i {src} -vf scale={w}:{h} -c:v libx264 -crf 18 -c:a copy {out}"
 
 
-def image_shape(path: str, width: int, height: int) -> str:
+def image_shape(path: str, width: int, height: int, max_aspect: float, max_side: int) -> str:
     """Crop to the largest centred part within the aspect limit, then scale within the side."""
     src, out = _io(path, "ref")
     short, long = min(width, height), max(width, height)
-    long = min(long, int(short * IMAGE.max_aspect))
+    long = min(long, int(short * max_aspect))
     w, h = (long, short) if width >= height else (short, long)
-    scale = min(1.0, IMAGE.max_side / max(w, h))
+    scale = min(1.0, max_side / max(w, h))
     filters = f"crop={w}:{h}"
     if scale < 1:
         filters += f",scale={_even(w * scale)}:{_even(h * scale)}"

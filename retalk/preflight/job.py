@@ -1,9 +1,10 @@
 """The job as a whole: what the service will make of this video and this audio together.
 
-Pure: from the two gathered inputs and the `video_extension` parameter to the job's facts and
-findings. The document's rules: the output is cut to the shorter input, unless
-`video_extension` is set and the audio is longer, when the video plays forward, backward,
-forward … until the audio ends. The output's length is what `usage.video_duration` bills.
+Pure: from the gathered inputs and the `video_extension` parameter to the job's facts and
+findings (the job rules, registered in `rules.py`). The document's rules: the output is cut to
+the shorter input, unless `video_extension` is set and the audio is longer, when the video
+plays forward, backward, forward … until the audio ends. The output's length is what
+`usage.video_duration` bills.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from retalk import limits
 from retalk.findings import Finding, finding
+from retalk.policy import Policy
 from retalk.preflight import audio, video
 from retalk.preflight.media import Media
 
@@ -70,10 +72,45 @@ def job_facts(plan: Plan | None, extension: bool) -> dict[str, Any]:
     return facts
 
 
-def job_findings(video_media: Media, audio_media: Media, plan: Plan | None) -> list[Finding]:
-    if plan is None:
+@dataclass(frozen=True)
+class Job:
+    """What the job rules judge: the inputs given (gathered), and the output they make."""
+
+    video: Media | None
+    audio: Media | None
+    ref: Media | None
+    plan: Plan | None
+
+
+def missing_input(job: Job, policy: Policy) -> list[Finding]:
+    """`input.video_url` and `input.audio_url` are required: a job without either is the
+    service's `InvalidParameter`, whatever its other inputs."""
+    given = next((m for m in (job.video, job.audio, job.ref) if m is not None), None)
+    path = given.path if given is not None else ""
+    found = []
+    for media, limits_of, option in (
+        (job.video, policy.video, "--video"),
+        (job.audio, policy.audio, "--audio"),
+    ):
+        if media is None:
+            found.append(
+                finding(
+                    "InvalidParameter",
+                    path,
+                    f"the job has no {limits_of.role}: the service requires {limits_of.field}",
+                    expected=f"the job's {limits_of.role} ({limits_of.field})",
+                    actual=f"no {limits_of.role}",
+                    hint=f"give the job's {limits_of.role} with {option}",
+                )
+            )
+    return found
+
+
+def length(job: Job, policy: Policy) -> list[Finding]:
+    """The output cut to the shorter input, or the video played back and forth."""
+    if job.plan is None or job.video is None:
         return []
-    return [*_length(video_media.path, plan), *_speech_without_face(video_media, audio_media, plan)]
+    return _length(job.video.path, job.plan)
 
 
 def _length(path: str, plan: Plan) -> list[Finding]:
@@ -115,9 +152,12 @@ def _length(path: str, plan: Plan) -> list[Finding]:
     ]
 
 
-def _speech_without_face(video_media: Media, audio_media: Media, plan: Plan) -> list[Finding]:
+def speech_without_face(job: Job, policy: Policy) -> list[Finding]:
     """Speech, within the output, over frames whose sampled neighbour shows no target face."""
-    scan, speech = video_media.faces, audio_media.speech
+    if job.plan is None or job.video is None or job.audio is None:
+        return []
+    video_media, plan = job.video, job.plan
+    scan, speech = video_media.faces, job.audio.speech
     if scan is None or speech is None or not scan.target_frames:
         return []
     spans = scan.spans()

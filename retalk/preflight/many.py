@@ -11,9 +11,11 @@ the exception goes on.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
+import pickle
 import queue
 import signal
 import subprocess
@@ -24,10 +26,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from retalk import errors
-from retalk.findings import Input, Report, finding
+from retalk.findings import Input, Report
 
 if TYPE_CHECKING:
     from retalk.cache import ResultCache
+    from retalk.policy import Policy
 
 Progress = Callable[[int, int], None]
 """Told (files done, files in all) as files are done."""
@@ -40,20 +43,25 @@ def check_many(
     files: Sequence[str],
     *,
     content: bool = True,
+    policy: Policy | None = None,
     jobs: int | None = None,
     cache: ResultCache | None = None,
     progress: Progress | None = None,
 ) -> list[Report]:
-    """The report of each file, in the order of `files`: from `cache` where it holds one, else
-    checked by `jobs` worker processes (default: the CPU count; 1, or a single file to check:
-    in this process)."""
+    """The report of each file under `policy`'s limits, before its selection, in the order of
+    `files`: from `cache` where it holds one, else checked by `jobs` worker processes (default:
+    the CPU count; 1, or a single file to check: in this process)."""
+    from retalk.policy import SERVICE
+
+    rules = policy or SERVICE
+    settings = rules.fingerprint()
     total = len(files)
     reports: list[Report | None] = [None] * total
     keys: dict[int, str] = {}
     todo: dict[str, list[int]] = {}  # one check for files of the same bytes and ending
     done = 0
     for i, path in enumerate(files):
-        key = cache.key(path, content=content) if cache is not None else None
+        key = cache.key(path, content=content, settings=settings) if cache is not None else None
         hit = cache.get(key, path) if cache is not None and key is not None else None
         if hit is not None:
             reports[i] = hit
@@ -74,7 +82,10 @@ def check_many(
             cache.put(keys[first], template, files[first])
         for i in indices:
             path = files[i]
-            reports[i] = named(template, path) if template is not None else _failed(path, failed)
+            if template is not None:
+                reports[i] = named(template, path)
+            else:
+                reports[i] = _failed(path, failed, rules)
         done += len(indices)
         if progress is not None:
             progress(done, total)
@@ -84,34 +95,32 @@ def check_many(
     try:
         if workers <= 1:
             for indices in groups:
-                finished(indices, template_of(files[indices[0]], content), None)
+                finished(indices, template_of(files[indices[0]], content, rules), None)
         else:
-            _Pool(workers, content).run([(g, files[g[0]]) for g in groups], finished)
+            _Pool(workers, content, rules).run([(g, files[g[0]]) for g in groups], finished)
     finally:
         if cache is not None:
             cache.flush()
     return [r for r in reports if r is not None]
 
 
-def template_of(path: str, content: bool) -> dict[str, Any]:
-    """`check_file(path)` as a template for the cache: judged under `placeholder(path)`, as
+def template_of(path: str, content: bool, policy: Policy) -> dict[str, Any]:
+    """`judge_file_at(path)` as a template for the cache: judged under `placeholder(path)`, as
     `Report.to_dict()` (see `retalk.cache.named`)."""
     from retalk.cache import placeholder
     from retalk.preflight.check import inspect, judge
 
-    media = inspect(path, None, content=content)[0]
-    return judge(replace(media, path=placeholder(path)), None).to_dict()
+    media = inspect(path, None, content=content, policy=policy)[0]
+    return judge(replace(media, path=placeholder(path)), None, policy).to_dict()
 
 
-def _failed(path: str, why: str | None) -> Report:
-    reason = why or "its check ended abnormally"
-    found = finding(
-        "File.CheckFailed",
-        path,
-        f"not judged: {reason}; check it alone (--jobs 1) to see more",
-        actual=reason,
-    )
-    return Report((Input(path, "unknown", None, {}),), (found,))
+def _failed(path: str, why: str | None, policy: Policy) -> Report:
+    from retalk.preflight.media import Media
+    from retalk.preflight.rules import CHECK_FAILED, judge_file
+
+    ending = os.path.splitext(path)[1].lower().lstrip(".")
+    found = judge_file(Media(path, 0, ending, open_error=why), CHECK_FAILED, policy)
+    return Report((Input(path, "unknown", None, {}),), found)
 
 
 Task = tuple[list[int], str]
@@ -122,9 +131,10 @@ class _Pool:
     """`size` worker processes (`retalk.preflight.worker`), each fed one file at a time by a
     thread of this process, so that a worker that dies is known with its file."""
 
-    def __init__(self, size: int, content: bool) -> None:
+    def __init__(self, size: int, content: bool, policy: Policy) -> None:
         self.size = size
         self.content = content
+        self.policy = policy
         self.processes: dict[subprocess.Popen[bytes], bool] = {}  # → busy
         self.lock = threading.Lock()
         self.stopping = False
@@ -213,6 +223,11 @@ class _Pool:
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, **extra
             )
             self.processes[worker] = False
+        assert worker.stdin is not None
+        # The policy first, pickled (the worker is this program, the pipe ours alone); if it
+        # died already, its first file tells.
+        with contextlib.suppress(OSError):
+            worker.stdin.write(base64.b64encode(pickle.dumps(self.policy)) + b"\n")
         return worker
 
     def _forget(self, worker: subprocess.Popen[bytes]) -> None:

@@ -34,9 +34,27 @@ class RefFrame:
     """`check_image` of the written file."""
 
 
+_IMAGE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}
+"""Pillow's format for each ending of a reference image the service takes."""
+
+
+def image_format(out: PathLike) -> str:
+    """Pillow's format for the image file `out`, by its ending; a ValueError for an ending that
+    names no format the service takes for a reference image."""
+    ending = os.path.splitext(os.fspath(out))[1].lower()
+    if ending not in _IMAGE_FORMATS:
+        raise ValueError(
+            f"{os.fspath(out)!r} does not end in {', '.join(_IMAGE_FORMATS)}: the ending says "
+            "which image format to write"
+        )
+    return _IMAGE_FORMATS[ending]
+
+
 def write_ref_frame(source: PathLike, out: PathLike) -> tuple[Report, RefFrame | None]:
     """The video's own report (faces included) and, when it shows a face, the reference image
-    written to `out`."""
+    written to `out` in the format its ending names (`image_format`: a ValueError for any
+    other, before any work)."""
+    fmt = image_format(out)
     media, _ = inspect(source, "video")
     report = judge(media, "video")
     scan = media.faces
@@ -50,7 +68,7 @@ def write_ref_frame(source: PathLike, out: PathLike) -> tuple[Report, RefFrame |
         return report, None
     height, width = frame.rgb.shape[:2]
     box = _cut(face, others, width, height)
-    _save(frame.rgb, box, os.fspath(out))
+    _save(frame.rgb, box, os.fspath(out), fmt)
     return report, RefFrame(os.fspath(out), frame.t, face, box, check_image(out))
 
 
@@ -106,11 +124,11 @@ def _meets(box: tuple[int, int, int, int], face: Face, width: int, height: int) 
     return fx < x + w and x < fx + fw and fy < y + h and y < fy + fh
 
 
-def _save(rgb: object, box: tuple[int, int, int, int], out: str) -> None:
+def _save(rgb: object, box: tuple[int, int, int, int], out: str, fmt: str) -> None:
     from PIL import Image
 
     x, y, w, h = box
     image = Image.fromarray(rgb[y : y + h, x : x + w])  # type: ignore[index]
     if max(image.size) > IMAGE.max_side:
         image.thumbnail((IMAGE.max_side, IMAGE.max_side))
-    image.save(out, "JPEG", quality=95)
+    image.save(out, fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))

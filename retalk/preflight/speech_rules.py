@@ -7,10 +7,11 @@ from collections.abc import Iterator
 
 from retalk import limits
 from retalk.findings import Finding, finding
+from retalk.policy import Policy
 from retalk.preflight.media import Media
 
 
-def no_speech(media: Media) -> Iterator[Finding]:
+def no_speech(media: Media, policy: Policy) -> Iterator[Finding]:
     scan = media.speech
     if scan is None or not _too_little(media):
         return
@@ -34,7 +35,7 @@ def _too_little(media: Media) -> bool:
     return scan.speech_seconds < least or scan.speech_share < limits.SPEECH_MIN_SHARE
 
 
-def quiet(media: Media) -> Iterator[Finding]:
+def quiet(media: Media, policy: Policy) -> Iterator[Finding]:
     scan = media.speech
     if scan is None or _too_little(media):
         return
@@ -52,7 +53,7 @@ def quiet(media: Media) -> Iterator[Finding]:
     )
 
 
-def noisy(media: Media) -> Iterator[Finding]:
+def noisy(media: Media, policy: Policy) -> Iterator[Finding]:
     scan = media.speech
     if scan is None or scan.snr is None or _too_little(media) or scan.snr >= limits.NOISY_SNR_DB:
         return
@@ -67,7 +68,7 @@ def noisy(media: Media) -> Iterator[Finding]:
     )
 
 
-def clipped(media: Media) -> Iterator[Finding]:
+def clipped(media: Media, policy: Policy) -> Iterator[Finding]:
     scan = media.speech
     if scan is None or scan.clipped < limits.CLIPPED_SHARE:
         return
@@ -81,7 +82,7 @@ def clipped(media: Media) -> Iterator[Finding]:
     )
 
 
-def silences(media: Media) -> Iterator[Finding]:
+def silences(media: Media, policy: Policy) -> Iterator[Finding]:
     scan = media.speech
     if scan is None or not scan.pauses or _too_little(media):
         return

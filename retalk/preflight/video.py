@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from retalk import limits
 from retalk.findings import Finding, finding
-from retalk.limits import VIDEO
+from retalk.policy import SERVICE, Policy
 from retalk.preflight import common, hints
 from retalk.preflight.media import Media
 from retalk.preflight.probe import Stream
@@ -39,7 +40,8 @@ def fps_of(stream: Stream) -> tuple[float | None, str | None]:
     return None, None
 
 
-def has_video(media: Media) -> Iterator[Finding]:
+def has_video(media: Media, policy: Policy) -> Iterator[Finding]:
+    """An MP4, MOV or AVI without a video stream."""
     if media.probe is None or media.open_error or _stream(media) is not None:
         return
     if media.container is None or media.container.name not in ("mp4", "mov", "3gp", "avi"):
@@ -53,9 +55,10 @@ def has_video(media: Media) -> Iterator[Finding]:
     )
 
 
-def codec(media: Media) -> Iterator[Finding]:
+def codec(media: Media, policy: Policy) -> Iterator[Finding]:
+    """A video codec other than H.264 or H.265."""
     stream = _stream(media)
-    if stream is None or stream.codec_name in VIDEO.codecs:
+    if stream is None or stream.codec_name in policy.video.codecs:
         return
     name = stream.codec_name or "unknown"
     label = _CODEC_LABELS.get(name, name)
@@ -69,40 +72,47 @@ def codec(media: Media) -> Iterator[Finding]:
     )
 
 
-def duration(media: Media) -> Iterator[Finding]:
+def duration(media: Media, policy: Policy) -> Iterator[Finding]:
+    """The video stream's length outside the limits, or on their unclear edge."""
     if _stream(media) is not None:
-        yield from common.duration(media, duration_of(media), VIDEO.duration, "video")
+        yield from common.duration(
+            media, duration_of(media), policy.video.duration, SERVICE.video.duration, "video"
+        )
 
 
-def frame_rate(media: Media) -> Iterator[Finding]:
+def frame_rate(media: Media, policy: Policy) -> Iterator[Finding]:
+    """The average frame rate outside the limits (within ffprobe's rounding)."""
     stream = _stream(media)
     if stream is None:
         return
     fps, _ = fps_of(stream)
-    span = VIDEO.fps
+    span, service = policy.video.fps, SERVICE.video.fps
     if fps is None:
         yield finding(
             "File.Unmeasured",
             media.path,
-            f"the file does not say its frame rate; the service takes {span.describe()}",
+            f"the file does not say its frame rate; the service takes {service.describe()}",
             expected=span.describe(),
         )
         return
     tolerance = limits.FPS_TOLERANCE
     if span.low - tolerance <= fps <= span.high + tolerance:
         return
+    inside = replace(service, low=service.low - tolerance, high=service.high + tolerance)
+    taken = f"{common.number(service.low)} to {common.number(service.high)}"
     yield finding(
         "InvalidFile.FPS",
         media.path,
-        f"{common.number(fps)} fps, the service takes {common.number(span.low)} to "
-        f"{common.number(span.high)}",
+        f"{common.number(fps)} fps, "
+        + (common.beyond(fps, span, service) if fps in inside else f"the service takes {taken}"),
         expected=span.describe(),
         actual=f"{common.number(fps)} fps",
-        hint=hints.frame_rate(media.path),
+        hint=hints.frame_rate(media.path, span),
     )
 
 
-def resolution(media: Media) -> Iterator[Finding]:
+def resolution(media: Media, policy: Policy) -> Iterator[Finding]:
+    """A displayed side outside the limits."""
     stream = _stream(media)
     size = stream.display_size if stream is not None else None
     if size is None:
@@ -110,17 +120,22 @@ def resolution(media: Media) -> Iterator[Finding]:
     width, height = size
     if width <= 0 or height <= 0:
         return  # no picture size: what cannot be decoded is `openable`'s finding
-    span = VIDEO.side
+    span, service = policy.video.side, SERVICE.video.side
     if width in span and height in span:
         return
     turned = " as displayed" if stream is not None and stream.rotation in (90, 270) else ""
+    if width in service and height in service:
+        worst = max(width, height) if max(width, height) > span.high else min(width, height)
+        limit = common.beyond(worst, span, service)
+    else:
+        limit = f"the service takes {service.describe()} on each side"
     yield finding(
         "InvalidFile.Resolution",
         media.path,
-        f"{width}x{height}{turned}, the service takes {span.describe()} on each side",
+        f"{width}x{height}{turned}, {limit}",
         expected=f"{span.describe()} on each side",
         actual=f"{width}x{height}",
-        hint=hints.resolution(media.path, width, height),
+        hint=hints.resolution(media.path, width, height, span),
     )
 
 

@@ -1,12 +1,15 @@
 """A worker process of `retalk.preflight.many`: `python -m retalk.preflight.worker
-[--no-content]` reads one JSON path a line on its input and answers each with one JSON line:
+[--no-content]` reads the policy (a base64 pickle) on its first line, then one JSON path a line
+on its input, and answers each with one JSON line:
 `["ok", template]`, `["env", exception name, args]` or `["error", why]`. It ends when its
 input closes. Its models load once, on the first file that needs them."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import pickle
 import signal
 import sys
 from typing import Any
@@ -32,11 +35,16 @@ def serve(content: bool) -> None:
     signal.signal(signal.SIGTERM, _terminated)
     from retalk.preflight.many import template_of
 
-    for line in sys.stdin.buffer:
+    lines = iter(sys.stdin.buffer)
+    first = next(lines, None)
+    if first is None:
+        return
+    policy = pickle.loads(base64.b64decode(first))
+    for line in lines:
         path = json.loads(line)
         answer: list[Any]
         try:
-            answer = ["ok", template_of(path, content)]
+            answer = ["ok", template_of(path, content, policy)]
         except errors.ToolMissing as problem:
             answer = ["env", "ToolMissing", [problem.tool, problem.hint]]
         except errors.EnvironmentProblem as problem:

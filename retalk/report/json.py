@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from retalk.findings import Report
 from retalk.report.options import RenderOptions
@@ -9,7 +10,12 @@ from retalk.report.options import RenderOptions
 
 def render_json(report: Report, options: RenderOptions) -> str:
     """One object: `{"version": 1, "ok", "inputs": [...], "findings": [...]}` (see README)."""
-    text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
+    return dumps(report.to_dict())
+
+
+def dumps(data: Any) -> str:
+    """`data` as indented JSON that stays UTF-8 whatever the file names hold."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
     # A file name that is not UTF-8 holds lone surrogates (Python's stand-ins for its bytes):
     # written as JSON escapes, so that the output stays UTF-8.
     return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

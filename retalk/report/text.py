@@ -5,10 +5,10 @@ from typing import Any
 
 from retalk.codes import Severity
 from retalk.findings import Finding, Input, Report
-from retalk.limits import MIB
 from retalk.preflight.formats import CONTAINERS
 from retalk.report.escape import printable
 from retalk.report.options import RenderOptions
+from retalk.units import size_text
 
 
 def render_text(report: Report, options: RenderOptions) -> str:
@@ -75,8 +75,7 @@ def summary(item: Input) -> str:
     if facts.get("duration") is not None:
         parts.append(f"{facts['duration']:.3f}".rstrip("0").rstrip(".") + " s")
     if "size_bytes" in facts:
-        size = facts["size_bytes"]
-        parts.append(f"{size / MIB:.1f} MB" if size >= MIB else f"{size / 1024:.0f} KB")
+        parts.append(size_text(facts["size_bytes"]))
     return ", ".join(parts)
 
 

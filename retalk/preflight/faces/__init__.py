@@ -32,10 +32,16 @@ def cancel_all() -> None:
 
 
 def scan_faces(
-    media: Media, role: str, reference: NDArray[Any] | None = None, *, identity: bool = False
+    media: Media,
+    role: str,
+    reference: NDArray[Any] | None = None,
+    *,
+    identity: bool = False,
+    samples: int = limits.FACE_SAMPLES,
 ) -> tuple[FaceScan | None, NDArray[Any] | None]:
     """The face scan of a gathered video or image in its role (None when there is nothing to
-    look at), and with `identity`, for an image with one face, that face's embedding.
+    look at), and with `identity`, for an image with one face, that face's embedding. A video
+    has `samples` frames analysed in full (the policy's `face-samples`).
 
     Scans run one at a time on a thread of their own, whichever thread asks: the models serve
     one caller at a time anyway, and frames decoded on many threads leave each thread's malloc
@@ -51,7 +57,7 @@ def scan_faces(
     def stop() -> bool:
         return interrupted.is_set() or _generation != generation
 
-    scanned = _worker.submit(_scan, media, role, reference, identity, stop)
+    scanned = _worker.submit(_scan, media, role, reference, identity, samples, stop)
     try:
         return scanned.result()
     except BaseException:
@@ -66,6 +72,7 @@ def _scan(
     role: str,
     reference: NDArray[Any] | None,
     identity: bool,
+    samples: int,
     stop: Callable[[], bool],
 ) -> tuple[FaceScan | None, NDArray[Any] | None]:
     from dataclasses import replace
@@ -87,7 +94,7 @@ def _scan(
         # A video longer than the service takes is rejected by its length: its first part is
         # looked at, whatever length it claims.
         duration = min(duration, limits.ANALYSIS_MAX_S)
-        count = limits.FACE_SAMPLES
+        count = samples
         tally = Tally("video")
         _, frames = sample_video(
             media.path,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from retalk import limits
 from retalk.findings import Finding, finding
+from retalk.policy import Policy
 from retalk.preflight.media import Media
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ def _scan(media: Media) -> FaceScan | None:
     return media.faces
 
 
-def no_face(media: Media) -> Iterator[Finding]:
+def no_face(media: Media, policy: Policy) -> Iterator[Finding]:
     scan = _scan(media)
     if scan is None or not scan.frames or scan.any_face:
         return
@@ -37,7 +38,7 @@ def no_face(media: Media) -> Iterator[Finding]:
     )
 
 
-def several(media: Media) -> Iterator[Finding]:
+def several(media: Media, policy: Policy) -> Iterator[Finding]:
     scan = _scan(media)
     if scan is None or scan.by_reference:
         return
@@ -60,7 +61,7 @@ def several(media: Media) -> Iterator[Finding]:
     )
 
 
-def turned(media: Media) -> Iterator[Finding]:
+def turned(media: Media, policy: Policy) -> Iterator[Finding]:
     scan = _scan(media)
     if scan is None:
         return
@@ -92,7 +93,7 @@ def turned(media: Media) -> Iterator[Finding]:
     )
 
 
-def small(media: Media) -> Iterator[Finding]:
+def small(media: Media, policy: Policy) -> Iterator[Finding]:
     scan = _scan(media)
     if scan is None:
         return
@@ -113,7 +114,7 @@ def small(media: Media) -> Iterator[Finding]:
     )
 
 
-def gaps(media: Media) -> Iterator[Finding]:
+def gaps(media: Media, policy: Policy) -> Iterator[Finding]:
     scan = _scan(media)
     if scan is None or not scan.duration or not scan.target_frames:
         return
@@ -132,7 +133,7 @@ def gaps(media: Media) -> Iterator[Finding]:
     )
 
 
-def partial(media: Media) -> Iterator[Finding]:
+def partial(media: Media, policy: Policy) -> Iterator[Finding]:
     """The scan's time budget ran out before the video's end: what follows was not seen."""
     scan = _scan(media)
     if scan is None or scan.covered is None:
@@ -153,7 +154,7 @@ def partial(media: Media) -> Iterator[Finding]:
     )
 
 
-def reference_match(media: Media) -> Iterator[Finding]:
+def reference_match(media: Media, policy: Policy) -> Iterator[Finding]:
     scan = _scan(media)
     if scan is None or not scan.with_reference:
         return
@@ -186,7 +187,7 @@ def reference_match(media: Media) -> Iterator[Finding]:
         )
 
 
-def image_content(media: Media) -> Iterator[Finding]:
+def image_content(media: Media, policy: Policy) -> Iterator[Finding]:
     """The reference must show exactly one person."""
     scan = _scan(media)
     if scan is None or not scan.frames:
