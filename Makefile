@@ -51,6 +51,7 @@ bench: setup
 	$(BIN)/python bench/check_speed.py
 	$(BIN)/python bench/transfer.py
 	$(BIN)/python bench/hooks.py
+	$(BIN)/python bench/cache_speed.py
 
 clean:
 	rm -rf $(VENV) build demo-media tests/.media .pytest_cache .mypy_cache .ruff_cache

@@ -50,6 +50,7 @@ _SERVICE_ERRORS = {
 }
 _OWN_ERRORS = {
     "File.Unreadable": "no such file, a folder, not a regular file, or no permission to read it",
+    "File.CheckFailed": "the check of the file ended abnormally (its worker process died)",
 }
 _WARNINGS = {
     "File.ExtensionMismatch": "the file name's ending disagrees with its content",

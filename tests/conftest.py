@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +15,21 @@ from fixtures.recipes import build_all, cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 RETALK = str(Path(sys.executable).with_name("retalk"))
+
+# Never the user's cache: every retalk this session runs, the library included, gets a folder
+# of the session's (and each test one of its own, below).
+_SESSION_CACHE = tempfile.mkdtemp(prefix="retalk-test-cache-")
+os.environ["RETALK_CACHE_DIR"] = _SESSION_CACHE
+atexit.register(shutil.rmtree, _SESSION_CACHE, True)
+
+
+@pytest.fixture(autouse=True)
+def result_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty result cache for each test, so that a test's first check of a file is a fresh
+    analysis (a later check of the same bytes in the same test is a hit)."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("RETALK_CACHE_DIR", str(folder))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -131,15 +131,22 @@ def test_rule(media: Path, name: str, role: str | None, expected: tuple[str, ...
 def test_every_file_code_is_produced_by_a_case() -> None:
     produced = {code for _, _, codes in CASES for code in codes}
     # File.Unreadable, File.Unmeasured, File.Damaged and File.LfsPointer have cases of their
-    # own (test_cli, test_probe, test_hostile_media, test_lfs); the face, speech and job codes
-    # theirs (test_faces, test_speech), InvalidParameter (a job without an input) test_policy's.
+    # own (test_cli, test_probe, test_hostile_media, test_lfs), File.CheckFailed in test_many;
+    # the face, speech and job codes theirs (test_faces, test_speech), InvalidParameter (a job
+    # without an input) test_policy's.
     file_codes = {c for c in CODES if not c.startswith(("Face.", "Audio.", "Job."))} - {
         "InvalidFile.Content",
         "InvalidFile.FaceNotMatch",
         "InvalidParameter",
     }
-    elsewhere = {"File.Unreadable", "File.Unmeasured", "File.Damaged", "File.LfsPointer"}
-    assert file_codes - produced == elsewhere
+    own_cases = {
+        "File.Unreadable",
+        "File.Unmeasured",
+        "File.Damaged",
+        "File.LfsPointer",
+        "File.CheckFailed",
+    }
+    assert file_codes - produced == own_cases
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from retalk.cli.common import (
     EXIT_USAGE,
     main,
 )
+from retalk.cli.progress import progress_bar
 from retalk.errors import EnvironmentProblem, PolicyError
 from retalk.findings import Report
 from retalk.policy import Policy, fails, load_policy
@@ -84,6 +85,14 @@ def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
     type=click.Path(path_type=str, readable=False),
     help="The policy file (pyproject.toml or .retalk.toml) instead of the nearest one.",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Worker processes for many files (default: the CPU count).",
+)
+@click.option("--no-cache", is_flag=True, help="Check every file afresh; store no result.")
 def check(
     paths: tuple[str, ...],
     video: str | None,
@@ -97,12 +106,16 @@ def check(
     ignore: tuple[str, ...],
     strict: bool | None,
     config: str | None,
+    jobs: int | None,
+    no_cache: bool,
 ) -> None:
     """Give the service's verdict on media files, with its own error codes.
 
     PATHS are files, or folders searched for media files; each is checked in the role its
     content says. The job form (--video, --audio, --ref) checks each input in its role.
-    Put `--` before a path that starts with a dash.
+    Put `--` before a path that starts with a dash. Results of files checked before (the
+    same bytes) come from the cache (`retalk cache info`); others are checked by --jobs
+    worker processes. The job form is never cached.
     """
     job_form = any(p is not None for p in (video, audio, ref))
     if job_form and paths:
@@ -126,7 +139,15 @@ def check(
                 policy=policy,
             )
         else:
-            report = check_paths(paths, content=not no_content, policy=policy)
+            with progress_bar() as progress:
+                report = check_paths(
+                    paths,
+                    content=not no_content,
+                    policy=policy,
+                    jobs=jobs,
+                    cache=not no_cache,
+                    progress=progress,
+                )
     except EnvironmentProblem as problem:
         click.echo(f"retalk: {problem}", err=True)
         sys.exit(EXIT_ENVIRONMENT)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from retalk.findings import Input, Report
 from retalk.policy import SERVICE, Policy, apply_policy
@@ -19,9 +19,10 @@ from retalk.preflight.rules import LFS_POINTER, UNKNOWN, UNREADABLE, judge_file,
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from retalk.cache import ResultCache
+    from retalk.preflight.many import Progress
+
 PathLike = str | os.PathLike[str]
-T = TypeVar("T")
-R = TypeVar("R")
 
 _ROLE_OF_KIND = {"video": "video", "audio": "audio", "image": "ref"}
 _FACTS_OF_KIND = {"video": video.facts, "audio": audio.facts, "image": image.facts}
@@ -118,13 +119,33 @@ def preload_face_model() -> None:
 
 
 def check_paths(
-    paths: Iterable[PathLike], *, content: bool = True, policy: Policy | None = None
+    paths: Iterable[PathLike],
+    *,
+    content: bool = True,
+    policy: Policy | None = None,
+    jobs: int | None = None,
+    cache: bool | ResultCache = False,
+    progress: Progress | None = None,
 ) -> Report:
-    """`check_file` on each path, folders searched for media files (see `find_media`); files are
-    checked side by side, reported in order."""
+    """`check_file` on each path, folders searched for media files (see `find_media`), reported
+    in order. With `cache` (True: the default `ResultCache`), files of bytes checked before
+    under the same limits are not checked again; the others are checked by `jobs` worker
+    processes (default: the CPU count; 1: one after the other in this process). `progress` is
+    told (done, total)."""
+    from retalk.preflight.many import check_many
+
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"jobs must be 1 or more, not {jobs}")
+    if cache is True:
+        from retalk.cache import ResultCache
+
+        cache = ResultCache()
+    store = cache or None
     files = find_media(paths)
     rules = policy or SERVICE
-    judged = _map(lambda path: judge_file_at(path, content=content, policy=rules), files)
+    judged = check_many(
+        files, content=content, policy=rules, jobs=jobs, cache=store, progress=progress
+    )
     return apply_policy(Report.merge(judged), rules)
 
 
@@ -226,23 +247,3 @@ def role_of(media: Media) -> str | None:
         return _ROLE_OF_KIND[media.kind]
     by_name = next((c.kind for c in CONTAINERS.values() if media.ending in c.endings), None)
     return _ROLE_OF_KIND.get(by_name or "")
-
-
-def _map(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """`work` on each item, side by side (each mostly waits on an ffprobe), results in order."""
-    if len(items) <= 1:
-        return [work(item) for item in items]
-    from concurrent.futures import ThreadPoolExecutor
-
-    from retalk.preflight.faces import cancel_all
-
-    pool = ThreadPoolExecutor(max_workers=min(8, len(items)))
-    try:
-        return list(pool.map(work, items))
-    except BaseException:
-        # Ctrl-C: the files not started are dropped, the face scans stop at their next frame.
-        pool.shutdown(wait=False, cancel_futures=True)
-        cancel_all()
-        raise
-    finally:
-        pool.shutdown(wait=True)

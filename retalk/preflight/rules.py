@@ -23,6 +23,8 @@ UNKNOWN = "unknown"
 """The pseudo-role of a file neither its content nor its name gives a role."""
 LFS_POINTER = "lfs-pointer"
 """The pseudo-role of a Git LFS pointer: the file is not here, only its own rule judges it."""
+CHECK_FAILED = "check-failed"
+"""The pseudo-role of a file whose check's worker process died (`open_error` says how)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,13 @@ def unreadable(media: Media, policy: Policy) -> Iterator[Finding]:
         yield finding("File.Unreadable", media.path, media.unreadable, actual=media.unreadable)
 
 
+def check_failed(media: Media, policy: Policy) -> Iterator[Finding]:
+    """The worker process checking the file died: it was not judged."""
+    reason = media.open_error or "its check ended abnormally"
+    message = f"not judged: {reason}; check it alone (--jobs 1) to see more"
+    yield finding("File.CheckFailed", media.path, message, actual=reason)
+
+
 def no_role(media: Media, policy: Policy) -> Iterator[Finding]:
     """Neither content nor name says what the file is."""
     reason = media.open_error or "it is no format ffprobe or Pillow knows"
@@ -76,6 +85,7 @@ FILE_RULES: tuple[Rule, ...] = (
     _rule("unreadable", "File.Unreadable", UNREADABLE, unreadable),
     _rule("no-role", _OPEN, UNKNOWN, no_role),
     _rule("lfs-pointer", "File.LfsPointer", LFS_POINTER, lfs.pointer),
+    _rule("check-failed", "File.CheckFailed", CHECK_FAILED, check_failed),
     *_each_role("container", _ERR, "video audio ref", common.container),
     *_each_role("openable", _OPEN, "video audio ref", common.openable),
     *_each_role("cut-short", f"{_OPEN} File.Truncated", "video audio", common.cut_short),
@@ -126,9 +136,9 @@ def rules_for(role: str) -> tuple[Rule, ...]:
     return _BY_ROLE[role]
 
 
+_PSEUDO_ROLES = (UNREADABLE, UNKNOWN, LFS_POINTER, CHECK_FAILED)
 _BY_ROLE: dict[str, tuple[Rule, ...]] = {
-    role: tuple(r for r in FILE_RULES if role in r.roles)
-    for role in (*ROLES, UNREADABLE, UNKNOWN, LFS_POINTER)
+    role: tuple(r for r in FILE_RULES if role in r.roles) for role in (*ROLES, *_PSEUDO_ROLES)
 }
 
 
@@ -149,3 +159,6 @@ def declared_codes() -> frozenset[str]:
     for rule in every:
         codes |= rule.codes
     return frozenset(codes)
+
+
+RULES_VERSION = 1  # bump when a rule's outcome changes: the result cache keys on it

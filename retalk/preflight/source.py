@@ -96,6 +96,21 @@ def _links() -> str:
         return _folder
 
 
+def remove_own_links() -> None:
+    """Remove this process's folder of links now (a worker ended by a signal)."""
+    import shutil
+
+    if _folder is not None:
+        shutil.rmtree(_folder, ignore_errors=True)
+
+
+def remove_orphan_links() -> None:
+    """Remove the link folders of processes that are gone (workers killed mid-check)."""
+    import tempfile
+
+    _remove_orphans(tempfile.gettempdir())
+
+
 def _remove_orphans(parent: str) -> None:
     import shutil
 

