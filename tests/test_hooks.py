@@ -57,8 +57,8 @@ def test_the_files_regex_is_every_ending_retalk_knows() -> None:
 def test_the_hooks_as_declared() -> None:
     hooks = _manifest()
     assert set(hooks) == {FAST, FULL}
-    assert hooks[FAST]["entry"] == "retalk check --no-content"
-    assert hooks[FULL]["entry"] == "retalk check"
+    assert hooks[FAST]["entry"] == "retalk-hook --no-content"
+    assert hooks[FULL]["entry"] == "retalk-hook"
     for hook in hooks.values():
         assert hook["language"] == "python"
         assert hook["require_serial"] is True
@@ -157,7 +157,7 @@ def repo(hooks: Hooks, tmp_path: Path) -> Callable[[list[str]], tuple[Path, Comm
         folder = _new_repo(tmp_path / "repo", hooks, hook_ids)
 
         def commit(*files: str) -> subprocess.CompletedProcess[str]:
-            _git(folder, "add", *files, env=hooks.env)
+            _git(folder, "add", "--", *files, env=hooks.env)
             # git runs the hook with its output on git's stderr: both are `stdout` here.
             return subprocess.run(
                 ["git", "commit", "-m", "media"], cwd=folder, env=hooks.env,
@@ -179,18 +179,20 @@ def test_a_bad_clip_blocks_the_commit_and_a_good_one_passes(
     repo, hooks: Hooks, media: Path, hook: str, good: str
 ) -> None:
     folder, commit = repo([hook])
-    for name in ("fps12.mp4", "good.wav", good):
+    for name in ("good.wav", good):
         shutil.copy(media / name, folder / name)
+    # A name that begins with a dash is a file, not an option (retalk-hook puts it after --).
+    shutil.copy(media / "fps12.mp4", folder / "-fps12.mp4")
     shutil.copy(media / "1.9s.mp4", folder / "untracked.mp4")  # bad, but not committed
 
-    blocked = commit("fps12.mp4", "good.wav")
+    blocked = commit("-fps12.mp4", "good.wav")
     assert blocked.returncode == 1, blocked.stdout
-    assert "fps12.mp4: InvalidFile.FPS: 12 fps, the service takes 15 to 60" in blocked.stdout
+    assert "-fps12.mp4: InvalidFile.FPS: 12 fps, the service takes 15 to 60" in blocked.stdout
     assert "good.wav: audio, WAV audio" in blocked.stdout
     assert "untracked.mp4" not in blocked.stdout  # only the files pre-commit passes
     assert "Failed" in blocked.stdout and _commits(folder, hooks) == 1
 
-    _git(folder, "rm", "-q", "--cached", "fps12.mp4", env=hooks.env)
+    _git(folder, "rm", "-q", "--cached", "--", "-fps12.mp4", env=hooks.env)
     passed = commit(good)
     assert passed.returncode == 0, passed.stdout
     assert re.search(r"retalk check.*\.+Passed", passed.stdout), passed.stdout
@@ -235,3 +237,29 @@ def _environments(home: Path) -> tuple[Path, Path]:
     full = [p for p in found if (p / "mediapipe").exists()]
     assert len(fast) == len(full) == 1, found
     return fast[0], full[0]
+
+
+HOOK = str(Path(sys.executable).with_name("retalk-hook"))
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "shown"),
+    [
+        (["--no-content", "-fps12.mp4"], 1, "-fps12.mp4: InvalidFile.FPS"),
+        (["--no-content", "--select", "File.", "-fps12.mp4", "good.wav"], 0, "good.wav: audio"),
+        (["--no-content", "--format", "github", "-fps12.mp4"], 1, "::error file=-fps12.mp4"),
+        (["--no-content", "--bogus", "good.wav"], 2, "No such option '--bogus'"),
+    ],
+)
+def test_the_hook_entry_takes_trailing_media_names_as_files(
+    media: Path, tmp_path: Path, args: list[str], code: int, shown: str
+) -> None:
+    shutil.copy(media / "fps12.mp4", tmp_path / "-fps12.mp4")
+    shutil.copy(media / "good.wav", tmp_path / "good.wav")
+    done = subprocess.run(
+        [HOOK, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == code, done.stdout + done.stderr
+    assert shown in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
