@@ -461,8 +461,8 @@ def test_per_path_ignores_do_not_reach_outside_the_config_folder(
     ("config", "options", "code", "verdict"),
     [
         ("strict = true\n", (), 1, "FAIL (--strict)"),
-        ('strict = ["File.NearLimit"]\n', (), 1, "FAIL (--strict)"),
-        ('strict = ["File.Near"]\n', (), 1, "FAIL (--strict)"),
+        ('strict = ["File.NearLimit"]\n', (), 1, "FAIL (strict on File.NearLimit)"),
+        ('strict = ["File.Near", "Face."]\n', (), 1, "FAIL (strict on File.Near, Face.)"),
         ('strict = ["Face.Turned"]\n', (), 0, "OK"),
         ('strict = ["Face.Turned"]\n', ("--strict",), 1, "FAIL (--strict)"),
         ("strict = true\n", ("--no-strict",), 0, "OK"),

@@ -157,7 +157,8 @@ def check(
 
     failed = fails(report, policy)
     # The verdict line says FAIL (--strict) exactly when warnings alone fail the check.
-    output = render(report, fmt, RenderOptions(quiet=quiet, strict=failed and report.ok))
+    strict = policy.strict if failed and report.ok else False
+    output = render(report, fmt, RenderOptions(quiet=quiet, strict=strict))
     if output:
         click.echo(output)
     sys.exit(_exit_code(report, policy))

@@ -7,5 +7,6 @@ from dataclasses import dataclass
 class RenderOptions:
     quiet: bool = False
     """Findings of severity error and warning only: no facts, no hints, no verdict."""
-    strict: bool = False
-    """Warnings fail the check too (`--strict`): the verdict says so."""
+    strict: bool | tuple[str, ...] = False
+    """Warnings fail the check too (`--strict`; a tuple: those whose code starts with one of
+    these prefixes, as the policy's `strict` list): the verdict says so."""

@@ -39,16 +39,20 @@ def _finding_line(f: Finding) -> str:
     return f"{f.path}: {f.code}{marker}: {f.message}"
 
 
-def verdict(report: Report, *, strict: bool = False) -> str:
+def verdict(report: Report, *, strict: bool | tuple[str, ...] = False) -> str:
     total = len(report.inputs)
     rejected = len({f.path for f in report.errors})
     counts = f"{_count(len(report.errors), 'error')}, {_count(len(report.warnings), 'warning')}"
     noun = "file" if total == 1 else "files"
     if rejected:
         return f"FAIL: the service would reject {rejected} of {total} {noun} ({counts})"
-    if strict and report.warnings:
-        warned = len({f.path for f in report.warnings})
-        return f"FAIL (--strict): warnings on {warned} of {total} {noun} ({counts})"
+    failing = [
+        w for w in report.warnings if strict is True or (strict and w.code.startswith(strict))
+    ]
+    if failing:
+        warned = len({f.path for f in failing})
+        why = "--strict" if strict is True else f"strict on {', '.join(strict or ())}"
+        return f"FAIL ({why}): warnings on {warned} of {total} {noun} ({counts})"
     return (
         f"OK: the service would accept {'the' if total == 1 else 'all'} {total} {noun} ({counts})"
     )
