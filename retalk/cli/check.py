@@ -157,8 +157,8 @@ def check(
 
     failed = fails(report, policy)
     # The verdict line says FAIL (--strict) exactly when warnings alone fail the check.
-    strict = policy.strict if failed and report.ok else False
-    output = render(report, fmt, RenderOptions(quiet=quiet, strict=strict))
+    strict_on = policy.strict if failed and report.ok else False
+    output = render(report, fmt, RenderOptions(quiet=quiet, strict=strict_on))
     if output:
         click.echo(output)
     sys.exit(_exit_code(report, policy))
