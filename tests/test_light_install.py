@@ -54,7 +54,19 @@ def _loaded(tmp_path: Path, *args: str, cwd: Path | None = None) -> tuple[int, s
     [
         ("--help",),
         ("check", "--help"),
-        ("check", "--no-content", "good.mp4", "good.wav", "good.jpg", "fps12.mp4", "cut.jpg"),
+        # In this process (--jobs 1), whose modules are the ones listed; workers run the same code.
+        (
+            "check",
+            "--no-content",
+            "--jobs",
+            "1",
+            "--no-cache",
+            "good.mp4",
+            "good.wav",
+            "good.jpg",
+            "fps12.mp4",
+            "cut.jpg",
+        ),
         (
             "check",
             "--no-content",

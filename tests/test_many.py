@@ -110,6 +110,9 @@ def test_ctrl_c_or_sigterm_ends_the_workers_and_leaves_nothing(
         env={**os.environ, "TMPDIR": str(scratch)},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # a group of its own, as a terminal's foreground job
+        # Ctrl-C heard, as from a terminal: a test run started in the background (`make test &`)
+        # hands its children SIGINT ignored, and Python then installs no handler for it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + 60
     workers: set[int] = set()
