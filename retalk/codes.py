@@ -107,3 +107,17 @@ def widen(prefixes: Iterable[str] | str) -> tuple[str, ...]:
         code for alias, code in ALIASES.items() if alias.startswith(given) and code not in given
     )
     return given + extra
+
+
+NOT_STRICT = ("File.LfsPointer",)
+"""Warnings that `strict = true` (and `--strict`) leave aside: a Git LFS pointer says that the
+file is not here, not that it is wrong, and a checkout without LFS must not block every commit.
+A strict list of prefixes that names one makes it fail."""
+
+
+def strict_fails(strict: bool | tuple[str, ...], code: str) -> bool:
+    """Whether a warning of `code` fails a check under `strict` (`True`: every warning but
+    `NOT_STRICT`; prefixes: those whose code starts with one)."""
+    if isinstance(strict, bool):
+        return strict and not code.startswith(NOT_STRICT)
+    return code.startswith(strict)

@@ -296,3 +296,26 @@ def test_ref_frame_refuses_another_ending_before_any_work(run, tmp_path: Path) -
     assert "ref.gif" in result.stderr and ".png" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "ref.gif").exists()
+
+
+@pytest.mark.parametrize("strict", [True, ("Face.",)])
+def test_a_warning_that_fails_the_check_fails_in_every_machine_format(
+    strict: bool | tuple[str, ...],
+) -> None:
+    """Under `--strict` (or a strict list naming it), the Face.Small warning fails the check:
+    each format says so, as the exit code does; without it, it does not."""
+    failing = RenderOptions(strict=strict)
+    data = json.loads(render(REPORT, "json", failing))
+    assert data["ok"] is False  # the service's verdict, as ever (the FPS error)
+    assert data["passed"] is False
+    assert [f["blocking"] for f in data["findings"]] == [True, True, False]
+    assert json.loads(render(REPORT, "json"))["passed"] is False  # the FPS error alone
+    assert f"::error file={VIDEO},title=Face.Small::" in render(REPORT, "github", failing)
+    assert f"::warning file={VIDEO},title=Face.Small::" in render(REPORT, "github")
+    levels = [
+        r["level"] for r in json.loads(render(REPORT, "sarif", failing))["runs"][0]["results"]
+    ]
+    assert levels == ["error", "error", "note"]
+    suite = ET.fromstring(render(REPORT, "junit", failing))
+    assert [f.get("type") for f in suite.iter("failure")] == ["InvalidFile.FPS", "Face.Small"]
+    assert suite.get("failures") == "1"  # failed test cases: both findings are the video's

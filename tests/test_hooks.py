@@ -249,6 +249,10 @@ HOOK = str(Path(sys.executable).with_name("retalk-hook"))
         (["--no-content", "--select", "File.", "-fps12.mp4", "good.wav"], 0, "good.wav: audio"),
         (["--no-content", "--format", "github", "-fps12.mp4"], 1, "::error file=-fps12.mp4"),
         (["--no-content", "--bogus", "good.wav"], 2, "No such option '--bogus'"),
+        # A `files:` narrowed to a folder passes whatever lies there: only media are checked.
+        (["--no-content", "notes.txt", "-fps12.mp4", "good.wav"], 1, "-fps12.mp4: InvalidFile"),
+        (["--no-content", "--jobs=1", "-q", "--", "-fps12.mp4"], 1, "-fps12.mp4: InvalidFile"),
+        (["--no-content", "notes.txt"], 0, ""),
     ],
 )
 def test_the_hook_entry_takes_trailing_media_names_as_files(
@@ -256,10 +260,11 @@ def test_the_hook_entry_takes_trailing_media_names_as_files(
 ) -> None:
     shutil.copy(media / "fps12.mp4", tmp_path / "-fps12.mp4")
     shutil.copy(media / "good.wav", tmp_path / "good.wav")
+    (tmp_path / "notes.txt").write_text("not media\n")
     done = subprocess.run(
         [HOOK, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert done.returncode == code, done.stdout + done.stderr
     assert shown in done.stdout + done.stderr
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr and "notes.txt" not in done.stdout + done.stderr

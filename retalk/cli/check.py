@@ -155,10 +155,8 @@ def check(
         click.echo("retalk: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
 
-    failed = fails(report, policy)
-    # The verdict line says FAIL (--strict) exactly when warnings alone fail the check.
-    strict_on = policy.strict if failed and report.ok else False
-    output = render(report, fmt, RenderOptions(quiet=quiet, strict=strict_on))
+    # The verdict line (and the machine formats' failing findings) agree with the exit code.
+    output = render(report, fmt, RenderOptions(quiet=quiet, strict=policy.strict))
     if output:
         click.echo(output)
     sys.exit(_exit_code(report, policy))

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from retalk import limits
+from retalk.codes import strict_fails
 from retalk.limits import AudioLimits, FileLimits, ImageLimits, Span, VideoLimits
 
 DEFAULT = "default"
@@ -68,9 +69,7 @@ class Policy:
 
     def strict_on(self, code: str) -> bool:
         """Whether a warning of `code` fails the check."""
-        if isinstance(self.strict, bool):
-            return self.strict
-        return code.startswith(self.strict)
+        return strict_fails(self.strict, code)
 
 
 SERVICE = Policy()

@@ -15,9 +15,10 @@ def render_github(report: Report, options: RenderOptions) -> str:
         if options.quiet and f.severity is Severity.INFO:
             continue
         message = f.message if options.quiet or not f.hint else f"{f.message}\nfix: {f.hint}"
+        # A warning that fails the check (`--strict`) is an error annotation, as the exit says.
+        command = "error" if options.blocks(f) else _COMMAND[f.severity]
         lines.append(
-            f"::{_COMMAND[f.severity]} file={_property(f.path)},title={_property(f.code)}"
-            f"::{_data(message)}"
+            f"::{command} file={_property(f.path)},title={_property(f.code)}::{_data(message)}"
         )
     return "\n".join(lines)
 

@@ -9,8 +9,15 @@ from retalk.report.options import RenderOptions
 
 
 def render_json(report: Report, options: RenderOptions) -> str:
-    """One object: `{"version": 1, "ok", "inputs": [...], "findings": [...]}` (see README)."""
-    return dumps(report.to_dict())
+    """One object: `{"version": 1, "ok", "passed", "inputs": [...], "findings": [...]}` (see
+    README): `ok`, the service would accept every input; `passed`, no finding fails the check
+    (`--strict` included); each finding's `blocking` says whether it is one that fails it."""
+    whole = report.to_dict()
+    passed = not any(options.blocks(f) for f in report.findings)
+    data = {"version": whole.pop("version"), "ok": whole.pop("ok"), "passed": passed, **whole}
+    for item, f in zip(data["findings"], report.findings, strict=True):
+        item["blocking"] = options.blocks(f)
+    return dumps(data)
 
 
 def dumps(data: Any) -> str:

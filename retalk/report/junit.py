@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from retalk.codes import Severity
 from retalk.findings import Report
 from retalk.report.escape import printable
 from retalk.report.options import RenderOptions
@@ -25,13 +24,13 @@ def render_junit(report: Report, options: RenderOptions) -> str:
     for item in report.inputs:
         cases[item.path] = _case(item.path, item.role or item.kind)
         out[item.path] = [] if options.quiet else [summary(item)]
-    failures = 0
+    failed: set[str] = set()
     for f in report.findings:
         if f.path not in cases:  # a finding about the job as a whole
             cases[f.path], out[f.path] = _case(f.path, "job"), []
         fix = [f"fix: {f.hint}"] if f.hint and not options.quiet else []
-        if f.severity is Severity.ERROR:
-            failures += 1
+        if options.blocks(f):
+            failed.add(f.path)
             attributes = {"type": printable(f.code), "message": printable(f.message)}
             failure = ET.SubElement(cases[f.path], "failure", attributes)
             failure.text = _lines([f.message, *fix])
@@ -40,7 +39,7 @@ def render_junit(report: Report, options: RenderOptions) -> str:
     for path, lines in out.items():
         if lines:
             ET.SubElement(cases[path], "system-out").text = _lines(lines)
-    counts = {"tests": len(cases), "failures": failures, "errors": 0, "skipped": 0}
+    counts = {"tests": len(cases), "failures": len(failed), "errors": 0, "skipped": 0}
     suite = ET.Element("testsuite", {"name": "retalk", **{k: str(v) for k, v in counts.items()}})
     suite.extend(cases.values())
     ET.indent(suite)

@@ -34,7 +34,7 @@ def render_sarif(report: Report, options: RenderOptions) -> str:
         "runs": [
             {
                 "tool": {"driver": driver},
-                "results": [_result(f, index[f.code]) for f in report.findings],
+                "results": [_result(f, index[f.code], options.blocks(f)) for f in report.findings],
             }
         ],
     }
@@ -50,7 +50,8 @@ def _rule(code: str) -> dict[str, Any]:
     return rule
 
 
-def _result(f: Finding, rule_index: int) -> dict[str, Any]:
+def _result(f: Finding, rule_index: int, blocking: bool) -> dict[str, Any]:
+    """One result; a warning that fails the check (`--strict`) is at level `error`."""
     text = f"{f.message}\nfix: {f.hint}" if f.hint else f.message
     properties = {
         name: value
@@ -60,7 +61,7 @@ def _result(f: Finding, rule_index: int) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ruleId": f.code,
         "ruleIndex": rule_index,
-        "level": _LEVEL[f.severity],
+        "level": "error" if blocking else _LEVEL[f.severity],
         "message": {"text": text},
         "locations": [{"physicalLocation": {"artifactLocation": {"uri": file_uri(f.path)}}}],
     }

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from retalk.codes import Severity
+from retalk.codes import Severity, strict_fails
 from retalk.findings import Finding, Input, Report
 from retalk.preflight.formats import CONTAINERS
 from retalk.report.escape import printable
@@ -46,9 +46,7 @@ def verdict(report: Report, *, strict: bool | tuple[str, ...] = False) -> str:
     noun = "file" if total == 1 else "files"
     if rejected:
         return f"FAIL: the service would reject {rejected} of {total} {noun} ({counts})"
-    failing = [
-        w for w in report.warnings if strict is True or (strict and w.code.startswith(strict))
-    ]
+    failing = [w for w in report.warnings if strict_fails(strict, w.code)]
     if failing:
         warned = len({f.path for f in failing})
         why = "--strict" if strict is True else f"strict on {', '.join(strict or ())}"
