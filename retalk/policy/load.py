@@ -5,7 +5,9 @@ Every mistake in it is a `PolicyError` that names the file, the key and the valu
 from __future__ import annotations
 
 import difflib
+import math
 import os
+import stat
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -25,6 +27,18 @@ _TOP_KEYS = ("select", "ignore", "strict", "per-path-ignores", "face-samples")
 _TABLES = ("video", "audio", "ref")
 FACE_SAMPLES_MAX = 240
 """More frames than this would not be analysed within the scan's time budget anyway."""
+MAX_CONFIG_BYTES = 1024 * 1024
+"""A config file larger than this is refused, unread (a policy is a few hundred bytes); a
+larger pyproject.toml is not read for `[tool.retalk]` when searching upward."""
+
+
+class _Unusable(Exception):
+    """A config file that cannot be read or parsed, with the words that say why (the caller
+    adds the name); `content`: what is wrong is in its text, not in reaching it."""
+
+    def __init__(self, reason: str, *, content: bool = False) -> None:
+        super().__init__(reason)
+        self.content = content
 
 
 @dataclass(frozen=True)
@@ -56,14 +70,73 @@ def find_config(start: str | os.PathLike[str] | None = None) -> str | None:
 
 def _has_table(path: str) -> bool:
     """Whether a pyproject.toml has `[tool.retalk]`; an unreadable or broken one is not
-    passed over silently: reading it says what is wrong."""
+    passed over silently: reading it says what is wrong. One over `MAX_CONFIG_BYTES` is
+    passed over, unread."""
     try:
-        with open(path, "rb") as file:
-            data = tomllib.load(file)
-    except (OSError, tomllib.TOMLDecodeError):
+        data = _parse(path)
+    except _TooLarge:
+        return False
+    except _Unusable:
         return True
     tool = data.get("tool")
     return isinstance(tool, dict) and "retalk" in tool
+
+
+class _TooLarge(_Unusable):
+    pass
+
+
+def _parse(path: str) -> dict[str, Any]:
+    """The TOML of a config file, read without blocking (a FIFO, a device: refused), at most
+    `MAX_CONFIG_BYTES` of it; raises `_Unusable` with the reason."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except FileNotFoundError:
+        raise _Unusable("no such file") from None
+    except PermissionError:
+        raise _Unusable("no permission to read it") from None
+    except OSError as error:
+        raise _Unusable(f"cannot be read: {error.strerror or error}") from None
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise _Unusable("is a folder, not a config file")
+        if not stat.S_ISREG(mode):
+            raise _Unusable("not a regular file (a pipe, a device or a socket): not read")
+        size = os.fstat(descriptor).st_size
+        data = b"" if size > MAX_CONFIG_BYTES else _read_at_most(descriptor, MAX_CONFIG_BYTES + 1)
+    except OSError as error:
+        raise _Unusable(f"cannot be read: {error.strerror or error}") from None
+    finally:
+        os.close(descriptor)
+    if size > MAX_CONFIG_BYTES or len(data) > MAX_CONFIG_BYTES:
+        raise _TooLarge(
+            f"{max(size, len(data)):,} bytes, over the {MAX_CONFIG_BYTES // 1024**2} MB a "
+            "config file may be: not read"
+        )
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _Unusable("not valid TOML: not UTF-8 text", content=True) from None
+    except tomllib.TOMLDecodeError as error:
+        raise _Unusable(f"not valid TOML: {error}", content=True) from None
+    except RecursionError:
+        raise _Unusable("its arrays or tables nest too deeply to be read", content=True) from None
+    except MemoryError:
+        raise _Unusable("ran out of memory reading it", content=True) from None
+
+
+def _read_at_most(descriptor: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    got = 0
+    while got < limit:
+        chunk = os.read(descriptor, min(65536, limit - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def load_policy(
@@ -125,20 +198,9 @@ def _from_file(path: str, origin: str, *, pyproject: bool) -> Policy:
     shown = path if origin.startswith("--config") else _shown(path)
     named = origin if origin.startswith("--config") else shown
     try:
-        with open(path, "rb") as file:
-            data = tomllib.load(file)
-    except FileNotFoundError:
-        raise PolicyError(f"{named}: no such file") from None
-    except IsADirectoryError:
-        raise PolicyError(f"{named}: is a folder, not a config file") from None
-    except PermissionError:
-        raise PolicyError(f"{named}: no permission to read it") from None
-    except OSError as error:
-        raise PolicyError(f"{named}: cannot be read: {error.strerror or error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise PolicyError(f"{shown}: not valid TOML: {error}") from None
-    except UnicodeDecodeError:
-        raise PolicyError(f"{shown}: not valid TOML: not UTF-8 text") from None
+        data = _parse(path)
+    except _Unusable as problem:
+        raise PolicyError(f"{shown if problem.content else named}: {problem}") from None
     table: Any = data
     prefix = ""
     if pyproject:
@@ -256,6 +318,8 @@ class _Reader:
         if not isinstance(value, number) or isinstance(value, bool):
             kind = "a whole number" if key.integer else "a number"
             raise self.fail(key.name, f"must be {kind}, not {_toml(value)}", key.table)
+        if not math.isfinite(value):
+            raise self.fail(key.name, f"must be a finite number, not {_toml(value)}", key.table)
         service = key.service()
         shown = f"{key.name} = {value}"
         if key.bound == "max" and value > service:
@@ -299,8 +363,9 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-def _toml(value: Any) -> str:
-    """A value as it reads in TOML, for messages."""
+def _toml(value: Any, depth: int = 0) -> str:
+    """A value as it reads in TOML, for messages (a list nested deeper than two shown as
+    `[…]`)."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, str):
@@ -308,5 +373,7 @@ def _toml(value: Any) -> str:
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
+        if depth >= 2:
+            return "[…]"
+        return "[" + ", ".join(_toml(v, depth + 1) for v in value) + "]"
     return str(value)
