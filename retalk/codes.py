@@ -115,6 +115,11 @@ file is not here, not that it is wrong, and a checkout without LFS must not bloc
 A strict list of prefixes that names one makes it fail."""
 
 
+NEVER_DROPPED = ("File.Unreadable", "File.CheckFailed")
+"""Errors no selection drops (`select`, `ignore`, per-path ignores): a file that was not read,
+or whose check did not end, was not judged, and must never pass for one that was."""
+
+
 def strict_fails(strict: bool | tuple[str, ...], code: str) -> bool:
     """Whether a warning of `code` fails a check under `strict` (`True`: every warning but
     `NOT_STRICT`; prefixes: those whose code starts with one)."""

@@ -17,14 +17,15 @@ from retalk.cli.common import (
 from retalk.cli.progress import progress_bar
 from retalk.errors import EnvironmentProblem, PolicyError
 from retalk.findings import Report
-from retalk.policy import Policy, fails, load_policy
+from retalk.policy import Policy, fails, kept_anyway, load_policy
 from retalk.preflight import check_job, check_paths, find_media
 from retalk.report import FORMATS, RenderOptions, render
 from retalk.report.escape import printable
 
 
 def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(p.strip() for value in values for p in value.split(",") if p.strip())
+    # Empty parts are kept, for `check_prefixes` to refuse: `--ignore ""` must not pass.
+    return tuple(p.strip() for value in values for p in value.split(","))
 
 
 @main.command()
@@ -71,9 +72,15 @@ def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
     "--select",
     multiple=True,
     metavar="PREFIX",
-    help="Only codes starting with PREFIX (the longest prefix of --select and --ignore decides).",
+    help="Only codes starting with PREFIX (the longest prefix of --select and --ignore decides; "
+    "File.Unreadable and File.CheckFailed are always kept).",
 )
-@click.option("--ignore", multiple=True, metavar="PREFIX", help="Drop codes starting with PREFIX.")
+@click.option(
+    "--ignore",
+    multiple=True,
+    metavar="PREFIX",
+    help="Drop codes starting with PREFIX (never File.Unreadable, File.CheckFailed).",
+)
 @click.option(
     "--strict/--no-strict",
     default=None,
@@ -159,7 +166,20 @@ def check(
     output = render(report, fmt, RenderOptions(quiet=quiet, strict=policy.strict))
     if output:
         click.echo(output)
+    _note_kept_anyway(report, policy)
     sys.exit(_exit_code(report, policy))
+
+
+def _note_kept_anyway(report: Report, policy: Policy) -> None:
+    """Say on stderr when the selection would have dropped a file's `File.Unreadable` or
+    `File.CheckFailed`: no selection drops those (a file not judged never passes)."""
+    codes = sorted({f.code for f in report.findings if kept_anyway(f, policy)})
+    if codes:
+        click.echo(
+            f"retalk: note: {' and '.join(codes)} kept although the selection drops it: a file "
+            "that was not read or not judged never passes",
+            err=True,
+        )
 
 
 def policy_or_exit(

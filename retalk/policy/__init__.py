@@ -6,7 +6,13 @@ its limits; `apply_policy` selects the findings afterwards.
 
 from retalk.policy.load import find_config, load_policy
 from retalk.policy.model import LIMIT_KEYS, SERVICE, LimitKey, Policy
-from retalk.policy.selection import apply_policy, check_prefixes, fails, is_selected
+from retalk.policy.selection import (
+    apply_policy,
+    check_prefixes,
+    fails,
+    is_selected,
+    kept_anyway,
+)
 
 __all__ = [
     "LIMIT_KEYS",
@@ -18,5 +24,6 @@ __all__ = [
     "fails",
     "find_config",
     "is_selected",
+    "kept_anyway",
     "load_policy",
 ]
