@@ -337,6 +337,7 @@ def named(template: Mapping[str, Any], path: str) -> Report:
             _text(f.get("actual"), swap),
             _text(f.get("hint"), swap),
             f.get("at"),
+            bool(f.get("policy_only", False)),
         )
         for f in template["findings"]
     )

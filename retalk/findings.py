@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from retalk.codes import CODES, Severity
@@ -29,6 +29,9 @@ class Finding(NamedTuple):
     """How to fix it, often an ffmpeg command."""
     at: float | None = None
     """Where in the media, in seconds, when the finding has a place in time."""
+    policy_only: bool = False
+    """True when only the project's policy, stricter than the service, gives it: the file
+    meets the service's own limit (`2048x1080` under `max-side = 1920`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {**self._asdict(), "severity": self.severity.value}
@@ -43,9 +46,31 @@ def finding(
     actual: str | None = None,
     hint: str | None = None,
     at: float | None = None,
+    policy_only: bool = False,
 ) -> Finding:
     """A finding whose severity is the one registered for its code."""
-    return Finding(code, CODES[code].severity, path, message, expected, actual, hint, at)
+    severity = CODES[code].severity
+    return Finding(code, severity, path, message, expected, actual, hint, at, policy_only)
+
+
+class NotSelected(NamedTuple):
+    """What a selection (`select`, `ignore`, per-path ignores) dropped of one path's findings."""
+
+    errors: int = 0
+    warnings: int = 0
+    policy_only_errors: int = 0
+    """Of `errors`, those only the project's policy gives (`Finding.policy_only`)."""
+
+    def plus(self, other: NotSelected) -> NotSelected:
+        """The counts of both."""
+        return NotSelected(*(a + b for a, b in zip(self, other, strict=True)))
+
+    @classmethod
+    def of(cls, findings: Iterable[Finding]) -> NotSelected:
+        """The counts of `findings` (infos are not counted)."""
+        errors = [f for f in findings if f.severity is Severity.ERROR]
+        warnings = sum(1 for f in findings if f.severity is Severity.WARNING)
+        return cls(len(errors), warnings, sum(1 for f in errors if f.policy_only))
 
 
 @dataclass(frozen=True)
@@ -71,6 +96,9 @@ class Report:
     findings: tuple[Finding, ...] = ()
     job: Mapping[str, Any] | None = None
     """For a job: its output's length and bill and the `parameters` it will be sent with."""
+    not_selected: Mapping[str, NotSelected] = field(default_factory=dict)
+    """Path → what the selection dropped of its errors and warnings, for the paths it dropped
+    any of: so that a verdict never says the service would accept a file it would reject."""
 
     @property
     def ok(self) -> bool:
@@ -105,7 +133,23 @@ class Report:
         from retalk.policy.selection import select_findings
 
         given = [(p,) if isinstance(p, str) else tuple(p) for p in (select, ignore)]
-        return Report(self.inputs, select_findings(self.findings, *given), self.job)
+        return self.selected(select_findings(self.findings, *given))
+
+    def selected(self, kept: Iterable[Finding]) -> Report:
+        """This report with only the findings `kept` (a selection of its own, in order); what
+        the others were is counted in `not_selected`."""
+        kept = tuple(kept)
+        chosen = set(map(id, kept))
+        dropped: dict[str, list[Finding]] = {}
+        for f in self.findings:
+            if id(f) not in chosen:
+                dropped.setdefault(f.path, []).append(f)
+        counts = dict(self.not_selected)
+        for path, findings in dropped.items():
+            count = NotSelected.of(findings)
+            if count != NotSelected():
+                counts[path] = counts.get(path, NotSelected()).plus(count)
+        return replace(self, findings=kept, not_selected=counts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -114,13 +158,17 @@ class Report:
             "inputs": [i.to_dict() for i in self.inputs],
             "findings": [f.to_dict() for f in self.findings],
             "job": None if self.job is None else dict(self.job),
+            "not_selected": {p: n._asdict() for p, n in self.not_selected.items()},
         }
 
     @classmethod
     def merge(cls, reports: Iterable[Report]) -> Report:
         inputs: list[Input] = []
         findings: list[Finding] = []
+        dropped: dict[str, NotSelected] = {}
         for report in reports:
             inputs.extend(report.inputs)
             findings.extend(report.findings)
-        return cls(tuple(inputs), tuple(findings))
+            for path, count in report.not_selected.items():
+                dropped[path] = dropped.get(path, NotSelected()).plus(count)
+        return cls(tuple(inputs), tuple(findings), not_selected=dropped)

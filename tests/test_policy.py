@@ -552,7 +552,9 @@ def test_1080p_at_most_end_to_end(run, media: Path, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "over the project's 1920 px (the service takes up to 2048 px)" in result.stdout
     assert "    fix: 2048:640 is too elongated for 640 to 1920 px: crop it first" in result.stdout
-    assert result.stdout.splitlines()[-1].startswith("FAIL: the service would reject 1 of 1")
+    # Only the project's limit rejects it: the verdict says whose it is.
+    verdict = result.stdout.splitlines()[-1]
+    assert verdict.startswith("FAIL: the project's policy would reject 1 of 1")
     # The same file passes without the policy: only the project's limit rejects it.
     assert (
         run("check", "--no-content", str(media / "2048x640.mp4"), cwd=tmp_path / "..").returncode

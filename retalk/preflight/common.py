@@ -32,6 +32,7 @@ def size(media: Media, policy: Policy, role: str) -> Iterator[Finding]:
             expected=f"at most {mine.max_mb} MB ({mine.max_bytes:,} bytes)",
             actual=f"{size_text(media.size)} ({media.size:,} bytes)",
             hint=hints.shrink(media.path, role),
+            policy_only=media.size <= service.max_bytes,
         )
     elif media.size > service.max_bytes_decimal:
         yield finding(
@@ -194,6 +195,7 @@ def duration(
             expected=span.describe(),
             actual=seconds(value),
             hint=hints.trim(media.path, role, too_long=value > span.high, limit=span),
+            policy_only=service.low <= value <= service.high,
         )
         return
     margin = limits.DURATION_MARGIN_S

@@ -37,6 +37,7 @@ def shape(media: Media, policy: Policy) -> Iterator[Finding]:
             expected=f"long/short at most {mine.max_aspect:g}",
             actual=f"{common.number(aspect)} ({size})",
             hint=fix,
+            policy_only=aspect <= service.max_aspect,
         )
     if long > mine.max_side:
         limit = (
@@ -51,6 +52,7 @@ def shape(media: Media, policy: Policy) -> Iterator[Finding]:
             expected=f"longest side at most {mine.max_side} px",
             actual=f"{long} px ({size})",
             hint=fix,
+            policy_only=long <= service.max_side,
         )
 
 

@@ -31,6 +31,8 @@ _OLD_VERSION = b"version https://hawser.github.com/spec/v1"
 """The format's name before it was renamed git-lfs; git-lfs still reads it."""
 _LINE = re.compile(r"([a-z0-9.-]+) ([^\n]*)")
 _OID = re.compile(r"sha256:([0-9a-f]{64})")
+CONTAINER = "lfs-pointer"
+"""A pointer's `container` fact: what a report tells one by."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def pointer(media: Media, policy: Policy) -> Iterator[Finding]:
 def input_of(media: Media, role: str | None) -> Input:
     """A pointer as a report's input: its own size, and what it points to."""
     assert media.lfs is not None
-    facts = {"size_bytes": media.size, "container": "lfs-pointer", "lfs": media.lfs.to_facts()}
+    facts = {"size_bytes": media.size, "container": CONTAINER, "lfs": media.lfs.to_facts()}
     return Input(media.path, "unknown", role, facts)
 
 

@@ -161,4 +161,4 @@ def declared_codes() -> frozenset[str]:
     return frozenset(codes)
 
 
-RULES_VERSION = 1  # bump when a rule's outcome changes: the result cache keys on it
+RULES_VERSION = 2  # bump when a rule's outcome changes: the result cache keys on it

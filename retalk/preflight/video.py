@@ -108,6 +108,7 @@ def frame_rate(media: Media, policy: Policy) -> Iterator[Finding]:
         expected=span.describe(),
         actual=f"{common.number(fps)} fps",
         hint=hints.frame_rate(media.path, span),
+        policy_only=fps in inside,
     )
 
 
@@ -136,6 +137,7 @@ def resolution(media: Media, policy: Policy) -> Iterator[Finding]:
         expected=f"{span.describe()} on each side",
         actual=f"{width}x{height}",
         hint=hints.resolution(media.path, width, height, span),
+        policy_only=width in service and height in service,
     )
 
 

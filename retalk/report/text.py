@@ -6,6 +6,7 @@ from typing import Any
 from retalk.codes import Severity, strict_fails
 from retalk.findings import Finding, Input, Report
 from retalk.preflight.formats import CONTAINERS
+from retalk.preflight.lfs import CONTAINER as LFS_POINTER
 from retalk.report.escape import printable
 from retalk.report.options import RenderOptions
 from retalk.units import size_text
@@ -40,20 +41,77 @@ def _finding_line(f: Finding) -> str:
 
 
 def verdict(report: Report, *, strict: bool | tuple[str, ...] = False) -> str:
+    """One line that agrees with the exit code, and says whose verdict it is: the service's,
+    or the project's policy's when only its stricter limits reject a file; `OK for the
+    selected codes` when the selection dropped errors; files not checked (Git LFS pointers)
+    named as such."""
     total = len(report.inputs)
-    rejected = len({f.path for f in report.errors})
-    counts = f"{_count(len(report.errors), 'error')}, {_count(len(report.warnings), 'warning')}"
     noun = "file" if total == 1 else "files"
-    if rejected:
-        return f"FAIL: the service would reject {rejected} of {total} {noun} ({counts})"
+    counts = _counts(report)
+    unchecked = _unchecked(report)
+    by_service = {f.path for f in report.errors if not f.policy_only}
+    by_policy = {f.path for f in report.errors} - by_service
+    if by_service or by_policy:
+        if by_service:
+            said = f"the service would reject {len(by_service)} of {total} {noun}"
+            if by_policy:
+                said += f", the project's policy {len(by_policy)} more"
+        else:
+            said = f"the project's policy would reject {len(by_policy)} of {total} {noun}"
+        return f"FAIL: {said}{unchecked} ({counts})"
     failing = [w for w in report.warnings if strict_fails(strict, w.code)]
     if failing:
         warned = len({f.path for f in failing})
         why = "--strict" if strict is True else f"strict on {', '.join(strict or ())}"
-        return f"FAIL ({why}): warnings on {warned} of {total} {noun} ({counts})"
-    return (
-        f"OK: the service would accept {'the' if total == 1 else 'all'} {total} {noun} ({counts})"
-    )
+        return f"FAIL ({why}): warnings on {warned} of {total} {noun}{unchecked} ({counts})"
+    dropped = _dropped_rejections(report, total)
+    if dropped:
+        return f"OK for the selected codes{unchecked} ({counts}: {dropped})"
+    checked = total - len(_pointers(report))
+    if total and not checked:
+        what = "the file is" if total == 1 else f"all {total} are"
+        what += " a Git LFS pointer" if total == 1 else " Git LFS pointers"
+        return f"OK: nothing checked: {what} ({counts})"
+    every = "the" if checked == 1 else "all"
+    which = f"{checked} checked" if unchecked else str(checked)
+    files = "file" if checked == 1 else "files"
+    return f"OK: the service would accept {every} {which} {files}{unchecked} ({counts})"
+
+
+def _counts(report: Report) -> str:
+    """`1 error, 2 warnings`, and what the selection dropped: `; 1 error not selected`."""
+    counts = f"{_count(len(report.errors), 'error')}, {_count(len(report.warnings), 'warning')}"
+    errors = sum(n.errors for n in report.not_selected.values())
+    warnings = sum(n.warnings for n in report.not_selected.values())
+    dropped = [_count(n, noun) for n, noun in ((errors, "error"), (warnings, "warning")) if n]
+    return f"{counts}; {' and '.join(dropped)} not selected" if dropped else counts
+
+
+def _dropped_rejections(report: Report, total: int) -> str:
+    """Who would reject the files whose errors the selection dropped: `the service would
+    reject 1 of 2 files`; empty when it dropped none."""
+    service = {p for p, n in report.not_selected.items() if n.errors > n.policy_only_errors}
+    policy = {p for p, n in report.not_selected.items() if n.errors} - service
+    noun = "file" if total == 1 else "files"
+    if service:
+        more = f", the project's policy {len(policy)} more" if policy else ""
+        return f"the service would reject {len(service)} of {total} {noun}{more}"
+    if policy:
+        return f"the project's policy would reject {len(policy)} of {total} {noun}"
+    return ""
+
+
+def _pointers(report: Report) -> list[Input]:
+    return [i for i in report.inputs if i.facts.get("container") == LFS_POINTER]
+
+
+def _unchecked(report: Report) -> str:
+    """`, 1 not checked: a Git LFS pointer`, or empty."""
+    pointers = len(_pointers(report))
+    if not pointers:
+        return ""
+    what = "a Git LFS pointer" if pointers == 1 else "Git LFS pointers"
+    return f", {pointers} not checked: {what}"
 
 
 def summary(item: Input) -> str:
