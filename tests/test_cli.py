@@ -72,7 +72,11 @@ def test_json_output_is_one_documented_object(run, media: Path) -> None:
         "actual",
         "hint",
         "at",
+        "policy_only",
+        "blocking",
     }
+    assert finding["policy_only"] is False and finding["blocking"] is True
+    assert data["not_selected"] == {}
     assert (finding["code"], finding["severity"], finding["actual"]) == (
         "InvalidFile.FPS",
         "error",
