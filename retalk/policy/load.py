@@ -89,7 +89,10 @@ class _TooLarge(_Unusable):
 def _parse(path: str) -> dict[str, Any]:
     """The TOML of a config file, read without blocking (a FIFO, a device: refused), at most
     `MAX_CONFIG_BYTES` of it; raises `_Unusable` with the reason."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    # O_NONBLOCK: opening a FIFO nobody writes to returns at once (then fstat refuses it).
+    flags = os.O_RDONLY
+    for name in ("O_NONBLOCK", "O_NOCTTY", "O_CLOEXEC"):  # POSIX only: none on Windows
+        flags |= getattr(os, name, 0)
     try:
         descriptor = os.open(path, flags)
     except FileNotFoundError:
