@@ -34,6 +34,7 @@ from typing import Any
 from retalk import __version__
 from retalk.codes import Severity
 from retalk.findings import Finding, Input, Report
+from retalk.preflight.hints import shell_path
 
 FORMAT = 1
 """The layout of an entry; entries of another format are misses."""
@@ -363,9 +364,9 @@ def _swapper(path: str) -> Any:
     stand_in = placeholder(path)
     stem = os.path.splitext(os.path.basename(path))[0] or "input"
     forms = {stand_in: path}
-    forms[shlex.quote(stand_in)] = shlex.quote(path)  # the same key when no quoting is needed
+    forms[shlex.quote(stand_in)] = shell_path(path)  # the same key when no quoting is needed
     for ending in {"mp4", "wav", "jpg", _ending(path).lstrip(".")}:
-        forms[shlex.quote(f"{PLACEHOLDER}-fixed.{ending}")] = shlex.quote(f"{stem}-fixed.{ending}")
+        forms[shlex.quote(f"{PLACEHOLDER}-fixed.{ending}")] = shell_path(f"{stem}-fixed.{ending}")
     pattern = re.compile("|".join(re.escape(k) for k in sorted(forms, key=len, reverse=True)))
 
     def swap(text: str) -> str:

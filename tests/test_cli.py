@@ -267,3 +267,27 @@ def test_ffprobe_missing_exits_3(run, media: Path, tmp_path: Path) -> None:
 def test_images_need_no_ffprobe(run, media: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PATH": str(tmp_path), "RETALK_FFPROBE": "/nonexistent/ffprobe"}
     assert run("check", "--no-content", str(media / "good.png"), env=env).returncode == 0
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["fresh", "from-the-cache"])
+def test_a_hint_for_a_name_with_a_leading_dash_runs(
+    run, media: Path, tmp_path: Path, cached: bool
+) -> None:
+    """`-fps12.mp4` would be an option to ffmpeg: the hint writes `./-fps12.mp4`, and its output
+    `./-fps12-fixed.mp4`; pasted into a shell, it runs and makes a file that passes."""
+    import shlex
+    import subprocess
+
+    shutil.copy(media / "fps12.mp4", tmp_path / "-fps12.mp4")
+    if cached:  # a first check stores the report judged under a stand-in name
+        assert run("check", "--no-content", "--", "-fps12.mp4", cwd=tmp_path).returncode == 1
+    result = run("check", "--no-content", "--format", "json", "--", "-fps12.mp4", cwd=tmp_path)
+    (hint,) = [f["hint"] for f in json.loads(result.stdout)["findings"] if f["hint"]]
+    assert "./-fps12.mp4" in hint and "./-fps12-fixed.mp4" in hint, hint
+    fixed = subprocess.run(
+        shlex.split(hint.replace("ffmpeg ", "ffmpeg -nostdin -loglevel error ", 1)),
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert fixed.returncode == 0, fixed.stderr
+    again = run("check", "--no-content", "--", "-fps12-fixed.mp4", cwd=tmp_path)
+    assert "InvalidFile.FPS" not in again.stdout, again.stdout

@@ -16,9 +16,13 @@ def _io(path: str, role: str, *, same_format: bool = False) -> tuple[str, str]:
     stem, ending = os.path.splitext(os.path.basename(path))
     ending = ending.lower().lstrip(".")
     keep = same_format and ending in BY_ROLE[role].formats
-    return shlex.quote(path), shlex.quote(
-        f"{stem or 'input'}-fixed.{ending if keep else _OUT[role]}"
-    )
+    return shell_path(path), shell_path(f"{stem or 'input'}-fixed.{ending if keep else _OUT[role]}")
+
+
+def shell_path(path: str) -> str:
+    """`path` quoted for a shell, and never taken for an option: `-take2.mp4` is written
+    `./-take2.mp4`, which ffmpeg reads as a file."""
+    return shlex.quote(f"./{path}" if path.startswith("-") else path)
 
 
 def convert(path: str, role: str) -> str:

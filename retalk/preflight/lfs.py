@@ -9,9 +9,7 @@ git-lfs reads a pointer only from a blob under 1024 bytes.
 
 from __future__ import annotations
 
-import os
 import re
-import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -110,8 +108,6 @@ def input_of(media: Media, role: str | None) -> Input:
 
 
 def _fetch(path: str) -> str:
-    """The command that fetches the file: `--include` takes a path from the repository's top,
-    which a relative path given in a hook (run there) is."""
-    if os.path.isabs(path):
-        return "git lfs pull"
-    return f"git lfs pull --include={shlex.quote(path)}"
+    """The command that fetches the file. Not `--include=PATH`: that takes a path from the
+    repository's top, which a path as given (absolute, or from a subfolder) often is not."""
+    return "git lfs pull"
