@@ -318,6 +318,94 @@ def test_the_policys_limits_are_in_the_key_its_selection_is_not(
     assert _calls(probes) == 2  # ... then hits, whatever is selected
 
 
+def _stand_in(tmp_path: Path, name: str, body: str) -> tuple[Path, Path]:
+    """A stand-in for the tool `name` that notes each run in a log, then does `body`."""
+    log = tmp_path / f"{name}.ran"
+    log.touch()
+    tool = tmp_path / "tools" / name
+    tool.parent.mkdir(exist_ok=True)
+    tool.write_text(f'#!/bin/sh\necho "$$" >> {shlex.quote(str(log))}\n{body}\n')
+    tool.chmod(0o755)
+    return tool, log
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_tool_killed_by_a_signal_is_the_machines_trouble_and_never_stored(
+    run: Run, media: Path, tmp_path: Path, probes: Path, result_cache: Path, jobs: str
+) -> None:
+    killer, ran = _stand_in(tmp_path, "ffprobe", "kill -9 $$")  # as the OOM killer would
+    paths = [str(media / "good.mp4"), str(media / "good.wav")][: int(jobs)]
+    env = {**os.environ, "RETALK_FFPROBE": str(killer)}
+    killed = run("check", "--no-content", "--jobs", jobs, *paths, env=env)
+    assert _calls(ran) >= 1  # the stand-in ran, and was killed
+    assert killed.returncode == 3 and killed.stdout == ""
+    assert killed.stderr == (
+        f"retalk: {killer} was ended by SIGKILL (out of memory, or killed): nothing was judged\n"
+    )
+    assert ResultCache(result_cache).stats().entries == 0
+
+    again = run("check", "--no-content", "--format", "json", *paths)  # the real ffprobe
+    assert _calls(probes) == len(paths)  # judged afresh, not from the cache
+    assert again.returncode == 0 and _json(again)["findings"] == []
+
+
+def test_a_killed_speech_analysis_is_said_never_an_ok(
+    run: Run, media: Path, tmp_path: Path, result_cache: Path
+) -> None:
+    killer, ran = _stand_in(tmp_path, "ffmpeg", "kill -9 $$")
+    path = str(media / "silence.wav")
+    killed = run("check", "--strict", path, env={**os.environ, "RETALK_FFMPEG": str(killer)})
+    assert _calls(ran) == 1
+    assert killed.returncode == 3 and killed.stdout == ""
+    assert killed.stderr == (
+        f"retalk: {killer} was ended by SIGKILL (out of memory, or killed): nothing was judged\n"
+    )
+    assert ResultCache(result_cache).stats().entries == 0
+    again = run("check", "--strict", "--format", "json", path)
+    assert again.returncode == 1
+    assert [f["code"] for f in _json(again)["findings"]] == ["Audio.NoSpeech"]
+
+
+def test_a_tool_out_of_time_is_said_and_never_stored(
+    media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retalk import limits
+
+    monkeypatch.setattr(limits, "TOOL_TIMEOUT_S", 1)  # in this process: jobs=1
+    cache = ResultCache(tmp_path / "cache")
+    slow, ran = _stand_in(tmp_path, "ffprobe", "exec sleep 30")
+    monkeypatch.setenv("RETALK_FFPROBE", str(slow))
+    started = time.monotonic()
+    report = retalk.check_paths([media / "good.mp4"], content=False, cache=cache, jobs=1)
+    assert _calls(ran) == 1 and time.monotonic() - started < 20
+    assert report.codes == ("InvalidFile.Openerror",)
+    assert report.findings[0].message.endswith("ffprobe gave no answer in 1 s")
+    assert cache.stores == 0 and cache.stats().entries == 0
+
+    monkeypatch.delenv("RETALK_FFPROBE")
+    slow, ran = _stand_in(tmp_path, "ffmpeg", "exec sleep 30")
+    monkeypatch.setenv("RETALK_FFMPEG", str(slow))
+    report = retalk.check_paths([media / "silence.wav"], cache=cache, jobs=1)
+    assert _calls(ran) == 1
+    [unmeasured] = report.findings
+    assert (unmeasured.code, unmeasured.severity) == ("File.Unmeasured", "warning")
+    assert unmeasured.message.startswith("the speech: ffmpeg gave no answer in 1 s: speech")
+    assert cache.stores == 0 and cache.stats().entries == 0
+
+
+def test_a_file_ffprobe_cannot_read_is_a_stable_verdict_and_stored(
+    run: Run, media: Path, probes: Path, result_cache: Path
+) -> None:
+    path = str(media / "noise.mp4")
+    cold = run("check", "--no-content", "--format", "json", path)
+    assert _calls(probes) == 1  # ffprobe ran, and said no
+    assert cold.returncode == 1
+    assert [f["code"] for f in _json(cold)["findings"]] == ["InvalidFile.Openerror"]
+    assert ResultCache(result_cache).stats().entries == 1
+    assert _json(run("check", "--no-content", "--format", "json", path)) == _json(cold)
+    assert _calls(probes) == 1
+
+
 def _entry(result_cache: Path) -> Path:
     [entry] = (result_cache / "v1").glob("*/*.json")
     return entry

@@ -107,11 +107,14 @@ def check_many(
 def template_of(path: str, content: bool, policy: Policy) -> dict[str, Any]:
     """`judge_file_at(path)` as a template for the cache: judged under `placeholder(path)`, as
     `Report.to_dict()` (see `retalk.cache.named`)."""
-    from retalk.cache import placeholder
+    from retalk.cache import UNSETTLED, placeholder
     from retalk.preflight.check import inspect, judge
 
     media = inspect(path, None, content=content, policy=policy)[0]
-    return judge(replace(media, path=placeholder(path)), None, policy).to_dict()
+    template = judge(replace(media, path=placeholder(path)), None, policy).to_dict()
+    if media.unsettled is not None:
+        template[UNSETTLED] = media.unsettled  # never stored
+    return template
 
 
 def _failed(path: str, why: str | None, policy: Policy) -> Report:
