@@ -185,7 +185,10 @@ class _Pool:
         ]
         try:
             for feeder in feeders:
-                feeder.start()
+                try:
+                    feeder.start()
+                except RuntimeError as error:  # no more threads: the started ones do it all
+                    self.start_failures.append(_reason(error))
             for _ in tasks:
                 while True:
                     try:  # a timeout, so that Ctrl-C is heard while waiting
