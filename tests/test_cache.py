@@ -582,3 +582,22 @@ def test_an_unusable_cache_folder_is_said(run: Run, tmp_path: Path) -> None:
                 "(checks run uncached)\n"
             )
     assert a_file.read_text() == (holder / "v1").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("memo", ["fifo", "dev-zero"])
+def test_a_hostile_stat_memo_is_passed_over(
+    run: Run, media: Path, tmp_path: Path, probes: Path, result_cache: Path, memo: str
+) -> None:
+    path = str(media / "fps12.mp4")
+    cold = run("check", "--no-content", "--format", "json", path)
+    memo_path = result_cache / "stat-memo.json"
+    memo_path.unlink(missing_ok=True)
+    if memo == "fifo":
+        os.mkfifo(memo_path)
+    else:
+        memo_path.symlink_to("/dev/zero")
+    started = time.monotonic()
+    warm = run("check", "--no-content", "--format", "json", path)
+    assert time.monotonic() - started < 30  # never waits on the FIFO
+    assert _calls(probes) == 1  # the entry still served: a hit, the file hashed again
+    assert warm.returncode == 1 and _json(warm) == _json(cold)
