@@ -211,3 +211,21 @@ def test_jobs_beyond_the_files_start_no_more_workers(run: Run, media: Path, tmp_
     done = run("check", "--no-content", "--no-cache", "-j", "500", *names, cwd=tmp_path, env=env)
     assert done.returncode == 0 and done.stderr == ""
     assert len(set(log.read_text().split())) <= len(names)  # no more workers than files
+
+
+def test_when_no_worker_can_start_the_files_are_checked_here(
+    media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    import retalk
+
+    files = [media / "fps12.mp4", media / "good.wav", media / "good.jpg"]
+    alone = retalk.check_paths(files, content=False, jobs=1)
+    capfd.readouterr()
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))  # the workers' program
+    pooled = retalk.check_paths(files, content=False, jobs=3)
+    said = capfd.readouterr().err
+    assert said.startswith("retalk: no worker process could be started (FileNotFoundError: ")
+    assert said.endswith("): checked in this process\n") and said.count("\n") == 1
+    assert pooled == alone
