@@ -11,6 +11,7 @@ from retalk.errors import (
     ModelUnavailable,
     PolicyError,
     RetalkError,
+    ToolKilled,
     ToolMissing,
 )
 from retalk.findings import Finding, Input, Report
@@ -51,6 +52,7 @@ __all__ = [
     "Report",
     "RetalkError",
     "Severity",
+    "ToolKilled",
     "ToolMissing",
     "__version__",
     "check_audio",

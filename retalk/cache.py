@@ -11,7 +11,12 @@ names the new path, in its hints too. A stat memo (device, inode, size, times â†
 re-reading unchanged files; any change of bytes changes the size or a time, and so re-reads.
 
 Whatever goes wrong with the cache (a corrupt entry, one of a future format, a folder that is a
-file, unwritable or full) is a miss, never an error: the check goes on without it.
+file, unwritable or full) is a miss, never an error: the check goes on without it. An entry is
+trusted for its findings' codes and texts and its facts, no more: only a regular file of at
+most `_ENTRY_MAX` bytes is read (never a FIFO, a device or a symlink), its body must match the
+SHA-256 it carries, each finding's severity is the one `retalk.codes.CODES` gives its code (an
+unknown code is a miss), it names exactly one input, and the report must render in every
+format; anything else is a miss.
 
 Imports nothing heavy: a hit loads no model, no numpy, no PyAV, no Pillow and runs no ffprobe.
 """
@@ -19,11 +24,13 @@ Imports nothing heavy: a hit loads no model, no numpy, no PyAV, no Pillow and ru
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
 import shlex
+import stat
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -32,12 +39,19 @@ from pathlib import Path
 from typing import Any
 
 from retalk import __version__
-from retalk.codes import Severity
+from retalk.codes import CODES
 from retalk.findings import Finding, Input, Report
 from retalk.preflight.hints import shell_path
 
-FORMAT = 1
+FORMAT = 2
 """The layout of an entry; entries of another format are misses."""
+_ENTRIES = "v1"
+"""The folder of the entries, under the cache folder."""
+_ENTRY_MAX = 4 * 1024 * 1024
+"""An entry or a stat memo larger than this is not read (a report is a few KiB)."""
+_ENTRY_NAME = re.compile(r"[0-9a-f]{40}\.json")
+_SHARD_NAME = re.compile(r"[0-9a-f]{2}")
+_TEMPORARY_NAME = re.compile(r"\.(?:[0-9a-f]{40}\.json|stat-memo\.json)\.\d+\.tmp")
 
 PLACEHOLDER = "@retalk-input@"
 """Stands for the file's path (without its ending) in a stored report."""
@@ -54,6 +68,13 @@ keep its size and times (as git's racily clean entries)."""
 _NOT_STORED = ("File.Unreadable", "Face.Partial")
 """Findings of a report that is not stored: nothing was read, or the result depends on the
 machine's speed (the face scan ran out of time)."""
+UNSETTLED = "unsettled"
+"""The key of a template (`retalk.preflight.many.template_of`) whose result depends on a
+tool run that timed out: never stored."""
+
+
+class Unusable(Exception):
+    """The cache folder cannot be used (it is a file, or cannot be read); the message says why."""
 
 
 def default_dir() -> Path:
@@ -94,7 +115,7 @@ class ResultCache:
     def __init__(self, folder: Path | str | None = None, *, settings_key: str = "") -> None:
         self.folder = Path(folder) if folder is not None else default_dir()
         self.settings_key = settings_key
-        self._entries = self.folder / f"v{FORMAT}"
+        self._entries = self.folder / _ENTRIES
         self._memo_path = self.folder / "stat-memo.json"
         self._memo: dict[str, list[Any]] | None = None
         self._memo_changed = False
@@ -156,8 +177,8 @@ class ResultCache:
     def _load_memo(self) -> dict[str, list[Any]]:
         if self._memo is None:
             self._memo = {}
-            with contextlib.suppress(OSError, ValueError):
-                data = json.loads(self._memo_path.read_bytes())
+            with contextlib.suppress(OSError, ValueError, RecursionError):
+                data = json.loads(read_regular(self._memo_path))
                 if isinstance(data, dict) and data.get("format") == FORMAT:
                     self._memo = {
                         k: v
@@ -184,13 +205,19 @@ class ResultCache:
         """The report stored under `key`, naming `path`; None on a miss (or a bad entry)."""
         entry = self._entry(key)
         try:
-            data = json.loads(entry.read_bytes())
+            data = json.loads(read_regular(entry))
             if not isinstance(data, dict) or data.get("format") != FORMAT:
                 return None
-            if data.get("key") != key:
+            body = data["body"]
+            if hashlib.sha256(body.encode()).hexdigest() != data["sha256"]:
+                return None  # truncated, corrupt or edited
+            stored = json.loads(body)
+            if stored["key"] != key:
                 return None
-            report = named(data["report"], path)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            report = named(stored["report"], path)
+            if not _renders(report):
+                return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return None
         self.hits += 1
         with contextlib.suppress(OSError):
@@ -204,13 +231,15 @@ class ResultCache:
         may be of other bytes)."""
         if not storable(template):
             return False
+        body = json.dumps({"key": key, "report": template}, separators=(",", ":"))
         try:
             if _state(os.stat(path)) != self._hashed.get((key, path)):
                 return False
         except OSError:
             return False
         entry = self._entry(key)
-        ok = _write_atomic(entry, {"format": FORMAT, "key": key, "report": template})
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        ok = _write_atomic(entry, {"format": FORMAT, "sha256": digest, "body": body})
         if ok:
             self.stores += 1
             self._prune_daily()
@@ -250,20 +279,45 @@ class ResultCache:
                 with contextlib.suppress(OSError):
                     entry.unlink()
                     removed += 1
-        for left in self._files(".tmp"):  # a writer killed mid-write left it
+        for left in self._files(_TEMPORARY_NAME):  # a writer killed mid-write left it
             with contextlib.suppress(OSError):
                 if now - left.stat().st_mtime > 3600:
                     left.unlink()
         return removed
 
-    def _files(self, suffix: str = ".json") -> Iterator[Path]:
-        try:
-            shards = list(self._entries.iterdir())
-        except OSError:
-            return
-        for shard in shards:
+    def _files(self, name: re.Pattern[str] = _ENTRY_NAME) -> Iterator[Path]:
+        """The files of the entries' folder named as retalk names them (`name`), in the shard
+        folders retalk makes: nothing else there is retalk's."""
+        for shard in self._shards():
             with contextlib.suppress(OSError):
-                yield from (p for p in shard.iterdir() if p.suffix == suffix)
+                yield from (
+                    p for p in shard.iterdir() if name.fullmatch(p.name) and not p.is_symlink()
+                )
+
+    def _shards(self) -> list[Path]:
+        try:
+            return [
+                p
+                for p in self._entries.iterdir()
+                if _SHARD_NAME.fullmatch(p.name) and p.is_dir() and not p.is_symlink()
+            ]
+        except OSError:
+            return []
+
+    def usable(self) -> None:
+        """Raise `Unusable` when the cache folder cannot hold entries: it (or its entries'
+        folder) is not a folder, or cannot be entered; a folder yet to be made is usable."""
+        for folder in (self.folder, self._entries):
+            try:
+                info = os.stat(folder)
+            except FileNotFoundError:
+                return
+            except OSError as error:
+                raise Unusable(f"{folder}: {error.strerror or error}") from None
+            if not stat.S_ISDIR(info.st_mode):
+                raise Unusable(f"{folder} is not a folder")
+            if not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
+                raise Unusable(f"{folder}: {os.strerror(errno.EACCES)}")
 
     def stats(self) -> Stats:
         """The number of entries and their bytes."""
@@ -275,17 +329,34 @@ class ResultCache:
         return Stats(self.folder, entries, size)
 
     def clear(self) -> Stats:
-        """Remove every entry and the stat memo; what was removed."""
-        import shutil
-
-        before = self.stats()
+        """Remove every entry, the stat memo and what retalk's writers left; folders only when
+        that leaves them empty (anything else in them is not retalk's, and stays). What was
+        removed."""
+        entries = size = 0
+        for entry in self._files():
+            with contextlib.suppress(OSError):
+                length = entry.lstat().st_size
+                entry.unlink()
+                entries += 1
+                size += length
+        for left in self._files(_TEMPORARY_NAME):
+            with contextlib.suppress(OSError):
+                left.unlink()
+        for shard in self._shards():
+            with contextlib.suppress(OSError):
+                shard.rmdir()  # only when empty
         with contextlib.suppress(OSError):
-            self._memo_path.unlink()
+            self._entries.rmdir()
+        for own in (self._memo_path, self.folder / "last-prune"):
+            with contextlib.suppress(OSError):
+                if not own.is_symlink() and own.is_file():
+                    own.unlink()
         with contextlib.suppress(OSError):
-            (self.folder / "last-prune").unlink()
-        shutil.rmtree(self._entries, ignore_errors=True)
+            for left in self.folder.iterdir():
+                if _TEMPORARY_NAME.fullmatch(left.name) and left.is_file():
+                    left.unlink()
         self._memo = None
-        return before
+        return Stats(self.folder, entries, size)
 
 
 def _state(info: os.stat_result) -> tuple[int, int, int]:
@@ -296,6 +367,39 @@ def _rules_version() -> int:
     from retalk.preflight.rules import RULES_VERSION
 
     return RULES_VERSION
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of `path` if it is a regular file (no symlink followed, never waiting on a
+    FIFO) of at most `_ENTRY_MAX` bytes; OSError otherwise."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if info.st_size > _ENTRY_MAX:
+            raise OSError(errno.EFBIG, "too large for a cache entry", str(path))
+        with open(fd, "rb", closefd=False) as stream:
+            data = stream.read(_ENTRY_MAX + 1)
+    finally:
+        os.close(fd)
+    if len(data) > _ENTRY_MAX:
+        raise OSError(errno.EFBIG, "too large for a cache entry", str(path))
+    return data
+
+
+def _renders(report: Report) -> bool:
+    """Whether every renderer takes `report` (facts of an odd type in an entry would crash
+    one): an entry is trusted only that far."""
+    from retalk.report import FORMATS, RenderOptions
+
+    try:
+        for render in FORMATS.values():
+            render(report, RenderOptions())
+    except Exception:  # whatever an odd value makes a renderer raise: the entry is not used
+        return False
+    return True
 
 
 def _write_atomic(path: Path, data: Mapping[str, Any]) -> bool:
@@ -317,36 +421,62 @@ def _write_atomic(path: Path, data: Mapping[str, Any]) -> bool:
 def storable(template: Mapping[str, Any]) -> bool:
     """Whether a report may be stored: something was read, and nothing in it depends on the
     machine's speed."""
+    if template.get(UNSETTLED):
+        return False
     return not any(f.get("code") in _NOT_STORED for f in template.get("findings", ()))
 
 
 def named(template: Mapping[str, Any], path: str) -> Report:
     """The report of a template (`Report.to_dict()` of one judged under `placeholder(path)`)
     with the placeholder replaced by `path`: in paths, and in messages and hints, where it
-    stands quoted for a shell and as the stem of an output name (`clip-fixed.mp4`)."""
+    stands quoted for a shell and as the stem of an output name (`clip-fixed.mp4`). Each
+    finding's severity is its code's (`retalk.codes.CODES`); a template not of one input, with
+    an unknown code or a value of the wrong type raises ValueError, KeyError or TypeError."""
     swap = _swapper(path)
+    if len(template["inputs"]) != 1 or template.get("job") is not None:
+        raise ValueError("a stored report names exactly one input, and no job")
     inputs = tuple(
-        Input(path, i["kind"], i["role"], _swapped(i["facts"], swap)) for i in template["inputs"]
+        Input(
+            path,
+            _str(i["kind"]),
+            _optional(i["role"], str),
+            _swapped(_of(i["facts"], dict), swap),
+        )
+        for i in template["inputs"]
     )
     findings = tuple(
         Finding(
             f["code"],
-            Severity(f["severity"]),
+            CODES[_str(f["code"])].severity,
             path,
-            swap(f["message"]),
+            swap(_str(f["message"])),
             _text(f.get("expected"), swap),
             _text(f.get("actual"), swap),
             _text(f.get("hint"), swap),
-            f.get("at"),
-            bool(f.get("policy_only", False)),
+            _optional(f.get("at"), (int, float)),
+            _of(f.get("policy_only", False), bool),
         )
-        for f in template["findings"]
+        for f in _of(template["findings"], list)
     )
-    return Report(inputs, findings, template.get("job"))
+    return Report(inputs, findings)
 
 
-def _text(value: str | None, swap: Any) -> str | None:
-    return None if value is None else str(swap(value))
+def _of(value: Any, kind: type | tuple[type, ...]) -> Any:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise TypeError(f"{value!r} is not of the type expected")
+    return value
+
+
+def _str(value: Any) -> str:
+    return str(_of(value, str))
+
+
+def _optional(value: Any, kind: type | tuple[type, ...]) -> Any:
+    return None if value is None else _of(value, kind)
+
+
+def _text(value: Any, swap: Any) -> str | None:
+    return None if value is None else str(swap(_str(value)))
 
 
 def _swapped(value: Any, swap: Any) -> Any:

@@ -57,7 +57,8 @@ _WARNINGS = {
     "File.NearLimit": "a value on an ambiguous edge of a limit: the service may reject it",
     "File.Truncated": "the file ends before its header says: probably cut short",
     "File.Damaged": "some of the packets read do not decode: the analysis saw the rest",
-    "File.Unmeasured": "a limit could not be checked because the file does not say the value",
+    "File.Unmeasured": "a limit could not be checked: the file does not say the value, or "
+    "its measure ran out of time",
     "File.LfsPointer": "a Git LFS pointer, not the media file: run `git lfs pull`",
     "Face.None": "no face in any sampled frame of the video",
     "Face.Several": "more than one face in the video, and no reference to choose",

@@ -4,6 +4,7 @@ exception: it is a finding.
     RetalkError                             retalk  the root
      ├── EnvironmentProblem                 retalk  the machine or its setup lacks something
      │    ├── ToolMissing                   retalk  ffprobe is missing, or not at RETALK_FFPROBE
+     │    ├── ToolKilled                    retalk  ffprobe or ffmpeg was ended by a signal
      │    ├── ModelUnavailable              retalk  a face or speech model would not load
      │    ├── MissingApiKey                 client  no key: argument, environment, key file
      │    └── InvalidSetting                client  a key not one line of ASCII, a bad base URL
@@ -47,6 +48,11 @@ class ToolMissing(EnvironmentProblem):
         super().__init__(f"{tool} not found: {hint}")
         self.tool = tool
         self.hint = hint
+
+
+class ToolKilled(EnvironmentProblem):
+    """An external program was ended by a signal (an out-of-memory kill, a crash): the
+    machine's trouble, not a verdict on the file."""
 
 
 class ModelUnavailable(EnvironmentProblem):

@@ -20,6 +20,7 @@ PUBLIC = {
     "Report",
     "RetalkError",
     "Severity",
+    "ToolKilled",
     "ToolMissing",
     "__version__",
     "check_audio",

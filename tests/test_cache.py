@@ -6,6 +6,7 @@ Whether a check was served from the cache is seen from the outside: an ffprobe w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -15,11 +16,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import retalk
-from retalk.cache import ResultCache
+from retalk.cache import FORMAT, ResultCache
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -157,17 +159,20 @@ def test_a_bad_cache_is_a_miss_never_a_crash(
     entries[0].write_text('{"format": 1, "key": ')  # cut short
     assert _json(run("check", "--no-content", "--format", "json", path)) == _json(cold)
     assert _calls(probes) == 2  # a miss, and the entry written again whole
-    assert json.loads(entries[0].read_text())["format"] == 1
+    assert json.loads(entries[0].read_text())["format"] == FORMAT
 
     future = json.loads(entries[0].read_text())
-    future["format"] = 2
-    future["report"] = {"inputs": [], "findings": [], "surprise": True}
+    future["format"] = FORMAT + 1
+    future["body"] = json.dumps({"inputs": [], "findings": [], "surprise": True})
     entries[0].write_text(json.dumps(future))
     assert _json(run("check", "--no-content", "--format", "json", path)) == _json(cold)
     assert _calls(probes) == 3
 
     mangled = json.loads(entries[0].read_text())
-    mangled["report"]["findings"] = [{"code": 7}]
+    body = json.loads(mangled["body"])
+    body["report"]["findings"] = [{"code": 7}]
+    mangled["body"] = json.dumps(body)
+    mangled["sha256"] = hashlib.sha256(mangled["body"].encode()).hexdigest()
     entries[0].write_text(json.dumps(mangled))
     assert _json(run("check", "--no-content", "--format", "json", path)) == _json(cold)
     assert _calls(probes) == 4
@@ -311,3 +316,288 @@ def test_the_policys_limits_are_in_the_key_its_selection_is_not(
     ignored = run("check", "--no-content", "-q", "--ignore", "InvalidFile.", path, cwd=project)
     assert ignored.returncode == 0 and ignored.stdout == ""
     assert _calls(probes) == 2  # ... then hits, whatever is selected
+
+
+def _stand_in(tmp_path: Path, name: str, body: str) -> tuple[Path, Path]:
+    """A stand-in for the tool `name` that notes each run in a log, then does `body`."""
+    log = tmp_path / f"{name}.ran"
+    log.touch()
+    tool = tmp_path / "tools" / name
+    tool.parent.mkdir(exist_ok=True)
+    tool.write_text(f'#!/bin/sh\necho "$$" >> {shlex.quote(str(log))}\n{body}\n')
+    tool.chmod(0o755)
+    return tool, log
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_tool_killed_by_a_signal_is_the_machines_trouble_and_never_stored(
+    run: Run, media: Path, tmp_path: Path, probes: Path, result_cache: Path, jobs: str
+) -> None:
+    killer, ran = _stand_in(tmp_path, "ffprobe", "kill -9 $$")  # as the OOM killer would
+    paths = [str(media / "good.mp4"), str(media / "good.wav")][: int(jobs)]
+    env = {**os.environ, "RETALK_FFPROBE": str(killer)}
+    killed = run("check", "--no-content", "--jobs", jobs, *paths, env=env)
+    assert _calls(ran) >= 1  # the stand-in ran, and was killed
+    assert killed.returncode == 3 and killed.stdout == ""
+    assert killed.stderr == (
+        f"retalk: {killer} was ended by SIGKILL (out of memory, or killed): nothing was judged\n"
+    )
+    assert ResultCache(result_cache).stats().entries == 0
+
+    again = run("check", "--no-content", "--format", "json", *paths)  # the real ffprobe
+    assert _calls(probes) == len(paths)  # judged afresh, not from the cache
+    assert again.returncode == 0 and _json(again)["findings"] == []
+
+
+def test_a_killed_speech_analysis_is_said_never_an_ok(
+    run: Run, media: Path, tmp_path: Path, result_cache: Path
+) -> None:
+    killer, ran = _stand_in(tmp_path, "ffmpeg", "kill -9 $$")
+    path = str(media / "silence.wav")
+    killed = run("check", "--strict", path, env={**os.environ, "RETALK_FFMPEG": str(killer)})
+    assert _calls(ran) == 1
+    assert killed.returncode == 3 and killed.stdout == ""
+    assert killed.stderr == (
+        f"retalk: {killer} was ended by SIGKILL (out of memory, or killed): nothing was judged\n"
+    )
+    assert ResultCache(result_cache).stats().entries == 0
+    again = run("check", "--strict", "--format", "json", path)
+    assert again.returncode == 1
+    assert [f["code"] for f in _json(again)["findings"]] == ["Audio.NoSpeech"]
+
+
+def test_a_tool_out_of_time_is_said_and_never_stored(
+    media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retalk import limits
+
+    monkeypatch.setattr(limits, "TOOL_TIMEOUT_S", 1)  # in this process: jobs=1
+    cache = ResultCache(tmp_path / "cache")
+    slow, ran = _stand_in(tmp_path, "ffprobe", "exec sleep 30")
+    monkeypatch.setenv("RETALK_FFPROBE", str(slow))
+    started = time.monotonic()
+    report = retalk.check_paths([media / "good.mp4"], content=False, cache=cache, jobs=1)
+    assert _calls(ran) == 1 and time.monotonic() - started < 20
+    assert report.codes == ("InvalidFile.Openerror",)
+    assert report.findings[0].message.endswith("ffprobe gave no answer in 1 s")
+    assert cache.stores == 0 and cache.stats().entries == 0
+
+    monkeypatch.delenv("RETALK_FFPROBE")
+    slow, ran = _stand_in(tmp_path, "ffmpeg", "exec sleep 30")
+    monkeypatch.setenv("RETALK_FFMPEG", str(slow))
+    report = retalk.check_paths([media / "silence.wav"], cache=cache, jobs=1)
+    assert _calls(ran) == 1
+    [unmeasured] = report.findings
+    assert (unmeasured.code, unmeasured.severity) == ("File.Unmeasured", "warning")
+    assert unmeasured.message.startswith("the speech: ffmpeg gave no answer in 1 s: speech")
+    assert cache.stores == 0 and cache.stats().entries == 0
+
+
+def test_a_file_ffprobe_cannot_read_is_a_stable_verdict_and_stored(
+    run: Run, media: Path, probes: Path, result_cache: Path
+) -> None:
+    path = str(media / "noise.mp4")
+    cold = run("check", "--no-content", "--format", "json", path)
+    assert _calls(probes) == 1  # ffprobe ran, and said no
+    assert cold.returncode == 1
+    assert [f["code"] for f in _json(cold)["findings"]] == ["InvalidFile.Openerror"]
+    assert ResultCache(result_cache).stats().entries == 1
+    assert _json(run("check", "--no-content", "--format", "json", path)) == _json(cold)
+    assert _calls(probes) == 1
+
+
+def _entry(result_cache: Path) -> Path:
+    [entry] = (result_cache / "v1").glob("*/*.json")
+    return entry
+
+
+def _resigned(entry: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """`entry` with its report changed by `change`, and its checksum made to match."""
+    data = json.loads(entry.read_text())
+    body = json.loads(data["body"])
+    change(body["report"])
+    data["body"] = json.dumps(body)
+    data["sha256"] = hashlib.sha256(data["body"].encode()).hexdigest()
+    entry.write_text(json.dumps(data))
+
+
+def _replaced_by_link(to: Path) -> Callable[[Path, Path], None]:
+    def attack(entry: Path, tmp_path: Path) -> None:
+        entry.unlink()
+        entry.symlink_to(to)
+
+    return attack
+
+
+def _fifo(entry: Path, tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    _replaced_by_link(tmp_path / "fifo")(entry, tmp_path)
+
+
+def _big(entry: Path, tmp_path: Path) -> None:
+    entry.write_bytes(entry.read_bytes()[:-1] + b" " * (5 << 20) + b"}")
+
+
+def _edited(entry: Path, tmp_path: Path) -> None:
+    entry.write_text(entry.read_text().replace("InvalidFile.FPS", "InvalidFile.Size"))
+
+
+def _severity_info(report: dict[str, Any]) -> None:
+    for found in report["findings"]:
+        found["severity"] = "info"
+
+
+def _unknown_code(report: dict[str, Any]) -> None:
+    report["findings"][0]["code"] = "Made.Up"
+
+
+def _emptied(report: dict[str, Any]) -> None:
+    report["inputs"] = []
+    report["findings"] = []
+
+
+def _two_inputs(report: dict[str, Any]) -> None:
+    report["inputs"] *= 2
+
+
+def _odd_fps(report: dict[str, Any]) -> None:
+    report["inputs"][0]["facts"]["fps"] = "x"
+
+
+def _resigning(change: Callable[[dict[str, Any]], None]) -> Callable[[Path, Path], None]:
+    return lambda entry, _: _resigned(entry, change)
+
+
+_ATTACKS: dict[str, Callable[[Path, Path], None]] = {
+    "fifo": _fifo,
+    "dev-zero": _replaced_by_link(Path("/dev/zero")),
+    "too-big": _big,
+    "edited-not-resigned": _edited,
+    "unknown-code": _resigning(_unknown_code),
+    "emptied": _resigning(_emptied),
+    "two-inputs": _resigning(_two_inputs),
+    "odd-fps": _resigning(_odd_fps),
+}
+
+
+@pytest.mark.parametrize("attack", list(_ATTACKS))
+def test_a_hostile_entry_is_a_miss(
+    run: Run, media: Path, tmp_path: Path, probes: Path, result_cache: Path, attack: str
+) -> None:
+    path = str(media / "fps12.mp4")
+    cold = run("check", "--no-content", "--format", "json", path)
+    assert cold.returncode == 1 and _calls(probes) == 1
+    _ATTACKS[attack](_entry(result_cache), tmp_path)
+    started = time.monotonic()
+    warm = run("check", "--no-content", "--format", "json", path)
+    assert time.monotonic() - started < 30  # no wait on a FIFO
+    assert _calls(probes) == 2  # a miss: checked afresh
+    assert warm.returncode == 1 and _json(warm) == _json(cold)
+    assert not _entry(result_cache).is_symlink()  # written again, whole
+
+
+def test_an_entry_is_trusted_for_no_severity(
+    run: Run, media: Path, probes: Path, result_cache: Path
+) -> None:
+    path = str(media / "fps12.mp4")
+    cold = run("check", "--no-content", "--format", "json", path)
+    _resigned(_entry(result_cache), _severity_info)
+    warm = run("check", "--no-content", "--format", "json", path)
+    assert _calls(probes) == 1  # a hit ...
+    assert warm.returncode == 1 and _json(warm) == _json(cold)  # ... with the code's severity
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "github", "sarif", "junit"])
+def test_odd_facts_in_an_entry_crash_no_format(
+    run: Run, media: Path, probes: Path, result_cache: Path, fmt: str
+) -> None:
+    path = str(media / "fps12.mp4")
+    cold = run("check", "--no-content", "--format", fmt, path)
+    assert cold.returncode == 1
+    odd: list[Any] = ["x", -1, 1e308, [], {}, None, True]
+    for value in odd:
+
+        def everything_odd(report: dict[str, Any], value: Any = value) -> None:
+            facts = report["inputs"][0]["facts"]
+            for name in facts:
+                facts[name] = value
+
+        _resigned(_entry(result_cache), everything_odd)
+        warm = run("check", "--no-content", "--format", fmt, path)
+        assert "Traceback" not in warm.stderr and warm.stderr == "", value
+        assert warm.returncode == 1 and warm.stdout
+    _resigned(_entry(result_cache), _odd_fps)
+    calls = _calls(probes)
+    assert run("check", "--no-content", "--format", fmt, path).stdout == cold.stdout
+    assert _calls(probes) in (calls, calls + 1)
+
+
+def test_clear_and_prune_remove_only_retalks_own_files(
+    run: Run, media: Path, result_cache: Path
+) -> None:
+    path = str(media / "fps12.mp4")
+    run("check", "--no-content", path)
+    entry = _entry(result_cache)
+    stale = entry.with_name(f".{entry.name}.4242.tmp")  # a writer killed mid-write left it
+    stale.write_text("{")
+    foreign = [
+        result_cache / "v1" / "README.md",
+        result_cache / "v1" / "users" / "schema.json",
+        result_cache / "v1" / entry.parent.name / "notes.json",
+        result_cache / "notes.txt",
+    ]
+    for other in foreign:
+        other.parent.mkdir(parents=True, exist_ok=True)
+        other.write_text("not retalk's")
+    month_ago = time.time() - 40 * 24 * 3600
+    for old in [entry, stale, *foreign]:
+        os.utime(old, (month_ago, month_ago))
+
+    assert ResultCache(result_cache).prune() == 1
+    assert not entry.exists() and not stale.exists()
+    assert all(other.read_text() == "not retalk's" for other in foreign)
+
+    run("check", "--no-content", path, str(media / "good.wav"))
+    assert ResultCache(result_cache).stats().entries == 2
+    cleared = run("cache", "clear")
+    assert cleared.returncode == 0 and cleared.stdout.startswith("removed 2 results (")
+    assert sorted((result_cache / "v1").glob("*/*.json")) == sorted(foreign[1:3])
+    assert all(other.read_text() == "not retalk's" for other in foreign)
+    assert not (result_cache / "stat-memo.json").exists()
+
+
+def test_an_unusable_cache_folder_is_said(run: Run, tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    holder = tmp_path / "holder"
+    holder.mkdir()
+    (holder / "v1").write_text("not a folder")
+    for where, why in ((a_file, a_file), (holder, holder / "v1")):
+        env = {**os.environ, "RETALK_CACHE_DIR": str(where)}
+        for command in ("info", "clear"):
+            done = run("cache", command, env=env)
+            assert done.returncode == 3 and done.stdout == ""
+            assert done.stderr == (
+                f"retalk: the cache folder is unusable: {why} is not a folder "
+                "(checks run uncached)\n"
+            )
+    assert a_file.read_text() == (holder / "v1").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("memo", ["fifo", "dev-zero"])
+def test_a_hostile_stat_memo_is_passed_over(
+    run: Run, media: Path, tmp_path: Path, probes: Path, result_cache: Path, memo: str
+) -> None:
+    path = str(media / "fps12.mp4")
+    cold = run("check", "--no-content", "--format", "json", path)
+    memo_path = result_cache / "stat-memo.json"
+    memo_path.unlink(missing_ok=True)
+    if memo == "fifo":
+        os.mkfifo(memo_path)
+    else:
+        memo_path.symlink_to("/dev/zero")
+    started = time.monotonic()
+    warm = run("check", "--no-content", "--format", "json", path)
+    assert time.monotonic() - started < 30  # never waits on the FIFO
+    assert _calls(probes) == 1  # the entry still served: a hit, the file hashed again
+    assert warm.returncode == 1 and _json(warm) == _json(cold)

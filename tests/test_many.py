@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -169,3 +170,62 @@ def test_a_progress_bar_on_a_terminal_only(media: Path, tmp_path: Path) -> None:
         [RETALK, "check", "--no-content", *names], cwd=media, capture_output=True, timeout=120
     )
     assert piped.stderr == b""
+
+
+def test_workers_that_cannot_start_lose_no_file(media: Path, tmp_path: Path) -> None:
+    """64 open files at most: of 40 workers, some cannot be started (their pipes would pass
+    the limit); the files go to those that could, or to this process, and none is lost."""
+    import resource
+
+    names = [f"{i:02}.wav" for i in range(80)]
+    for name in names:
+        shutil.copyfile(media / "good.wav", tmp_path / name)
+
+    def few_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    started = time.monotonic()
+    done = subprocess.run(
+        [RETALK, "check", "--no-content", "--no-cache", "-j", "40", "--format", "json", *names],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, preexec_fn=few_files,
+    )  # fmt: skip
+    assert time.monotonic() - started < 120
+    assert re.fullmatch(
+        r"retalk: \d+ worker processes could not be started \(OSError: \[Errno 24\] Too many "
+        r"open files\): checked with \d+(, and \d+ files in this process)?\n",
+        done.stderr,
+    ), done.stderr
+    assert done.returncode == 0
+    report = json.loads(done.stdout)
+    assert [i["path"] for i in report["inputs"]] == names
+    assert report["findings"] == []
+    assert {i["kind"] for i in report["inputs"]} == {"audio"}
+
+
+def test_jobs_beyond_the_files_start_no_more_workers(run: Run, media: Path, tmp_path: Path) -> None:
+    wrapper, log = _wrapper(tmp_path)
+    names = [f"{i}.wav" for i in range(3)]
+    for name in names:
+        shutil.copyfile(media / "good.wav", tmp_path / name)
+    env = {**os.environ, "RETALK_FFPROBE": str(wrapper)}
+    done = run("check", "--no-content", "--no-cache", "-j", "500", *names, cwd=tmp_path, env=env)
+    assert done.returncode == 0 and done.stderr == ""
+    assert len(set(log.read_text().split())) <= len(names)  # no more workers than files
+
+
+def test_when_no_worker_can_start_the_files_are_checked_here(
+    media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    import retalk
+
+    files = [media / "fps12.mp4", media / "good.wav", media / "good.jpg"]
+    alone = retalk.check_paths(files, content=False, jobs=1)
+    capfd.readouterr()
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))  # the workers' program
+    pooled = retalk.check_paths(files, content=False, jobs=3)
+    said = capfd.readouterr().err
+    assert said.startswith("retalk: no worker process could be started (FileNotFoundError: ")
+    assert said.endswith("): checked in this process\n") and said.count("\n") == 1
+    assert pooled == alone

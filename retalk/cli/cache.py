@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 import click
 
-from retalk.cli.common import main
+from retalk.cli.common import EXIT_ENVIRONMENT, main
+
+if TYPE_CHECKING:
+    from retalk.cache import ResultCache
 
 
 @main.group()
@@ -25,7 +31,8 @@ def info() -> None:
     """Where the cache is, how many results it holds, and their size."""
     from retalk.cache import ResultCache
 
-    stats = ResultCache().stats()
+    cache = _usable(ResultCache())
+    stats = cache.stats()
     click.echo(f"{stats.folder}: {stats.entries} results, {stats.size:,} bytes")
 
 
@@ -34,5 +41,17 @@ def clear() -> None:
     """Remove every stored result."""
     from retalk.cache import ResultCache
 
-    removed = ResultCache().clear()
+    removed = _usable(ResultCache()).clear()
     click.echo(f"removed {removed.entries} results ({removed.size:,} bytes) from {removed.folder}")
+
+
+def _usable(cache: ResultCache) -> ResultCache:
+    """`cache`, or one line on why its folder cannot be used and exit 3."""
+    from retalk.cache import Unusable
+
+    try:
+        cache.usable()
+    except Unusable as why:
+        click.echo(f"retalk: the cache folder is unusable: {why} (checks run uncached)", err=True)
+        sys.exit(EXIT_ENVIRONMENT)
+    return cache

@@ -199,9 +199,12 @@ def inspect(
             media = _with_decoded(media, scan.decoded)
     elif seen_as == "audio" and media.open_error is None and media.probe and media.probe.audio:
         content_stack.require("speech")
-        from retalk.preflight.speech import analyse_speech
+        from retalk.preflight.speech import SpeechTimeout, analyse_speech
 
-        media = replace(media, speech=analyse_speech(media.path))
+        try:
+            media = replace(media, speech=analyse_speech(media.path))
+        except SpeechTimeout as late:
+            media = replace(media, unsettled=f"the speech: {late}")
     return media, embedding
 
 

@@ -6,7 +6,9 @@ loads the models once, on its first file that needs them, and checks one file at
 thread of the main process hands them out. The main process stores the results in the cache
 and returns them in the order of the inputs. A worker that dies (killed, crashed) costs its
 file a `File.CheckFailed` finding and is replaced; Ctrl-C and SIGTERM end every worker before
-the exception goes on.
+the exception goes on. No file is ever lost: when workers cannot be started (too many open
+files, too many processes), the files they would have taken are checked by those that could,
+and, when none could, in this process; one line on stderr says so.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ Progress = Callable[[int, int], None]
 
 _STOP_WAIT_S = 2.0
 """How long a worker asked to end (SIGTERM) is waited for before it is killed."""
+MAX_JOBS = 64
+"""The most worker processes, whatever `--jobs` asks (a worker holds its models: ~0.5 GiB)."""
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        print(f"retalk: {line}", file=sys.stderr, flush=True)
 
 
 def check_many(
@@ -91,13 +100,18 @@ def check_many(
             progress(done, total)
 
     groups = list(todo.values())
-    workers = min(jobs or os.cpu_count() or 1, len(groups))
+    workers = min(jobs or os.cpu_count() or 1, len(groups), MAX_JOBS)
     try:
         if workers <= 1:
             for indices in groups:
                 finished(indices, template_of(files[indices[0]], content, rules), None)
         else:
-            _Pool(workers, content, rules).run([(g, files[g[0]]) for g in groups], finished)
+            pool = _Pool(workers, content, rules)
+            left = pool.run([(g, files[g[0]]) for g in groups], finished)
+            if pool.start_failures:
+                _say(_not_started(pool, len(left)))
+            for indices, path in left:
+                finished(indices, template_of(path, content, rules), None)
     finally:
         if cache is not None:
             cache.flush()
@@ -107,11 +121,14 @@ def check_many(
 def template_of(path: str, content: bool, policy: Policy) -> dict[str, Any]:
     """`judge_file_at(path)` as a template for the cache: judged under `placeholder(path)`, as
     `Report.to_dict()` (see `retalk.cache.named`)."""
-    from retalk.cache import placeholder
+    from retalk.cache import UNSETTLED, placeholder
     from retalk.preflight.check import inspect, judge
 
     media = inspect(path, None, content=content, policy=policy)[0]
-    return judge(replace(media, path=placeholder(path)), None, policy).to_dict()
+    template = judge(replace(media, path=placeholder(path)), None, policy).to_dict()
+    if media.unsettled is not None:
+        template[UNSETTLED] = media.unsettled  # never stored
+    return template
 
 
 def _failed(path: str, why: str | None, policy: Policy) -> Report:
@@ -121,6 +138,18 @@ def _failed(path: str, why: str | None, policy: Policy) -> Report:
     ending = os.path.splitext(path)[1].lower().lstrip(".")
     found = judge_file(Media(path, 0, ending, open_error=why), CHECK_FAILED, policy)
     return Report((Input(path, "unknown", None, {}),), found)
+
+
+def _not_started(pool: _Pool, left: int) -> str:
+    """One line on the workers that could not be started, and who checked instead."""
+    why = pool.start_failures[-1]
+    if not pool.started:
+        return f"no worker process could be started ({why}): checked in this process"
+    said = (
+        f"{len(pool.start_failures)} worker processes could not be started ({why}): "
+        f"checked with {pool.started}"
+    )
+    return said + (f", and {left} files in this process" if left else "")
 
 
 Task = tuple[list[int], str]
@@ -138,29 +167,38 @@ class _Pool:
         self.processes: dict[subprocess.Popen[bytes], bool] = {}  # → busy
         self.lock = threading.Lock()
         self.stopping = False
+        self.start_failures: list[str] = []
+        """Why each worker that could not be started could not."""
+        self.started = 0
+        """How many feeders had a worker."""
 
-    def run(self, tasks: list[Task], done: Done) -> None:
-        """Check every task's file, telling `done` in the main thread as each ends."""
-        todo: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+    def run(self, tasks: list[Task], done: Done) -> list[Task]:
+        """Check every task's file, telling `done` in the main thread as each ends; the tasks
+        left unchecked because no worker could be started, for the caller to check."""
+        todo: queue.SimpleQueue[Task] = queue.SimpleQueue()
         results: queue.SimpleQueue[tuple[Task, list[Any]]] = queue.SimpleQueue()
         for task in tasks:
             todo.put(task)
-        for _ in range(self.size):
-            todo.put(None)
         feeders = [
             threading.Thread(target=self._feed, args=(todo, results), daemon=True)
             for _ in range(self.size)
         ]
         try:
             for feeder in feeders:
-                feeder.start()
+                try:
+                    feeder.start()
+                except RuntimeError as error:  # no more threads: the started ones do it all
+                    self.start_failures.append(_reason(error))
             for _ in tasks:
                 while True:
                     try:  # a timeout, so that Ctrl-C is heard while waiting
                         (indices, _path), answer = results.get(timeout=0.25)
                         break
                     except queue.Empty:
-                        continue
+                        if any(feeder.is_alive() for feeder in feeders) or not results.empty():
+                            continue
+                        # Every feeder has ended: what is still to do had no worker to go to.
+                        return _left(todo)
                 status = answer[0]
                 if status == "env":
                     raise _environment_problem(answer[1], answer[2])
@@ -170,25 +208,50 @@ class _Pool:
                     done(indices, None, str(answer[1]))
         finally:
             self.stop()
+        return []
 
-    def _feed(self, todo: queue.SimpleQueue[Task | None], results: queue.SimpleQueue[Any]) -> None:
+    def _feed(self, todo: queue.SimpleQueue[Task], results: queue.SimpleQueue[Any]) -> None:
+        """Hand tasks to a worker of this thread's until none is left. A worker that cannot be
+        started hands its task back and ends the thread; any other failure costs its file a
+        `File.CheckFailed` finding: no task is lost, and no traceback printed."""
         worker: subprocess.Popen[bytes] | None = None
+        task: Task | None = None
+        had_worker = False
         try:
-            while (task := todo.get()) is not None and not self.stopping:
+            while not self.stopping:
+                try:
+                    task = todo.get_nowait()  # every task is queued before the feeders start
+                except queue.Empty:
+                    return
                 if worker is None:
-                    worker = self._start()
+                    try:
+                        worker = self._start()
+                    except (OSError, ValueError, subprocess.SubprocessError) as error:
+                        with self.lock:
+                            self.start_failures.append(_reason(error))
+                        todo.put(task)  # for another worker, or the main thread
+                        task = None
+                        return
                     if worker is None:
                         return
+                    if not had_worker:
+                        had_worker = True
+                        with self.lock:
+                            self.started += 1
                 answer = self._ask(worker, task[1])
                 if answer is None:  # it died: its file gets a finding, a new worker takes over
-                    results.put((task, ["died", _death(worker.wait())]))
+                    answer = ["died", _death(worker.wait())]
                     self._forget(worker)
                     worker = None
-                    continue
                 results.put((task, answer))
+                task = None
+        except BaseException as error:
+            if task is not None:
+                results.put((task, ["error", f"the check ended abnormally ({_reason(error)})"]))
         finally:
             if worker is not None:
-                self._release(worker)
+                with contextlib.suppress(Exception):
+                    self._release(worker)
 
     def _ask(self, worker: subprocess.Popen[bytes], path: str) -> list[Any] | None:
         assert worker.stdin is not None and worker.stdout is not None
@@ -270,6 +333,18 @@ class _Pool:
             from retalk.preflight.source import remove_orphan_links
 
             remove_orphan_links()
+
+
+def _left(todo: queue.SimpleQueue[Task]) -> list[Task]:
+    left: list[Task] = []
+    with contextlib.suppress(queue.Empty):
+        while True:
+            left.append(todo.get_nowait())
+    return left
+
+
+def _reason(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def _death(returncode: int) -> str:

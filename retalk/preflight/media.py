@@ -69,6 +69,9 @@ class Media:
     """What speech analysis heard in an audio file; None when it did not run."""
     lfs: lfs.Pointer | None = None
     """What the file points to when it is a Git LFS pointer: then nothing else is read."""
+    unsettled: str | None = None
+    """Which tool gave no answer in time, when one did not: the result depends on the
+    machine's speed (it is never stored in the result cache)."""
     decoded: Decoded | None = None
     """How much of its video (or, without one, audio) stream decoded: the start only, or all
     of it (see `decoding`); None for an image, or a file ffprobe cannot read."""
@@ -185,7 +188,11 @@ def _probed(
     try:
         probe = parse_probe(run_ffprobe(pin.path, pass_fds=(pin.fd,)))
     except ProbeFailed as failure:
-        return Media(name, size, ending, container, open_error=str(failure), missing_bytes=missing)
+        late = str(failure) if failure.timed_out else None
+        return Media(
+            name, size, ending, container, open_error=str(failure), missing_bytes=missing,
+            unsettled=late,
+        )  # fmt: skip
     if container is None and _image_demuxer(probe.format_name):
         # Named as a picture (ffmpeg reads .jpg, .png … as one by name), but Pillow and the
         # first bytes know no picture format in it.

@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import Any
 
 from retalk import limits
-from retalk.errors import ToolMissing
+from retalk.errors import ToolKilled, ToolMissing
 
 FFPROBE_ENV = "RETALK_FFPROBE"
 """Names the ffprobe program to run, when it is not `ffprobe` on PATH."""
@@ -80,6 +80,22 @@ class Probe:
 class ProbeFailed(Exception):
     """ffprobe ran and could not read the file; the message is ffprobe's last word."""
 
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+        """It gave no answer in time: a verdict of the machine's speed, not to be kept."""
+
+
+def killed(tool: str, returncode: int) -> ToolKilled:
+    """The error of `tool` ended by the signal `-returncode`."""
+    import signal
+
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    return ToolKilled(f"{tool} was ended by {name} (out of memory, or killed): nothing was judged")
+
 
 def ffprobe_command() -> str:
     return os.environ.get(FFPROBE_ENV) or "ffprobe"
@@ -91,8 +107,8 @@ def ffmpeg_command() -> str:
 
 def run_ffprobe(path: str, *, pass_fds: tuple[int, ...] = ()) -> dict[str, Any]:
     """ffprobe's JSON for `path` (with `pass_fds`, a `source.pinned` path to an open file).
-    Raises ToolMissing when ffprobe cannot be started and ProbeFailed when it cannot read the
-    file or takes longer than `limits.TOOL_TIMEOUT_S`."""
+    Raises ToolMissing when ffprobe cannot be started, ToolKilled when a signal ends it, and
+    ProbeFailed when it cannot read the file or takes longer than `limits.TOOL_TIMEOUT_S`."""
     import subprocess
 
     from ffmpeg._utils import convert_kwargs_to_cmd_line_args
@@ -116,9 +132,12 @@ def run_ffprobe(path: str, *, pass_fds: tuple[int, ...] = ()) -> dict[str, Any]:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise ProbeFailed(f"ffprobe gave no answer in {limits.TOOL_TIMEOUT_S:g} s") from None
+        said = f"ffprobe gave no answer in {limits.TOOL_TIMEOUT_S:g} s"
+        raise ProbeFailed(said, timed_out=True) from None
     except OSError as error:
         raise ToolMissing(command, str(error)) from None
+    if run.returncode < 0:
+        raise killed(command, run.returncode)
     if run.returncode != 0:
         raise ProbeFailed(_ffprobe_says(run.stderr, target) or "ffprobe failed")
     try:

@@ -117,6 +117,7 @@ FILE_RULES: tuple[Rule, ...] = (
     _rule("small", "Face.Small", "video ref", faces.small),
     _rule("gaps", "Face.Gaps", "video", faces.gaps),
     _rule("partial-scan", "Face.Partial", "video", faces.partial),
+    _rule("speech-unmeasured", "File.Unmeasured", "audio", speech_rules.unmeasured),
     _rule("no-speech", "Audio.NoSpeech", "audio", speech_rules.no_speech),
     _rule("quiet", "Audio.Quiet", "audio", speech_rules.quiet),
     _rule("noisy", "Audio.Noisy", "audio", speech_rules.noisy),

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from retalk import limits
 from retalk.errors import ModelUnavailable, ToolMissing
 from retalk.preflight.content_stack import unavailable
-from retalk.preflight.probe import ffmpeg_command
+from retalk.preflight.probe import ffmpeg_command, killed
 from retalk.preflight.source import pinned
 
 if TYPE_CHECKING:
@@ -74,10 +74,15 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
+class SpeechTimeout(Exception):
+    """ffmpeg gave no answer in time: the speech was not measured."""
+
+
 def analyse_speech(path: str) -> SpeechScan | None:
     """The speech scan of an audio file (its first `limits.ANALYSIS_MAX_S` seconds); None when
-    ffmpeg cannot decode its audio or takes longer than `limits.TOOL_TIMEOUT_S`. Raises
-    ToolMissing without ffmpeg and ModelUnavailable when the VAD will not load."""
+    ffmpeg cannot decode its audio. Raises SpeechTimeout when ffmpeg takes longer than
+    `limits.TOOL_TIMEOUT_S`, ToolMissing when ffmpeg cannot be started, ToolKilled when a
+    signal ends it, and ModelUnavailable when the VAD will not load."""
     import numpy as np
 
     command = ffmpeg_command()
@@ -105,8 +110,12 @@ def analyse_speech(path: str) -> SpeechScan | None:
                 timeout=limits.TOOL_TIMEOUT_S,
                 check=False,
             )  # fmt: skip
-    except (subprocess.TimeoutExpired, OSError):
-        return None
+    except subprocess.TimeoutExpired:
+        raise SpeechTimeout(f"ffmpeg gave no answer in {limits.TOOL_TIMEOUT_S:g} s") from None
+    except OSError as error:
+        raise ToolMissing(command, str(error)) from None
+    if run.returncode < 0:
+        raise killed(command, run.returncode)
     if run.returncode != 0:
         return None
     samples = _level(np.frombuffer(run.stdout, dtype=np.float32))

@@ -11,6 +11,17 @@ from retalk.policy import Policy
 from retalk.preflight.media import Media
 
 
+def unmeasured(media: Media, policy: Policy) -> Iterator[Finding]:
+    """The speech analysis ran out of time: nothing of the speech rules was checked."""
+    if media.speech is None and media.unsettled is not None and media.open_error is None:
+        yield finding(
+            "File.Unmeasured",
+            media.path,
+            f"{media.unsettled}: speech, loudness, noise and clipping were not measured",
+            hint="check it again on a less busy machine",
+        )
+
+
 def no_speech(media: Media, policy: Policy) -> Iterator[Finding]:
     scan = media.speech
     if scan is None or not _too_little(media):
