@@ -209,7 +209,7 @@ def submit(
         _fail(str(problem), EXIT_ENVIRONMENT)
     # A pointer is only a warning in a check, but uploading one is a sure rejection: refused
     # even with --force.
-    pointers = report.filtered(select=["File.LfsPointer"]).findings
+    pointers = [f for f in report.findings if f.code == "File.LfsPointer"]
     if pointers:
         names = ", ".join(f.path for f in pointers)
         _fail(f"{names}: a Git LFS pointer, not the file: run `git lfs pull` first", EXIT_FINDINGS)
