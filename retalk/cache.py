@@ -198,13 +198,17 @@ class ResultCache:
     # -- entries
 
     def _entry(self, key: str) -> Path:
+        """Where the entry of `key` lies. Raises OSError when the entries' folder is a symbolic
+        link: what lies at its end is not retalk's to read, write or remove."""
+        if self._entries.is_symlink():
+            raise OSError(errno.ELOOP, "the cache's entries folder is a symbolic link")
         name = hashlib.blake2b(key.encode(), digest_size=20).hexdigest()
         return self._entries / name[:2] / f"{name}.json"
 
     def get(self, key: str, path: str) -> Report | None:
         """The report stored under `key`, naming `path`; None on a miss (or a bad entry)."""
-        entry = self._entry(key)
         try:
+            entry = self._entry(key)
             data = json.loads(read_regular(entry))
             if not isinstance(data, dict) or data.get("format") != FORMAT:
                 return None
@@ -237,7 +241,10 @@ class ResultCache:
                 return False
         except OSError:
             return False
-        entry = self._entry(key)
+        try:
+            entry = self._entry(key)
+        except OSError:
+            return False
         digest = hashlib.sha256(body.encode()).hexdigest()
         ok = _write_atomic(entry, {"format": FORMAT, "sha256": digest, "body": body})
         if ok:
@@ -295,6 +302,8 @@ class ResultCache:
                 )
 
     def _shards(self) -> list[Path]:
+        if self._entries.is_symlink():
+            return []  # not retalk's (see `_entry`)
         try:
             return [
                 p
@@ -307,6 +316,8 @@ class ResultCache:
     def usable(self) -> None:
         """Raise `Unusable` when the cache folder cannot hold entries: it (or its entries'
         folder) is not a folder, or cannot be entered; a folder yet to be made is usable."""
+        if self._entries.is_symlink():
+            raise Unusable(f"{self._entries} is a symbolic link, not retalk's folder")
         for folder in (self.folder, self._entries):
             try:
                 info = os.stat(folder)

@@ -123,7 +123,9 @@ or whose check did not end, was not judged, and must never pass for one that was
 
 def strict_fails(strict: bool | tuple[str, ...], code: str) -> bool:
     """Whether a warning of `code` fails a check under `strict` (`True`: every warning but
-    `NOT_STRICT`; prefixes: those whose code starts with one)."""
+    `NOT_STRICT`; prefixes: those whose code starts with one; an empty prefix among them, as
+    `--strict` over a policy's list: every warning but `NOT_STRICT`, and the listed ones)."""
     if isinstance(strict, bool):
         return strict and not code.startswith(NOT_STRICT)
-    return code.startswith(strict)
+    named = tuple(prefix for prefix in strict if prefix)
+    return code.startswith(named) or ("" in strict and not code.startswith(NOT_STRICT))

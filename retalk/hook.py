@@ -35,8 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _options_end(args: list[str]) -> int:
-    """Where `retalk check`'s options end in `args`: at `--`, or at the first argument that is
-    none of its options (nor an option's value)."""
+    """Where `retalk check`'s options end in `args`: at `--`, at an existing file (pre-commit's
+    names follow the options), or at the first argument that is none of the options (nor an
+    option's value)."""
     from retalk.cli.check import check
 
     takes_value: dict[str, bool] = {}
@@ -51,6 +52,8 @@ def _options_end(args: list[str]) -> int:
             del args[at]
             return at
         name = arg.split("=", 1)[0]
+        if arg not in takes_value and os.path.lexists(arg):
+            return at  # a staged file, though named like an option (`--ignore=x.mp4`)
         if name not in takes_value:
             # An unknown option that is no file is left to `retalk check` to refuse.
             if arg.startswith("-") and not os.path.lexists(arg):

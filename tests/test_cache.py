@@ -601,3 +601,23 @@ def test_a_hostile_stat_memo_is_passed_over(
     assert time.monotonic() - started < 30  # never waits on the FIFO
     assert _calls(probes) == 1  # the entry still served: a hit, the file hashed again
     assert warm.returncode == 1 and _json(warm) == _json(cold)
+
+
+def test_a_symlinked_entries_folder_is_not_followed(run: Run, media: Path, tmp_path: Path) -> None:
+    """`v1` made a link to a folder elsewhere: neither `cache clear` nor a check reads, writes or
+    removes anything there; the cache is said to be unusable."""
+    victim = tmp_path / "victim" / "ab"
+    victim.mkdir(parents=True)
+    planted = victim / ("a" * 40 + ".json")
+    planted.write_text("not retalk's")
+    holder = tmp_path / "cache"
+    holder.mkdir()
+    (holder / "v1").symlink_to(tmp_path / "victim")
+    env = {**os.environ, "RETALK_CACHE_DIR": str(holder)}
+    for args in (("cache", "clear"), ("cache", "info")):
+        said = run(*args, env=env)
+        assert said.returncode == 3 and "symbolic link" in said.stderr, said.stderr
+    checked = run("check", "--no-content", str(media / "fps12.mp4"), env=env)
+    assert checked.returncode == 1 and "InvalidFile.FPS" in checked.stdout
+    assert planted.read_text() == "not retalk's"
+    assert sorted(p.name for p in (tmp_path / "victim").rglob("*")) == sorted(["ab", planted.name])

@@ -253,6 +253,9 @@ HOOK = str(Path(sys.executable).with_name("retalk-hook"))
         (["--no-content", "notes.txt", "-fps12.mp4", "good.wav"], 1, "-fps12.mp4: InvalidFile"),
         (["--no-content", "--jobs=1", "-q", "--", "-fps12.mp4"], 1, "-fps12.mp4: InvalidFile"),
         (["--no-content", "notes.txt"], 0, ""),
+        # A staged file named like an option is a file: pre-commit's names follow the options.
+        (["--no-content", "--ignore=InvalidFile.mp4"], 1, "--ignore=InvalidFile.mp4: InvalidFile"),
+        (["--no-content", "--select", "File.", "--ignore=InvalidFile.mp4"], 0, "OK for the"),
     ],
 )
 def test_the_hook_entry_takes_trailing_media_names_as_files(
@@ -261,6 +264,7 @@ def test_the_hook_entry_takes_trailing_media_names_as_files(
     shutil.copy(media / "fps12.mp4", tmp_path / "-fps12.mp4")
     shutil.copy(media / "good.wav", tmp_path / "good.wav")
     (tmp_path / "notes.txt").write_text("not media\n")
+    shutil.copy(media / "fps12.mp4", tmp_path / "--ignore=InvalidFile.mp4")
     done = subprocess.run(
         [HOOK, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120,
         stdin=subprocess.DEVNULL,

@@ -65,6 +65,9 @@ def test_a_pointer_in_the_job_form_and_strict(run, tmp_path: Path) -> None:
     (tmp_path / ".retalk.toml").write_text('strict = ["File.LfsPointer"]\n')
     named = run("check", "talk.mp4", cwd=tmp_path)
     assert named.returncode == 1 and "FAIL (strict on File.LfsPointer)" in named.stdout
+    # … nor does --strict over that list: it adds every warning, and drops none it names.
+    both = run("check", "--strict", "talk.mp4", cwd=tmp_path)
+    assert both.returncode == 1 and "FAIL (strict on --strict, File.LfsPointer)" in both.stdout
 
 
 @pytest.mark.parametrize(

@@ -146,3 +146,29 @@ def test_every_number_is_finite(
     for args in (("config",), ("check", "--no-content", good)):
         result = run(*args[:1], "--config", str(config), *args[1:], cwd=tmp_path)
         _one_line_exit_2(result, f"{config} {said}")
+
+
+HUGE = "1" + "0" * 400
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        # Any key, any table: a pyproject.toml on the way up is parsed whole.
+        ("pyproject.toml", "x = 1" + "0" * 5000, "pyproject.toml: not readable TOML: "),
+        (".retalk.toml", f"[video]\nmax-side = {HUGE}", "[video] max-side: must be under 10^15"),
+        (".retalk.toml", f"[video]\nmin-side = -{HUGE}", "[video] min-side: must be under 10^15"),
+        (".retalk.toml", f"[ref]\nmax-side = 0x{'F' * 400}", "[ref] max-side: must be under 10^15"),
+    ],
+    ids=["digits-past-int", "huge-max", "huge-negative-min", "huge-hex"],
+)
+def test_numbers_too_large_are_one_line(
+    run: Run, media: Path, tmp_path: Path, name: str, text: str, said: str
+) -> None:
+    (tmp_path / name).write_text(text + "\n")
+    good = str(media / "good.wav")
+    for args in (("config",), ("check", "--no-content", good)):
+        result = run(*args, cwd=tmp_path)
+        assert result.returncode == 2, (result.stdout, result.stderr)
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert said in result.stderr, result.stderr

@@ -124,6 +124,8 @@ def _parse(path: str) -> dict[str, Any]:
         raise _Unusable("not valid TOML: not UTF-8 text", content=True) from None
     except tomllib.TOMLDecodeError as error:
         raise _Unusable(f"not valid TOML: {error}", content=True) from None
+    except ValueError as error:  # a number past Python's digit limit for int()
+        raise _Unusable(f"not readable TOML: {error}", content=True) from None
     except RecursionError:
         raise _Unusable("its arrays or tables nest too deeply to be read", content=True) from None
     except MemoryError:
@@ -192,7 +194,11 @@ def _override(policy: Policy, given: Overrides) -> Policy:
             changes[key] = value
             sources[key] = COMMAND_LINE
     if given.strict is not None:
-        changes["strict"] = given.strict
+        # --strict over a list of prefixes adds every warning to it: it must not drop what the
+        # list names beyond them (File.LfsPointer). "" stands for "every warning" (see
+        # `codes.strict_fails`); a user's prefixes are never empty.
+        listed = policy.strict if given.strict and isinstance(policy.strict, tuple) else ()
+        changes["strict"] = ("", *listed) if listed else given.strict
         sources["strict"] = COMMAND_LINE
     return replace(policy, **changes, sources=tuple(sources.items()))
 
@@ -321,6 +327,9 @@ class _Reader:
         if not isinstance(value, number) or isinstance(value, bool):
             kind = "a whole number" if key.integer else "a number"
             raise self.fail(key.name, f"must be {kind}, not {_toml(value)}", key.table)
+        if isinstance(value, int) and abs(value) >= 10**15:  # a float of it would overflow
+            digits = len(str(abs(value)))
+            raise self.fail(key.name, f"must be under 10^15, not {digits} digits", key.table)
         if not math.isfinite(value):
             raise self.fail(key.name, f"must be a finite number, not {_toml(value)}", key.table)
         service = key.service()

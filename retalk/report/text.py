@@ -62,7 +62,8 @@ def verdict(report: Report, *, strict: bool | tuple[str, ...] = False) -> str:
     failing = [w for w in report.warnings if strict_fails(strict, w.code)]
     if failing:
         warned = len({f.path for f in failing})
-        why = "--strict" if strict is True else f"strict on {', '.join(strict or ())}"
+        named = ", ".join(p or "--strict" for p in strict) if isinstance(strict, tuple) else ""
+        why = "--strict" if strict is True else f"strict on {named}"
         return f"FAIL ({why}): warnings on {warned} of {total} {noun}{unchecked} ({counts})"
     dropped = _dropped_rejections(report, total)
     if dropped:
