@@ -621,3 +621,6 @@ def test_a_symlinked_entries_folder_is_not_followed(run: Run, media: Path, tmp_p
     assert checked.returncode == 1 and "InvalidFile.FPS" in checked.stdout
     assert planted.read_text() == "not retalk's"
     assert sorted(p.name for p in (tmp_path / "victim").rglob("*")) == sorted(["ab", planted.name])
+    # The library's own clear, which no `usable()` check precedes, leaves it alone too.
+    assert ResultCache(holder).clear().entries == 0
+    assert planted.read_text() == "not retalk's"
