@@ -72,8 +72,8 @@ def main() -> None:
 _SERVER = r"""
 import sys
 from pathlib import Path
-from retalk.client.emulator import Emulator
-from retalk.client.emulator import server as s
+from retalk.emulator import Emulator
+from retalk.emulator import server as s
 
 folder = Path(sys.argv[1])
 

@@ -35,7 +35,7 @@ from retalk.client import (
     WaitTimeout,
 )
 from retalk.client.core import Answer, Core, download_target
-from retalk.client.emulator import Emulator, Faults
+from retalk.emulator import Emulator, Faults
 from retalk.units import size_text
 
 KEY = "sk-retalk-SECRET-7f3a9c"

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from retalk.client.core import SUBMIT_PATH
-from retalk.client.emulator import Emulator, Faults
+from retalk.emulator import Emulator, Faults
 
 KEY = "sk-hostile-test"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -215,7 +215,7 @@ def test_a_submit_whose_client_hung_up_makes_no_task(emulator: Emulator) -> None
 _SERVE = """
 import os, sys
 from pathlib import Path
-from retalk.client.emulator import Emulator
+from retalk.emulator import Emulator
 emulator = Emulator(api_key=os.environ["RETALK_TEST_KEY"], storage=Path(sys.argv[1])).start()
 print(emulator.origin, flush=True)
 sys.stdin.read()

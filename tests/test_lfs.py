@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import retalk
-from retalk.client.emulator import Emulator
+from retalk.emulator import Emulator
 from retalk.preflight import lfs
 from retalk.preflight.formats import MEDIA_ENDINGS
 

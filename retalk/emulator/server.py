@@ -38,9 +38,9 @@ from urllib.parse import parse_qs, urlsplit
 from retalk import limits
 from retalk.client.config import MODEL
 from retalk.client.core import OSS_SCHEME, SUBMIT_PATH
-from retalk.client.emulator import oss, wire
-from retalk.client.emulator.engine import EmulatedTask, Engine
-from retalk.client.emulator.faults import Faults
+from retalk.emulator import oss, wire
+from retalk.emulator.engine import EmulatedTask, Engine
+from retalk.emulator.faults import Faults
 
 API = "/api/v1"
 OSS = "/oss"

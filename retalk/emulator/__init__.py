@@ -1,6 +1,6 @@
 """A local emulator of the VideoRetalk service (see `server.Emulator`)."""
 
-from retalk.client.emulator.faults import Faults
-from retalk.client.emulator.server import Emulator
+from retalk.emulator.faults import Faults
+from retalk.emulator.server import Emulator
 
 __all__ = ["Emulator", "Faults"]
