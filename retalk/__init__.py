@@ -8,6 +8,8 @@
 from retalk.codes import CODES, Severity
 from retalk.errors import (
     EnvironmentProblem,
+    LedgerBusy,
+    LedgerError,
     ModelUnavailable,
     PolicyError,
     RetalkError,
@@ -45,6 +47,8 @@ __all__ = [
     "EnvironmentProblem",
     "Finding",
     "Input",
+    "LedgerBusy",
+    "LedgerError",
     "ModelUnavailable",
     "Policy",
     "PolicyError",

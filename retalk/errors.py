@@ -9,6 +9,8 @@ exception: it is a finding.
      │    ├── MissingApiKey                 client  no key: argument, environment, key file
      │    └── InvalidSetting                client  a key not one line of ASCII, a bad base URL
      ├── PolicyError                        retalk  a project policy or a code prefix that is wrong
+     ├── LedgerError                        retalk  a job ledger that cannot be used
+     │    └── LedgerBusy                    retalk  another batch is running on the ledger
      └── ApiError                           client  the service, or the way to it, said no
           ├── TransportError                client  no answer: refused, dropped, out of time
           ├── InvalidAnswer                 client  an answer not as the API describes it
@@ -23,11 +25,11 @@ exception: it is a finding.
           └── WaitTimeout                   client  the task had not ended in time
 
 `retalk` or `client` (`retalk.client`): the package that exports the class. An
-EnvironmentProblem is exit code 3 in the command line, a PolicyError 2 (usage). The service's
-branch lives in `retalk.client.errors`, which alone builds it: `error_from_answer` from an
-error answer, `error_from_httpx` from anything httpx raises. Every failure a caller of the
-client can meet is one of these (or a ValueError for a bad argument, an OSError for a local
-file).
+EnvironmentProblem is exit code 3 in the command line, a PolicyError 2 (usage), a
+LedgerError 3 (`retalk.jobs.ledger`). The service's branch lives in `retalk.client.errors`,
+which alone builds it: `error_from_answer` from an error answer, `error_from_httpx` from
+anything httpx raises. Every failure a caller of the client can meet is one of these (or a
+ValueError for a bad argument, an OSError for a local file).
 """
 
 from __future__ import annotations
@@ -62,3 +64,11 @@ class ModelUnavailable(EnvironmentProblem):
 class PolicyError(RetalkError):
     """A project policy that cannot be used (a config file's mistake, a value looser than the
     service's), or a code prefix no finding code starts with."""
+
+
+class LedgerError(RetalkError):
+    """A job ledger that cannot be used: not a ledger, of a newer schema, or not writable."""
+
+
+class LedgerBusy(LedgerError):
+    """Another process is running a batch on the same ledger."""

@@ -29,6 +29,8 @@ def result_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     analysis (a later check of the same bytes in the same test is a hit)."""
     folder = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("RETALK_CACHE_DIR", str(folder))
+    # And a ledger of single submits of its own (never the user's: `retalk.jobs.ledger`).
+    monkeypatch.setenv("RETALK_STATE_DIR", str(tmp_path_factory.mktemp("state")))
     return folder
 
 

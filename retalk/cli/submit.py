@@ -1,48 +1,34 @@
-"""`retalk submit`: preflight a job, upload its local files, submit it, and with --wait fetch
-its result."""
+"""`retalk submit`: parse the job, run it (`retalk.jobs.Runner`), render what happened."""
 
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from retalk.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, main
-from retalk.cli.service import _FORMAT, _fail, _Progress, _service, _wait_and_save
-from retalk.errors import EnvironmentProblem
+from retalk.cli.check import policy_or_exit
+from retalk.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_INTERRUPTED, main
+from retalk.cli.events import EventLine
+from retalk.cli.service import _FORMAT, _emit, _service
+from retalk.errors import EnvironmentProblem, LedgerError
+from retalk.job import Job, Parameters
 from retalk.report import FORMATS, RenderOptions, render
-from retalk.report.escape import printable
 
-
-def _is_url(value: str) -> bool:
-    return value.startswith(("http://", "https://", "oss://"))
-
-
-def _reachable(url: str) -> str | None:
-    """Why the service would not fetch `url` (its `InvalidURL.*` code), or None."""
-    import httpx
-
-    if url.startswith("oss://"):
-        return None
-    try:
-        with httpx.stream("GET", url, headers={"Range": "bytes=0-0"}, timeout=10) as response:
-            if response.status_code >= 400:
-                return f"InvalidURL.ConnectionRefused: {url} answers HTTP {response.status_code}"
-    except httpx.TimeoutException:
-        return f"InvalidURL.Timeout: {url} does not answer"
-    except httpx.HTTPError:
-        return f"InvalidURL.ConnectionRefused: {url} refuses the connection"
-    except httpx.InvalidURL:
-        return f"InvalidURL.ConnectionRefused: {url} is not a URL that can be fetched"
-    return None
+if TYPE_CHECKING:
+    from retalk.jobs.runner import Outcome
 
 
 def _output_for(video: str, output: str | None) -> Path:
-    if output:
-        return Path(output)
+    """Where the result goes: `-o` (a folder: the video's stem inside it), else
+    `STEM-retalk.mp4` here."""
     stem = Path(video.split("?")[0]).stem or "result"
-    return Path(f"{stem}-retalk.mp4")
+    if output and Path(output).is_dir():
+        return Path(output) / f"{stem}-retalk.mp4"
+    return Path(output) if output else Path(f"{stem}-retalk.mp4")
 
 
 @main.command()
@@ -59,7 +45,23 @@ def _output_for(video: str, output: str | None) -> Path:
 @click.option("-o", "--output", type=click.Path(dir_okay=True), help="Where --wait saves it.")
 @click.option("--timeout", type=float, help="Give up waiting after this many seconds.")
 @click.option("--force", is_flag=True, help="Submit even when the preflight finds errors.")
+@click.option(
+    "--resubmit",
+    is_flag=True,
+    help="Submit even when this job (same inputs and parameters) was submitted already, or "
+    "its submit's answer was lost: a possible duplicate, paid twice.",
+)
 @click.option("--no-content", is_flag=True, help="Preflight on metadata only.")
+@click.option(
+    "--strict/--no-strict",
+    default=None,
+    help="Let the preflight's warnings block the upload too (over the config's `strict`).",
+)
+@click.option(
+    "--config",
+    type=click.Path(path_type=str, readable=False),
+    help="The policy file (pyproject.toml or .retalk.toml) instead of the nearest one.",
+)
 @click.option(
     "--report-format",
     type=click.Choice(list(FORMATS)),
@@ -78,68 +80,147 @@ def submit(
     output: str | None,
     timeout: float | None,
     force: bool,
+    resubmit: bool,
     no_content: bool,
+    strict: bool | None,
+    config: str | None,
     report_format: str,
     fmt: str,
 ) -> None:
     """Preflight the job, upload local files, submit, and with --wait fetch the result.
 
-    The preflight runs first: when it finds an error nothing is uploaded (exit 1), unless
-    --force; a Git LFS pointer (the file not pulled) is never uploaded. The task id is
-    printed at once, so that `retalk wait ID` can come back to it.
+    The API key and the address are checked first; then the preflight: when it finds an error
+    nothing is uploaded (exit 1), unless --force; its warnings are shown before any upload (a
+    project policy's `strict` makes them block). A Git LFS pointer is never uploaded. The
+    intent is recorded before the submit: an answer lost on the way is looked up in the task
+    list, never sent again blindly; and a job submitted before (the same inputs and
+    parameters) is not submitted again while its task is good, unless --resubmit.
     """
-    from retalk.preflight import check_job
+    from retalk.jobs.identity import job_key
+    from retalk.jobs.ledger import JobState, Ledger, user_ledger_path
+    from retalk.jobs.runner import Runner
 
     if query_face_threshold is not None and not ref:
         raise click.UsageError("--query-face-threshold goes with --ref")
-
-    def local(path: str | None) -> str | None:
-        return path if path and not _is_url(path) else None
-
+    job = Job(video, audio, ref, Parameters(video_extension, query_face_threshold))
+    policy = policy_or_exit(config, strict=strict)
+    target = _output_for(video, output)
+    if wait_ and output and Path(output).exists() and not Path(output).is_dir():
+        raise click.UsageError(f"{output} exists: results are never written over a file")
+    line = EventLine()
+    key = job_key(job)
     try:
-        report = check_job(
-            video=local(video),
-            audio=local(audio),
-            ref=local(ref),
-            video_extension=video_extension,
-            content=not no_content,
+        ledger = Ledger(user_ledger_path())
+    except LedgerError as error:
+        _fail(line, str(error), EXIT_ENVIRONMENT)
+    with ledger, _service() as client:
+        record = ledger.add(key, key, job, str(target))
+        if record.output != str(target) and record.state not in (JobState.SUBMITTED,):
+            record = ledger.update(key, output=str(target))
+        runner = Runner(
+            client, ledger, policy=policy, content=not no_content, force=force, on_event=line
         )
-    except EnvironmentProblem as problem:
-        _fail(str(problem), EXIT_ENVIRONMENT)
-    # A pointer is only a warning in a check, but uploading one is a sure rejection: refused
-    # even with --force.
-    pointers = [f for f in report.findings if f.code == "File.LfsPointer"]
-    if pointers:
-        names = ", ".join(f.path for f in pointers)
-        _fail(f"{names}: a Git LFS pointer, not the file: run `git lfs pull` first", EXIT_FINDINGS)
-    urls = [url for url in (video, audio, ref) if url and _is_url(url)]
-    unreachable = [why for why in map(_reachable, urls) if why]
-    if not report.ok or unreachable:
-        errors = report.filtered(select=["InvalidFile.", "File.Unreadable"])
-        shown = render(errors, report_format, RenderOptions(quiet=True)) if errors.errors else ""
-        for line in [shown, *unreachable]:
-            if line:
-                click.echo(line, err=True)
-        if not force:
+        shown = _Shown(line, fmt)
+        runner.on_event = shown
+        try:
+            outcome = runner.run(
+                record, wait=wait_, timeout=timeout, resubmit=resubmit, on_task=line.task
+            )
+        except EnvironmentProblem as problem:
+            _fail(line, str(problem), EXIT_ENVIRONMENT)
+        except KeyboardInterrupt:
+            now = ledger.get(key)
+            task_id = now.task_id if now else None
+            if task_id is None:
+                _fail(line, "interrupted; nothing was submitted", EXIT_INTERRUPTED)
             _fail(
-                "the service would reject this job: nothing was uploaded (--force submits anyway)",
+                line,
+                f"interrupted; task {task_id} goes on at the service: "
+                f"retalk wait {task_id} -o {shlex.quote(str(target))} fetches its result",
+                EXIT_INTERRUPTED,
+            )
+        except BaseException:
+            line.clear()
+            raise
+        line.clear()
+        _render(outcome, line, fmt, report_format, target, wait_)
+
+
+class _Shown:
+    """The event line, and the task id on stdout as soon as it is known (`retalk wait ID`
+    comes back to it)."""
+
+    def __init__(self, line: EventLine, fmt: str) -> None:
+        self.line, self.fmt = line, fmt
+
+    def __call__(self, event: object) -> None:
+        from retalk.jobs.events import Event, State, Step
+
+        assert isinstance(event, Event)
+        self.line(event)
+        if self.fmt != "text" or event.state is not State.DONE:
+            return
+        if event.step is Step.SUBMIT:
+            self.line.clear()
+            click.echo(f"task {event.detail} submitted (PENDING)")
+        elif event.step is Step.ADOPT and event.detail.count(" ") == 0:
+            self.line.clear()
+            click.echo(f"task {event.detail} submitted (its answer was lost: found and adopted)")
+
+
+def _render(
+    outcome: Outcome, line: EventLine, fmt: str, report_format: str, target: Path, waited: bool
+) -> None:
+    from retalk.jobs.ledger import JobState
+
+    record, verdict = outcome.record, outcome.verdict
+    if outcome.known is not None:
+        known = outcome.known
+        where = (
+            f"its result was saved to {known.result}"
+            if known.state is JobState.DONE and known.result
+            else f"`retalk wait {known.task_id} -o {shlex.quote(str(target))}` fetches its result"
+        )
+        _fail(
+            line,
+            f"this job (the same inputs and parameters) was submitted already as task "
+            f"{known.task_id}: {where}; --resubmit submits it again (and pays again)",
+            EXIT_FINDINGS,
+        )
+    if record.state is JobState.UNCERTAIN:
+        _fail(line, record.message or "the submit is uncertain", EXIT_FINDINGS)
+    if record.state is JobState.FAILED and verdict is not None and record.code is not None:
+        if record.code == "File.LfsPointer":
+            _fail(line, record.message or "", EXIT_FINDINGS)
+        if record.checked_at is None:  # the preflight refused it
+            blocking = verdict.report.selected(verdict.blocking)
+            shown = render(blocking, report_format, RenderOptions(quiet=True))
+            for text in [shown if blocking.findings else "", *verdict.unreachable]:
+                if text:
+                    click.echo(text, err=True)
+            errors = verdict.report.errors or verdict.unreachable
+            _fail(
+                line,
+                "the service would reject this job: nothing was uploaded (--force submits anyway)"
+                if errors
+                else "the project's policy makes these warnings block: nothing was uploaded "
+                "(--force submits anyway)",
                 EXIT_FINDINGS,
             )
-    progress = _Progress()
-    with _service() as client:
-        sent = {}
-        for role, path in (("video", video), ("audio", audio), ("ref", ref)):
-            if path:
-                label = f"uploading {Path(path).name}"
-                sent[role] = path if _is_url(path) else client.upload(path, progress.bytes(label))
-        progress.done()
-        task = client.submit(
-            sent["video"], sent["audio"], sent.get("ref"), video_extension, query_face_threshold
-        )
-        if fmt == "text":
-            click.echo(printable(f"task {task.task_id} submitted ({task.status.value})"))
-        if not wait_:
-            if fmt == "json":
-                click.echo(json.dumps(task.to_dict(), indent=2))
-            return
-        _wait_and_save(client, task.task_id, _output_for(video, output), timeout, fmt, progress)
+    task = outcome.task
+    if not waited or task is None:
+        if record.state is JobState.FAILED:
+            _fail(line, f"{record.code}: {record.message}", EXIT_FINDINGS)
+        if fmt == "json" and task is not None:
+            click.echo(json.dumps(task.to_dict(), indent=2))
+        return
+    _emit(task, fmt, outcome.saved)
+    if record.state is JobState.EXPIRED:
+        _fail(line, f"the result of task {task.task_id} has expired: {record.message}", 1)
+    if record.state is not JobState.DONE:
+        _fail(line, f"task {task.task_id}: {record.code}: {record.message}", EXIT_FINDINGS)
+
+
+def _fail(line: EventLine, message: str, code: int) -> NoReturn:
+    line.message(f"retalk: {message}")
+    sys.exit(code)

@@ -1,0 +1,107 @@
+"""A submit whose answer was lost, found again in the service's task list.
+
+The service has no idempotency key: a submit sent again after a lost answer may make a second
+task, and bill it. So a lost answer is never followed by another submit blindly: the tasks
+submitted in the attempt's time window (from its intent, recorded before the request left, to
+now, each widened by `CLOCK_MARGIN_S` for the skew between this machine's clock and the
+service's) are listed, those the ledger knows are set aside, and then:
+
+- exactly one is left: it is the attempt's task, adopted;
+- none is left: the request never made a task. The service makes the task before it answers
+  (the task id is in the answer) and lists it from then on, so a task the list does not show
+  after the failure was never made: the job is submitted again, at no risk of a duplicate;
+- more than one: which is the job's cannot be told; the job is `uncertain`, left for the user
+  (`--resubmit` accepts a possible duplicate).
+
+The service writes `submit_time` in its own clock and zone, which it does not name: a time is
+taken to be in the window when its reading in UTC, in this machine's zone or in China Standard
+Time (UTC+8, the mainland region's) falls in it. A wider window can only find more tasks, and
+so make a job uncertain, never adopt a wrong one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from retalk.client import Client, Task
+
+CLOCK_MARGIN_S = 120.0
+"""Seconds the window is widened by on either side, for clock skew."""
+MAX_PAGES = 20
+"""Pages of 100 tasks listed at most, newest first (a window of minutes holds far fewer)."""
+_ZONES = (
+    dt.UTC,
+    dt.timezone(dt.timedelta(hours=8)),
+)
+_FORMATS = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y%m%d%H%M%S")
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What the task list said about a lost submit."""
+
+    task_id: str | None
+    """The task to adopt: the one unknown task in the window."""
+    unknown: tuple[str, ...]
+    """The tasks in the window that the ledger does not know."""
+
+    @property
+    def made(self) -> bool:
+        """Whether the attempt made a task (or might have)."""
+        return bool(self.unknown)
+
+
+def readings(stamp: str | None) -> list[float] | None:
+    """The instants (UTC seconds) a service time may stand for; None when it cannot be read."""
+    if not stamp:
+        return None
+    text = stamp.strip().replace("T", " ").rstrip("Z")
+    for form in _FORMATS:
+        try:
+            naive = dt.datetime.strptime(text, form)
+        except ValueError:
+            continue
+        local = naive.astimezone().timestamp()
+        return [local, *(naive.replace(tzinfo=zone).timestamp() for zone in _ZONES)]
+    return None
+
+
+def in_window(task: Task, start: float, end: float) -> bool:
+    """Whether the task may have been submitted between `start` and `end`, margins added; a
+    time that cannot be read may be anything."""
+    found = readings(task.submit_time)
+    if found is None:
+        return True
+    return any(start - CLOCK_MARGIN_S <= t <= end + CLOCK_MARGIN_S for t in found)
+
+
+def window_tasks(client: Client, start: float, end: float) -> list[Task]:
+    """The tasks that may have been submitted between `start` and `end` (UTC seconds), listed
+    newest first until the list is past the window."""
+    found: list[Task] = []
+    for page_no in range(1, MAX_PAGES + 1):
+        page = client.list(page_no, 100)
+        for task in page.tasks:
+            if in_window(task, start, end):
+                found.append(task)
+        oldest = readings(page.tasks[-1].submit_time) if page.tasks else None
+        if (
+            not page.tasks
+            or page_no * page.page_size >= page.total
+            or (oldest is not None and max(oldest) < start - CLOCK_MARGIN_S)
+        ):
+            break
+    return found
+
+
+def look_up(client: Client, since: float, known: set[str], until: float | None = None) -> Lookup:
+    """The lost submit's task, sent at or after `since`, among the tasks not in `known`."""
+    end = until if until is not None else time.time()
+    unknown = tuple(
+        dict.fromkeys(t.task_id for t in window_tasks(client, since, end) if t.task_id not in known)
+    )
+    return Lookup(unknown[0] if len(unknown) == 1 else None, unknown)

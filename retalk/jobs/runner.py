@@ -1,0 +1,392 @@
+"""The job runner: access → gate → upload → submit safely → wait → download → verify, each step
+recorded in a ledger and told as events. `retalk submit` runs one job through `run`; a batch
+calls the steps one by one, to keep several jobs going within the service's quotas.
+
+    with Client() as client, Ledger(user_ledger()) as ledger:
+        outcome = Runner(client, ledger).run(ledger.add(...), output=Path("out.mp4"))
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retalk import limits
+from retalk.job import Job, Parameters, is_url
+from retalk.jobs.adopt import look_up
+from retalk.jobs.events import Event, Listener, State, Step, ignore
+from retalk.jobs.gate import Verdict, gate
+from retalk.jobs.ledger import JobState, Ledger, Record
+from retalk.jobs.verify import result_problem
+from retalk.policy import SERVICE, Policy
+
+if TYPE_CHECKING:
+    from retalk.client import Client, Task
+
+UPLOAD_MARGIN_S = limits.TASK_TIMEOUT_S
+"""An upload is redone when it has less than this left to live: a submitted task may wait and
+run for up to 3 hours, and the service fetches its inputs when it runs."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where a run of one job left it."""
+
+    record: Record
+    """The job's ledger row, as the run left it."""
+    verdict: Verdict | None = None
+    """The preflight's verdict, when this run checked the job."""
+    task: Task | None = None
+    """The task as last seen."""
+    saved: Path | None = None
+    """The result, when this run saved it."""
+    known: Record | None = None
+    """The earlier run of the same job (same inputs, same parameters) whose task is still
+    good: nothing was submitted, to not pay twice."""
+
+
+class Runner:
+    """Runs jobs of a ledger against the service. `force`: submit despite the preflight's
+    errors (never a Git LFS pointer). `content`: the preflight analyses faces and speech."""
+
+    def __init__(
+        self,
+        client: Client,
+        ledger: Ledger,
+        *,
+        policy: Policy = SERVICE,
+        content: bool = True,
+        force: bool = False,
+        on_event: Listener = ignore,
+    ) -> None:
+        self.client, self.ledger, self.policy = client, ledger, policy
+        self.answers: dict[str, Task] = {}
+        """Job name → the task its submit was answered with (or that was adopted)."""
+        self.content, self.force, self.on_event = content, force, on_event
+
+    def emit(self, name: str, step: Step, state: State, detail: str = "", **more: Any) -> None:
+        """Tell the listener."""
+        self.on_event(Event(name, step, state, detail, **more))
+
+    # The steps.
+    def access(self) -> None:
+        """The key and the base URL, checked before anything else (a second, not after the
+        preflight's seconds)."""
+        self.emit("", Step.ACCESS, State.STARTED)
+        check = getattr(self.client, "check_access", None)
+        if callable(check):
+            check()
+        else:
+            self.client.list(1, 1)
+        self.emit("", Step.ACCESS, State.DONE)
+
+    def check(self, record: Record) -> tuple[Record, Verdict]:
+        """The preflight: errors (and strict warnings) block unless forced; a Git LFS pointer
+        always does; the other warnings are told (WARNING events) before any upload."""
+        name = record.name
+        started = time.monotonic()
+        self.emit(name, Step.CHECK, State.STARTED)
+        verdict = gate(record.job, self.policy, self.content)
+        for finding in verdict.warnings:
+            self.emit(name, Step.CHECK, State.WARNING, f"{finding.path}: {finding.code}: "
+                      f"{finding.message}")  # fmt: skip
+        elapsed = time.monotonic() - started
+        summary = verdict.summary(self.force)
+        if verdict.pointers:
+            paths = ", ".join(f.path for f in verdict.pointers)
+            message = f"{paths}: a Git LFS pointer, not the file: run `git lfs pull` first"
+            record = self._failed(record, "File.LfsPointer", message, verdict=summary)
+            self.emit(name, Step.CHECK, State.FAILED, message, elapsed=elapsed)
+            return record, verdict
+        if not verdict.passed and not self.force:
+            first = verdict.blocking[0] if verdict.blocking else None
+            code = first.code if first else verdict.unreachable[0].split(":", 1)[0]
+            message = first.message if first else verdict.unreachable[0]
+            record = self._failed(record, code, f"the preflight: {message}", verdict=summary)
+            self.emit(name, Step.CHECK, State.FAILED, f"{code}: {message}", elapsed=elapsed)
+            return record, verdict
+        record = self.ledger.update(
+            name, state=JobState.CHECKED, verdict=summary, checked_at=time.time()
+        )
+        self.emit(name, Step.CHECK, State.DONE, elapsed=elapsed)
+        return record, verdict
+
+    def upload(self, record: Record) -> Record:
+        """The local inputs into temporary storage, unless uploads of them still live long
+        enough for a task to run; URLs are passed as they are."""
+        name, job = record.name, record.job
+        now = time.time()
+        fresh = record.upload_expires is None or record.upload_expires - now > UPLOAD_MARGIN_S
+        if record.urls and set(record.urls) == set(job.inputs()) and fresh:
+            return record
+        started = time.time()
+        urls: dict[str, str] = {}
+        for role, source in job.inputs().items():
+            if is_url(source):
+                urls[role] = source
+                continue
+            label = os.path.basename(source)
+            began = time.monotonic()
+            self.emit(name, Step.UPLOAD, State.STARTED, label)
+            urls[role] = self.client.upload(source, self._bytes(name, Step.UPLOAD, label))
+            self.emit(name, Step.UPLOAD, State.DONE, label, elapsed=time.monotonic() - began)
+        local = any(not is_url(s) for s in job.inputs().values())
+        return self.ledger.update(
+            name,
+            state=JobState.UPLOADED,
+            urls=urls,
+            uploaded_at=started,
+            upload_expires=started + limits.UPLOAD_LIFETIME_S if local else None,
+        )
+
+    def submit(self, record: Record) -> Record:
+        """Submit once: the intent is recorded first; a lost answer is looked up in the task
+        list (`resolve`), never sent again blindly. A refusal of the job (400) fails it; a
+        refusal that is not the job's (throttled, the service down, the key) is raised, the
+        job left ready to submit."""
+        from retalk.client import ApiStatusError, InvalidRequest, NotFound, TransportError
+
+        name = record.name
+        record = self.ledger.intend(name)
+        began = time.monotonic()
+        self.emit(name, Step.SUBMIT, State.STARTED, f"attempt {record.attempt}")
+        try:
+            task = send(self.client, record.urls, record.job.parameters)
+        except TransportError:
+            # Perhaps lost after the service made the task: look before anything else.
+            self.emit(name, Step.SUBMIT, State.FAILED, "no answer: looking for the task")
+            resolved = self.resolve(self.ledger.get(name) or record)
+            if resolved.state is JobState.UPLOADED:
+                raise  # no task was made: the way to the service failed
+            return resolved
+        except (InvalidRequest, NotFound) as refused:
+            self.ledger.settle_attempt(name, "refused")
+            code = refused.code or f"HTTP{refused.status}"
+            self.emit(name, Step.SUBMIT, State.FAILED, str(refused))
+            return self._failed(record, code, refused.message or str(refused))
+        except ApiStatusError:
+            self.ledger.settle_attempt(name, "refused")
+            self.ledger.update(name, state=JobState.UPLOADED)
+            raise
+        self.answers[name] = task
+        record = self.ledger.submitted(name, task.task_id)
+        self.emit(name, Step.SUBMIT, State.DONE, task.task_id, elapsed=time.monotonic() - began)
+        return record
+
+    def resolve(self, record: Record) -> Record:
+        """A job whose submit may have been sent without its answer recorded: adopt the one
+        task of its window that no job knows; none: it goes back to be submitted; several:
+        uncertain (see `retalk.jobs.adopt`)."""
+        name = record.name
+        self.emit(name, Step.ADOPT, State.STARTED)
+        since = record.intent_at if record.intent_at is not None else time.time()
+        lookup = look_up(self.client, since, self.ledger.known_task_ids())
+        if lookup.task_id is not None:
+            self.emit(name, Step.ADOPT, State.DONE, lookup.task_id)
+            return self.ledger.submitted(name, lookup.task_id, outcome="adopted")
+        if not lookup.made:
+            self.ledger.settle_attempt(name, "not made")
+            self.emit(name, Step.ADOPT, State.DONE, "no task was made")
+            return self.ledger.update(name, state=JobState.UPLOADED)
+        self.ledger.settle_attempt(name, "uncertain")
+        said = (
+            f"its submit's answer was lost and {len(lookup.unknown)} tasks no job knows were "
+            f"submitted meanwhile ({', '.join(lookup.unknown)}): which is this job's cannot be "
+            "told; --resubmit submits it again (a possible duplicate)"
+        )
+        self.emit(name, Step.ADOPT, State.FAILED, said)
+        return self.ledger.update(name, state=JobState.UNCERTAIN, code="Submit.Lost", message=said)
+
+    def seen(self, record: Record, task: Task) -> Record:
+        """Record what a query of the job's task said: a failure fails the job, with its code;
+        a task the service no longer knows is expired when it had ended, failed otherwise."""
+        from retalk.client import TaskStatus
+
+        name = record.name
+        if task.status is TaskStatus.SUCCEEDED:
+            ended = record.ended_at or _end_time(task) or time.time()
+            return self.ledger.update(name, task_status=task.status.value, ended_at=ended)
+        if task.status is TaskStatus.UNKNOWN:
+            if record.ended_at is not None:
+                return self._expired(record, "the service has forgotten the task")
+            self.emit(name, Step.WAIT, State.FAILED, "the service does not know the task")
+            return self._failed(record, "UNKNOWN", "the service does not know the task")
+        if task.status.finished:
+            code = task.code or task.status.value
+            self.emit(name, Step.WAIT, State.FAILED, f"{code}: {task.message or ''}")
+            return self._failed(record, code, task.message or task.status.value)
+        if task.status.value != record.task_status:
+            self.emit(name, Step.WAIT, State.PROGRESS, f"{record.task_id}: {task.status.value}")
+            return self.ledger.update(name, task_status=task.status.value)
+        return record
+
+    def fetch(self, record: Record, task: Task) -> Record:
+        """Download the result beside its target (resumed after a kill), verify it, and give
+        it its name without overwriting anything there."""
+        name = record.name
+        assert record.output is not None and record.task_id is not None
+        target = Path(record.output)
+        if record.ended_at and time.time() - record.ended_at > limits.RESULT_URL_LIFETIME_S:
+            self.emit(name, Step.DOWNLOAD, State.WARNING, "the task ended over 24 hours ago: "
+                      "its result link has probably expired")  # fmt: skip
+        part = target.with_name(f".{target.stem}.{_safe(record.task_id)}{target.suffix}")
+        began = time.monotonic()
+        self.emit(name, Step.DOWNLOAD, State.STARTED, str(target))
+        try:
+            self.client.download(task, part, self._bytes(name, Step.DOWNLOAD, target.name))
+        except Exception as error:
+            if _is_expired(error):
+                return self._expired(record, str(error))
+            raise
+        self.emit(name, Step.DOWNLOAD, State.DONE, elapsed=time.monotonic() - began)
+        billed = task.usage.video_duration
+        problem = result_problem(part, billed)
+        if problem is not None:
+            part.unlink(missing_ok=True)
+            self.emit(name, Step.VERIFY, State.FAILED, problem)
+            return self._failed(record, "Result.Invalid", f"the downloaded result: {problem}")
+        saved = place(part, target)
+        self.emit(name, Step.VERIFY, State.DONE, str(saved))
+        return self.ledger.update(
+            name, state=JobState.DONE, result=str(saved), billed=billed, code=None, message=None
+        )
+
+    # One job, start to end.
+    def run(
+        self,
+        record: Record,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        resubmit: bool = False,
+        on_task: Callable[[Task], None] | None = None,
+    ) -> Outcome:
+        """Take the job from where the ledger has it to its end (or, without `wait`, to its
+        submit). A job whose task is known and still good (submitted, or done less than 24
+        hours ago) is not submitted again unless `resubmit`: the outcome names it (`known`);
+        nor is an uncertain one."""
+        from retalk.client import TaskFailed
+
+        if record.state is JobState.SUBMITTING:
+            self.access()
+            record = self.resolve(record)
+        good = record.state in (JobState.SUBMITTED, JobState.DONE) and still_good(record)
+        if good and not resubmit:
+            return Outcome(record, known=record)
+        if not resubmit and record.state is JobState.UNCERTAIN:
+            return Outcome(record)
+        if record.state not in (JobState.NEW, JobState.CHECKED, JobState.UPLOADED):
+            record = self.ledger.update(record.name, state=JobState.NEW, task_id=None)
+        self.access()
+        verdict = None
+        if record.state is JobState.NEW:
+            record, verdict = self.check(record)
+            if record.state is JobState.FAILED:
+                return Outcome(record, verdict)
+        record = self.submit(self.upload(record))
+        if record.state is not JobState.SUBMITTED or not wait:
+            return Outcome(record, verdict, self.answers.get(record.name))
+        assert record.task_id is not None
+        began = time.monotonic()
+        self.emit(record.name, Step.WAIT, State.STARTED, record.task_id)
+        try:
+            task = self.client.wait(record.task_id, timeout=timeout, on_update=on_task)
+        except TaskFailed as failed:
+            record = self.seen(record, failed.task)
+            return Outcome(record, verdict, failed.task)
+        self.emit(record.name, Step.WAIT, State.DONE, elapsed=time.monotonic() - began)
+        record = self.seen(record, task)
+        record = self.fetch(record, task)
+        saved = Path(record.result) if record.state is JobState.DONE and record.result else None
+        return Outcome(record, verdict, task, saved)
+
+    # Helpers.
+    def _failed(self, record: Record, code: str, message: str, **more: Any) -> Record:
+        return self.ledger.update(
+            record.name, state=JobState.FAILED, code=code, message=message, **more
+        )
+
+    def _expired(self, record: Record, why: str) -> Record:
+        at = (record.ended_at or time.time()) + limits.RESULT_URL_LIFETIME_S
+        at = min(at, time.time())
+        self.emit(record.name, Step.DOWNLOAD, State.FAILED, f"the result has expired: {why}")
+        return self.ledger.update(
+            record.name, state=JobState.EXPIRED, expired_at=at, code="ResultExpired", message=why
+        )
+
+    def _bytes(self, name: str, step: Step, label: str) -> Callable[[int, int | None], None]:
+        def update(done: int, total: int | None) -> None:
+            self.emit(name, step, State.PROGRESS, label, done=done, total=total)
+
+        return update
+
+
+def still_good(record: Record) -> bool:
+    """Whether the job's task is known and its result still to be had: not ended, or ended
+    less than 24 hours ago (the service then forgets it)."""
+    if record.task_id is None:
+        return False
+    ended = record.ended_at
+    return ended is None or time.time() - ended < limits.TASK_RETENTION_S
+
+
+def send(client: Client, urls: dict[str, str], parameters: Parameters) -> Task:
+    """The submit call, whichever way the client takes the parameters."""
+    submit: Any = client.submit
+    import inspect
+
+    if "parameters" in inspect.signature(submit).parameters:
+        return submit(urls["video"], urls["audio"], urls.get("ref"), parameters=parameters)  # type: ignore[no-any-return]
+    return submit(  # type: ignore[no-any-return]
+        urls["video"],
+        urls["audio"],
+        urls.get("ref"),
+        parameters.video_extension,
+        parameters.query_face_threshold,
+    )
+
+
+def place(part: Path, target: Path) -> Path:
+    """`part` under `target`'s name, or the first free `name-2`, `name-3` … beside it: a link
+    made only where nothing is (atomic, never over a file)."""
+    n = 1
+    while True:
+        candidate = target if n == 1 else target.with_name(f"{target.stem}-{n}{target.suffix}")
+        try:
+            os.link(part, candidate)
+        except FileExistsError:
+            n += 1
+            continue
+        part.unlink()
+        return candidate
+
+
+def _safe(text: str) -> str:
+    from retalk.client.core import safe_name
+
+    return safe_name(text)
+
+
+def _end_time(task: Task) -> float | None:
+    from retalk.jobs.adopt import readings
+
+    found = readings(task.end_time)
+    return min(max(found), time.time()) if found else None
+
+
+def _is_expired(error: Exception) -> bool:
+    """A result link past its life: the client's `ResultExpired`, or a 403 that says so."""
+    from retalk.client import PermissionDenied
+
+    if type(error).__name__ == "ResultExpired":
+        return True
+    return isinstance(error, PermissionDenied) and "expired" in str(error).lower()
+
+
+def new_job_name(job: Job) -> str:
+    """A job's name when none is given: its video's stem."""
+    return job.name or Path(job.video.split("?")[0]).stem or "job"
