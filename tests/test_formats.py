@@ -257,10 +257,18 @@ def test_quiet_json_drops_the_info_findings(run, media: Path) -> None:
     assert kept["inputs"] == json.loads(loud.stdout)["inputs"]
 
 
-def test_submit_prints_the_preflight_in_the_format_asked(run, media: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DASHSCOPE")}
+def test_submit_prints_the_preflight_in_the_format_asked(run, media: Path, tmp_path: Path) -> None:
+    from retalk.emulator import Emulator
+
     job = ["--video", str(media / "fps12.mp4"), "--audio", str(media / "speech.wav")]
-    result = run("submit", "--no-content", *job, "--report-format", "sarif", env=env)
+    # The key and the address are checked before the preflight: a service is needed.
+    with Emulator(storage=tmp_path / "emulator") as emulator:
+        env = {
+            **os.environ,
+            "DASHSCOPE_API_KEY": "sk-any",
+            "DASHSCOPE_HTTP_BASE_URL": emulator.base_url,
+        }
+        result = run("submit", "--no-content", *job, "--report-format", "sarif", env=env)
     assert result.returncode == 1, result.stderr
     *report, last = result.stderr.splitlines()
     assert last.startswith("retalk: the service would reject this job: nothing was uploaded")

@@ -22,16 +22,17 @@ _VERBS = {Step.UPLOAD: "uploading", Step.DOWNLOAD: "downloading"}
 class EventLine:
     """A listener for a runner's events, and the place every message to stderr goes."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, show_job: bool = True) -> None:
         self.live = sys.stderr.isatty()
+        self.show_job = show_job
         self._last = 0.0
         self._shown = False
         self._waiting_since = time.monotonic()
 
     def __call__(self, event: Event) -> None:
         if event.state is State.WARNING:
-            self.message(f"retalk: warning: {event.job + ': ' if event.job else ''}"
-                         f"{event.detail}")  # fmt: skip
+            job = f"{event.job}: " if event.job and self.show_job else ""
+            self.message(f"retalk: warning: {job}{event.detail}")
         elif event.state is State.PROGRESS and event.step in _VERBS:
             verb = _VERBS[event.step]
             label = f"{verb} {event.detail}" if event.step is Step.UPLOAD else verb
@@ -41,7 +42,7 @@ class EventLine:
         elif event.step is Step.WAIT and event.state is State.STARTED:
             self._waiting_since = time.monotonic()
         elif event.state is State.STARTED and event.step is Step.CHECK:
-            self.say(f"checking {event.job}", force=True)
+            self.say(f"checking {event.job if self.show_job else 'the job'}", force=True)
 
     def task(self, task: Task) -> None:
         """A task's state, as a wait sees it."""

@@ -107,7 +107,7 @@ def submit(
     target = _output_for(video, output)
     if wait_ and output and Path(output).exists() and not Path(output).is_dir():
         raise click.UsageError(f"{output} exists: results are never written over a file")
-    line = EventLine()
+    line = EventLine(show_job=False)
     key = job_key(job)
     try:
         ledger = Ledger(user_ledger_path())

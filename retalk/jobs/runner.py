@@ -91,9 +91,6 @@ class Runner:
         started = time.monotonic()
         self.emit(name, Step.CHECK, State.STARTED)
         verdict = gate(record.job, self.policy, self.content)
-        for finding in verdict.warnings:
-            self.emit(name, Step.CHECK, State.WARNING, f"{finding.path}: {finding.code}: "
-                      f"{finding.message}")  # fmt: skip
         elapsed = time.monotonic() - started
         summary = verdict.summary(self.force)
         if verdict.pointers:
@@ -109,6 +106,10 @@ class Runner:
             record = self._failed(record, code, f"the preflight: {message}", verdict=summary)
             self.emit(name, Step.CHECK, State.FAILED, f"{code}: {message}", elapsed=elapsed)
             return record, verdict
+        # The warnings, told before anything is uploaded (a refused job shows its errors).
+        for finding in verdict.warnings:
+            said = f"{finding.path}: {finding.code}: {finding.message}"
+            self.emit(name, Step.CHECK, State.WARNING, said)
         record = self.ledger.update(
             name, state=JobState.CHECKED, verdict=summary, checked_at=time.time()
         )
