@@ -124,6 +124,12 @@ QUERY_FACE_THRESHOLD_DEFAULT = 170
 RESULT_URL_LIFETIME_S = 24 * 3600
 URL_DOWNLOAD_TIMEOUT_S = 60
 
+# "The platform's current public pages add": a task not finished 3 hours after its submit fails
+# (InternalError.Timeout); a finished task is forgotten after 24 hours; 1 submit a second.
+TASK_TIMEOUT_S = 3 * 3600
+TASK_RETENTION_S = 24 * 3600
+SUBMITS_PER_S = 1.0
+
 
 def _num(value: float) -> str:
     return f"{value:g}"

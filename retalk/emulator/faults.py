@@ -26,7 +26,12 @@ class Faults:
     old_spelling: bool = False
     """Answer a failed task's code as the original document spells it: `InvalidFile.FaceNotMach`
     for `InvalidFile.FaceNotMatch` (`retalk.codes.ALIASES`)."""
+    drop_submit_answer_every: int = 0
+    """Accept every Nth submit that makes a task (the task is created, queued, run and billed
+    as any other), then close the connection without an answer: the lost answer a client must
+    not resolve by submitting again (0: never)."""
     _count: int = field(default=0, repr=False)
+    _created: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def next_fault(self) -> str | None:
@@ -39,6 +44,13 @@ class Faults:
         if self.error_every and n % self.error_every == 0:
             return "error"
         return None
+
+    def drop_answer(self) -> bool:
+        """Whether the answer to the submit that just made a task is to be dropped."""
+        with self._lock:
+            self._created += 1
+            n = self._created
+        return bool(self.drop_submit_answer_every) and n % self.drop_submit_answer_every == 0
 
     def spelled(self, output: dict[str, Any]) -> dict[str, Any]:
         """A task's `output` with its code spelled the old way, when `old_spelling` says so."""

@@ -14,6 +14,7 @@ connections dropped (`wire`, `oss`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.utils
 import hashlib
 import hmac
@@ -34,15 +35,24 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import escape
 
-from retalk import limits
+from retalk import __version__, limits
 from retalk.client.config import MODEL
 from retalk.client.core import OSS_SCHEME, SUBMIT_PATH
-from retalk.emulator import oss, wire
-from retalk.emulator.engine import EmulatedTask, Engine
+from retalk.emulator import listing, oss, wire
+from retalk.emulator.clock import Clock, iso
+from retalk.emulator.engine import Engine
 from retalk.emulator.faults import Faults
+from retalk.emulator.quota import RateQuota
+from retalk.emulator.tasks import SUCCEEDED, EmulatedTask
+from retalk.job import Parameters
 
 API = "/api/v1"
+STATE = "/_emulator/state"
+"""The inspection endpoint: what the emulator holds and counted, without a key."""
+HEADER = "X-Retalk-Emulator"
+"""The header every answer carries, with retalk's version: this is the emulator."""
 OSS = "/oss"
 RESULTS = "/results/"
 _CHUNK = 1 << 20
@@ -64,7 +74,15 @@ class Emulator:
     """The emulated service. `api_key` None accepts any key; a string accepts only that one.
     `idle_timeout`: seconds a connection may take to send a request's head, or to send the
     next 64 KiB of a body, before it is dropped. `max_body`: bytes of an API request's body.
-    `max_connections`: connections served at once; more are answered 503 and closed."""
+    `max_connections`: connections served at once; more are answered 503 and closed.
+
+    Its work: `workers` tasks at once (the service: 1), the rest PENDING in submit order; a task
+    stays PENDING `pending_s` at least, PRE- and POST-PROCESSING `processing_s` each, RUNNING
+    `running_s` (real seconds). `submit_rate`: submits a second before 429
+    `Throttling.RateQuota` (the service: 1; 0, the default in process, is no quota). On its
+    `clock` (`time_scale` emulated seconds a real second, or a `Clock` to `advance`): tasks
+    fail `task_timeout` after their submit, are forgotten `retention` after their end, and
+    their result links expire `result_lifetime` after it."""
 
     def __init__(
         self,
@@ -75,8 +93,15 @@ class Emulator:
         result_lifetime: float = limits.RESULT_URL_LIFETIME_S,
         policy_lifetime: float = 300.0,
         max_upload_mb: int = 1024,
+        workers: int = 1,
         pending_s: float = 0.2,
         running_s: float = 0.3,
+        processing_s: float = 0.0,
+        submit_rate: float = 0.0,
+        task_timeout: float = limits.TASK_TIMEOUT_S,
+        retention: float = limits.TASK_RETENTION_S,
+        time_scale: float = 1.0,
+        clock: Clock | None = None,
         download_timeout: float = limits.URL_DOWNLOAD_TIMEOUT_S,
         faults: Faults | None = None,
         storage: Path | None = None,
@@ -91,22 +116,36 @@ class Emulator:
         self.policy_lifetime = policy_lifetime
         self.max_upload_mb = max_upload_mb
         self.faults = faults or Faults()
+        self.clock = clock or Clock(time_scale)
+        self.quota = RateQuota(submit_rate)
         self._own_storage = storage is None
         self.storage = storage or Path(tempfile.mkdtemp(prefix="retalk-emulator-"))
         self.storage.mkdir(parents=True, exist_ok=True)
         self.engine = Engine(
             self.storage,
+            clock=self.clock,
+            workers=workers,
             pending_s=pending_s,
             running_s=running_s,
+            processing_s=processing_s,
             download_timeout=download_timeout,
+            task_timeout=task_timeout,
+            retention=retention,
         )
         self._secret = secrets.token_bytes(32)
         self._server = wire.Server((host, port), _handler(self), max_connections)
         self._thread: threading.Thread | None = None
+        self._serving: int | None = None
         self._downloads: set[str] = set()
         self.result_requests: list[ResultRequest] = []
         """Every request for a result, in order: what it asked and what it got."""
         self._lock = threading.Lock()
+        self.submits_received = 0
+        """Every POST to the submit path, whatever became of it."""
+        self.submits_throttled = 0
+        """Submits refused by the rate quota (`submit_rate`)."""
+        self.answers_dropped = 0
+        """Submits whose task was made but whose answer was never sent (the fault)."""
 
     @property
     def origin(self) -> str:
@@ -134,16 +173,29 @@ class Emulator:
         return self.origin + API
 
     def start(self) -> Emulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        """Serve on a thread of its own."""
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
-        self._server.serve_forever()
+        """Serve on this thread until `stop` (from another) or an exception (a signal's)."""
+        self._serving = threading.get_ident()
+        try:
+            self._server.serve_forever()
+        finally:
+            self._serving = None
 
     def stop(self) -> None:
-        self._server.shutdown()
+        """Stop serving and working; remove the storage the emulator made itself."""
+        serving = self._serving
+        if self._thread is not None or serving not in (None, threading.get_ident()):
+            # Waits for the loop to end: a thread of `start` always runs it (a shutdown asked
+            # before it begins ends it at once); a loop of `serve_forever` left on this thread
+            # (a signal's exception) is over already.
+            self._server.shutdown()
         self._server.server_close()
+        self.engine.stop()
         if self._own_storage:
             shutil.rmtree(self.storage, ignore_errors=True)
 
@@ -158,11 +210,36 @@ class Emulator:
     ) -> None:
         self.stop()
 
+    def count(self, name: str) -> None:
+        """Add one to a counter of the inspection endpoint's."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+    def state(self) -> dict[str, Any]:
+        """What the inspection endpoint (`GET {origin}/_emulator/state`) answers: every task
+        (`task_id`, `status`, `submit_time`, `end_time`, `inputs` by role, `parameters`,
+        `video_duration` billed or null, `code`, `history` of states, `forgotten`), and
+        `submits_received`, `submits_throttled`, `answers_dropped`, `tasks_created`,
+        `seconds_billed` (of the tasks that succeeded), `worker_busy_s` (real seconds the
+        workers spent on tasks), `workers`, `queued`, `clock` (emulated epoch seconds)."""
+        with self._lock:
+            counters = {
+                "submits_received": self.submits_received,
+                "submits_throttled": self.submits_throttled,
+                "answers_dropped": self.answers_dropped,
+            }
+        return {
+            "version": __version__,
+            **self.engine.state(),
+            **counters,
+            "clock": round(self.clock.now(), 3),
+        }
+
     # The upload policy: a signed, expiring statement of where uploads may go.
     def new_policy(self) -> dict[str, Any]:
         upload_dir = f"{MODEL}/{uuid.uuid4().hex}"
         statement = oss.statement(
-            time.time() + self.policy_lifetime, upload_dir, self.max_upload_mb * limits.MIB
+            self.clock.now() + self.policy_lifetime, upload_dir, self.max_upload_mb * limits.MIB
         )
         policy = base64.b64encode(json.dumps(statement).encode()).decode()
         return {
@@ -194,12 +271,13 @@ class Emulator:
         statement = oss.decode(policy)
         if statement is None:
             return "Invalid Policy"
-        return oss.judge(statement, fields, time.time())
+        return oss.judge(statement, fields, self.clock.now())
 
     def result_url(self, task: EmulatedTask) -> str | None:
-        if task.result is None or task.ended_at is None:
+        """A signed link to the result, with `Expires=` (epoch seconds) as OSS signs them."""
+        if task.result is None or task.end_at is None:
             return None
-        expires = int(task.ended_at + self.result_lifetime)
+        expires = int(task.end_at + self.result_lifetime)
         query = f"Expires={expires}&Signature={self.url_signature(task.task_id, str(expires))}"
         return f"{self.origin}{RESULTS}{task.task_id}/result.mp4?{query}"
 
@@ -232,6 +310,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the emulator's log would carry the callers' Authorization headers' echoes."""
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """Every answer says it is the emulator's."""
+        super().send_response(code, message)
+        self.send_header(HEADER, __version__)
 
     # Plumbing.
     def setup(self) -> None:
@@ -278,11 +361,11 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         self._json(status, {"request_id": _rid(), "code": code, "message": message}, headers)
 
-    def _xml_error(self, status: int, code: str, message: str) -> None:
-        data = (
-            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-            f"<Message>{message}</Message><RequestId>{_rid()}</RequestId></Error>"
-        ).encode()
+    def _xml_error(self, status: int, code: str, message: str, **more: str) -> None:
+        host = self.headers.get("Host") or "emulator"
+        parts = {"Code": code, "Message": message, "RequestId": _rid(), "HostId": host, **more}
+        body = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in parts.items())
+        data = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error>{body}</Error>'.encode()
         self._answer(status, "application/xml", data, {})
 
     def _body(self) -> bytes | None:
@@ -368,6 +451,9 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path.startswith(RESULTS):
             self._result(url.path, parse_qs(url.query))
             return
+        if url.path == STATE:
+            self._json(200, self.service.state())
+            return
         if not url.path.startswith(API):
             self._error(404, "NotFound", "no such path")
             return
@@ -393,12 +479,25 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "NotFound", "no such path")
             return
         route = url.path[len(API) :]
+        submit = route in (SUBMIT_PATH, SUBMIT_PATH.rstrip("/"))
+        if submit:
+            self.service.count("submits_received")
         if not self._authorised():
             return
         body = self._body()
         if body is None or self._faulted():
             return
-        if route == SUBMIT_PATH or route == SUBMIT_PATH.rstrip("/"):
+        if submit:
+            if not self.service.quota.take():
+                self.service.count("submits_throttled")
+                wait = f"{max(1, round(self.service.quota.wait_s() + 0.5))}"
+                self._error(
+                    429,
+                    "Throttling.RateQuota",
+                    "Requests rate limit exceeded, please try again later.",
+                    {"Retry-After": wait},
+                )
+                return
             self._submit(body)
         elif m := re.fullmatch(r"/tasks/([^/]+)/cancel", route):
             if self.service.engine.cancel(m.group(1)):
@@ -460,33 +559,42 @@ class _Handler(BaseHTTPRequestHandler):
                 "The provided URL does not appear to be valid. Ensure it is correctly formatted.",
             )
             return
-        threshold = parameters.get("query_face_threshold")
-        if threshold is not None and (
-            not isinstance(threshold, int) or threshold not in limits.QUERY_FACE_THRESHOLD
-        ):
-            self._error(
-                400, "InvalidParameter", "parameters.query_face_threshold must be 120 ~ 200"
-            )
+        try:
+            read = Parameters.from_wire(parameters, has_ref=bool(urls["ref"]))
+        except ValueError as error:
+            field = str(error)
+            span = limits.QUERY_FACE_THRESHOLD
+            said = {
+                "parameters.query_face_threshold": (
+                    f"parameters.query_face_threshold must be an integer {span.low} ~ "
+                    f"{span.high}, with input.ref_image_url"
+                ),
+                "parameters.video_extension": "parameters.video_extension must be a boolean",
+            }
+            self._error(400, "InvalidParameter", said.get(field, f"{field} is not valid"))
             return
-        self._create({k: v for k, v in urls.items() if v}, parameters)
+        self._create({k: v for k, v in urls.items() if v}, read)
 
-    def _create(self, urls: dict[str, str], parameters: dict[str, Any]) -> None:
-        """A task is made only for a client still there to learn its id, and withdrawn when
-        the answer cannot be sent: no task runs (and costs) that its client never heard of."""
+    def _create(self, urls: dict[str, str], parameters: Parameters) -> None:
+        """A task is made only for a client still there to learn its id. Once made, it lives
+        whatever becomes of the answer, as on the service: a client that loses the answer has
+        a task it does not know of (`Faults.drop_submit_answer_every` makes that happen)."""
         if wire.client_gone(self.connection, self.service.idle_timeout):
             self.close_connection = True
             return
         task = self.service.engine.submit(urls, parameters)
+        if self.service.faults.drop_answer():
+            self.service.count("answers_dropped")
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         output = {"task_id": task.task_id, "task_status": "PENDING"}
-        try:
-            self._json(200, {"request_id": _rid(), "output": output})
-        except OSError:
-            self.service.engine.withdraw(task.task_id)
-            raise
+        self._json(200, {"request_id": _rid(), "output": output})
 
     def _query(self, task_id: str) -> None:
         with self.service.engine.lock:
-            task = self.service.engine.tasks.get(task_id)
+            task = self.service.engine.find(task_id)
             if task is None:
                 self._json(
                     200,
@@ -500,35 +608,29 @@ class _Handler(BaseHTTPRequestHandler):
                 "request_id": _rid(),
                 "output": self.service.faults.spelled(task.output(self.service.result_url(task))),
             }
-            if task.status == "SUCCEEDED":
+            if task.status == SUCCEEDED:
                 body["usage"] = task.usage
         self._json(200, body)
 
     def _list(self, query: dict[str, str]) -> None:
-        numbers = [query.get("page_no") or "1", query.get("page_size") or "10"]
-        if not all(re.fullmatch(r"\d{1,9}", n) for n in numbers):
-            self._error(400, "InvalidParameter", "page_no and page_size must be numbers")
+        chosen = listing.selection(query, self.service.clock.now())
+        if isinstance(chosen, str):
+            self._error(400, "InvalidParameter", chosen)
             return
-        page_no = max(1, int(numbers[0]))
-        page_size = max(1, min(100, int(numbers[1])))
         with self.service.engine.lock:
-            tasks = [
-                t
-                for t in self.service.engine.tasks.values()
-                if not query.get("status") or t.status == query["status"]
-            ]
-            tasks.sort(key=lambda t: t.submit_time, reverse=True)
-            page = tasks[(page_no - 1) * page_size : page_no * page_size]
+            self.service.engine.sweep()
+            tasks = chosen.select(self.service.engine.tasks.values())
             spelled = self.service.faults.spelled
             listed = [
-                {**spelled(t.output(self.service.result_url(t))), "model_name": MODEL} for t in page
+                {**spelled(t.output(self.service.result_url(t))), "model_name": MODEL}
+                for t in chosen.page(tasks)
             ]
         self._json(
             200,
             {
                 "request_id": _rid(),
-                "page_no": page_no,
-                "page_size": page_size,
+                "page_no": chosen.page_no,
+                "page_size": chosen.page_size,
                 "total": len(tasks),
                 "tasks": listed,
             },
@@ -633,7 +735,7 @@ class _Handler(BaseHTTPRequestHandler):
         match = re.fullmatch(rf"{RESULTS}([^/]+)/result\.mp4", path)
         with self.service.engine.lock:
             task = self.service.engine.tasks.get(match.group(1)) if match else None
-        if task is None or task.result is None or task.ended_at is None:
+        if task is None or task.result is None or task.end_at is None:
             self._xml_error(404, "NoSuchKey", "The specified key does not exist.")
             return
         expires = query.get("Expires", ["0"])[-1]
@@ -641,8 +743,15 @@ class _Handler(BaseHTTPRequestHandler):
         if not hmac.compare_digest(signed, query.get("Signature", [""])[-1]):
             self._xml_error(403, "SignatureDoesNotMatch", "The request signature does not match.")
             return
-        if time.time() > float(expires):
-            self._xml_error(403, "AccessDenied", "Request has expired.")
+        now = self.service.clock.now()
+        if now > int(expires):  # signed by the emulator: a number
+            self._xml_error(
+                403,
+                "AccessDenied",
+                "Request has expired.",
+                Expires=iso(int(expires)),
+                ServerTime=iso(now),
+            )
             return
         self._send_file(task.task_id, task.result)
 

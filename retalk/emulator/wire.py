@@ -17,6 +17,8 @@ from pathlib import Path
 from socketserver import BaseRequestHandler
 from typing import TYPE_CHECKING, Any
 
+from retalk import __version__
+
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
@@ -86,6 +88,7 @@ _BUSY = json.dumps(
 def _turn_away(connection: socket.socket) -> None:
     head = (
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"X-Retalk-Emulator: {__version__}\r\n"
         f"Content-Length: {len(_BUSY)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
     )
     try:
