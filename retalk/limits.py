@@ -239,19 +239,13 @@ TOOL_TIMEOUT_S = 60.0
 ffprobe hang, a path swapped for a pipe)."""
 
 # ---------------------------------------------------------------------------------------------
-# The platform's quotas, lifetimes and price ("The platform's current public pages add", checked
-# 2026-11: the product's API reference, its pricing page and the page on asynchronous tasks).
+# More of the platform's quotas, lifetimes and price ("The platform's current public pages add",
+# checked 2026-11: the API reference, the pricing page, the page on asynchronous tasks).
 
-SUBMITS_PER_S = 1.0
-"""Submits an account may send a second ("Quotas: 1 submit a second")."""
 QUERIES_PER_S = 20.0
 """Task queries an account may send a second, all of its tasks together ("Quotas")."""
-TASK_TIMEOUT_S = 3 * 3600
-"""A task not finished within this fails with `InternalError.Timeout`, time queued included."""
 UPLOAD_LIFETIME_S = 48 * 3600
 """A temporary upload's `oss://` URL lives this long ("Temporary upload of a local file")."""
-TASK_RETENTION_S = 24 * 3600
-"""A finished task is forgotten after this: its queries answer `UNKNOWN`."""
 LIST_WINDOW_MAX_S = 24 * 3600
 """`GET /tasks` takes start_time and end_time at most this far apart."""
 PRICE_CNY_PER_S = 0.08
