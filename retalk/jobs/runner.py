@@ -272,23 +272,26 @@ class Runner:
         nor is an uncertain one."""
         from retalk.client import TaskFailed
 
+        adopted = False
         if record.state is JobState.SUBMITTING:
             self.access()
             record = self.resolve(record)
+            adopted = record.state is JobState.SUBMITTED  # this run's to wait for
         good = record.state in (JobState.SUBMITTED, JobState.DONE) and still_good(record)
-        if good and not resubmit:
+        if good and not resubmit and not adopted:
             return Outcome(record, known=record)
         if not resubmit and record.state is JobState.UNCERTAIN:
             return Outcome(record)
-        if record.state not in (JobState.NEW, JobState.CHECKED, JobState.UPLOADED):
+        if not adopted and record.state not in (JobState.NEW, JobState.CHECKED, JobState.UPLOADED):
             record = self.ledger.update(record.name, state=JobState.NEW, task_id=None)
-        self.access()
         verdict = None
-        if record.state is JobState.NEW:
-            record, verdict = self.check(record)
-            if record.state is JobState.FAILED:
-                return Outcome(record, verdict)
-        record = self.submit(self.upload(record))
+        if not adopted:
+            self.access()
+            if record.state is JobState.NEW:
+                record, verdict = self.check(record)
+                if record.state is JobState.FAILED:
+                    return Outcome(record, verdict)
+            record = self.submit(self.upload(record))
         if record.state is not JobState.SUBMITTED or not wait:
             return Outcome(record, verdict, self.answers.get(record.name))
         assert record.task_id is not None

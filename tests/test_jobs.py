@@ -1,0 +1,243 @@
+"""The job runner against the emulator over loopback: the whole path and its events, a lost
+submit answer adopted, an uncertain one left alone, a kill between the POST and the recording
+of the task id, a job never paid for twice, warnings before any upload, Ctrl-C during a wait."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from retalk.client import Client, Timing
+from retalk.emulator import Emulator, Faults
+from retalk.job import Job
+from retalk.jobs.events import Event, State, Step
+from retalk.jobs.identity import job_key
+from retalk.jobs.ledger import JobState, Ledger
+from retalk.jobs.runner import Runner
+
+KEY = "sk-retalk-jobs-7c1e"
+FAST = Timing(poll_interval=0.05, poll_cap=0.2, backoff=0.01, backoff_cap=0.05)
+RETALK = str(Path(sys.executable).with_name("retalk"))
+
+
+def _duration(path: Path) -> float:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout)
+
+
+def _emulator(tmp_path: Path, faults: Faults | None = None, **timing: float) -> Emulator:
+    settings = {"pending_s": 0.05, "running_s": 0.1, **timing}
+    return Emulator(api_key=KEY, faults=faults, storage=tmp_path / "emulator", **settings)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger(tmp_path / "jobs.ledger.sqlite") as opened:
+        yield opened
+
+
+def _job(media: Path, name: str = "talk") -> Job:
+    return Job(str(media / "good.mp4"), str(media / "good.wav"), name=name)
+
+
+def _add(ledger: Ledger, job: Job, out: Path) -> object:
+    assert job.name is not None
+    return ledger.add(job.name, job_key(job), job, str(out / f"{job.name}.mp4"))
+
+
+def test_the_whole_path_in_order(media: Path, tmp_path: Path, ledger: Ledger) -> None:
+    events: list[Event] = []
+    job = Job(str(media / "face.mp4"), str(media / "speech.wav"), name="talk")  # 3 s of 7.5 s
+    with _emulator(tmp_path) as emulator, Client(KEY, emulator.base_url, timing=FAST) as client:
+        runner = Runner(client, ledger, content=False, on_event=events.append)
+        outcome = runner.run(_add(ledger, job, tmp_path))  # type: ignore[arg-type]
+        state = emulator.state()
+    record = outcome.record
+    assert record.state is JobState.DONE, record
+    steps = [(e.step, e.state) for e in events if e.state is not State.PROGRESS]
+    assert steps == [
+        (Step.ACCESS, State.STARTED), (Step.ACCESS, State.DONE),
+        (Step.CHECK, State.STARTED),
+        (Step.CHECK, State.WARNING),  # Job.Truncated: told before any upload
+        (Step.CHECK, State.DONE),
+        (Step.UPLOAD, State.STARTED), (Step.UPLOAD, State.DONE),
+        (Step.UPLOAD, State.STARTED), (Step.UPLOAD, State.DONE),
+        (Step.SUBMIT, State.STARTED), (Step.SUBMIT, State.DONE),
+        (Step.WAIT, State.STARTED), (Step.WAIT, State.DONE),
+        (Step.DOWNLOAD, State.STARTED), (Step.DOWNLOAD, State.DONE),
+        (Step.VERIFY, State.DONE),
+    ]  # fmt: skip
+    assert "Job.Truncated" in next(e.detail for e in events if e.state is State.WARNING)
+    assert any(e.step is Step.UPLOAD and e.done == e.total for e in events if e.total)
+    assert state["tasks_created"] == 1 and record.task_id == state["tasks"][0]["task_id"]
+    saved = Path(record.result or "")
+    assert saved == tmp_path / "talk.mp4" and record.billed == pytest.approx(3, abs=0.05)
+    assert _duration(saved) == pytest.approx(record.billed, abs=0.1)
+    assert [p.name for p in tmp_path.glob(".talk*")] == []  # no part left behind
+    assert record.urls["video"].startswith("oss://") and record.upload_expires
+
+
+def test_a_lost_answer_is_adopted(media: Path, tmp_path: Path, ledger: Ledger) -> None:
+    events: list[Event] = []
+    faults = Faults(drop_submit_answer_every=1)
+    with (
+        _emulator(tmp_path, faults) as emulator,
+        Client(KEY, emulator.base_url, timing=FAST) as client,
+    ):
+        runner = Runner(client, ledger, content=False, on_event=events.append)
+        record = runner.run(_add(ledger, _job(media), tmp_path)).record  # type: ignore[arg-type]
+        state = emulator.state()
+    assert state["answers_dropped"] == 1  # the mechanism was engaged: the answer was lost
+    assert state["submits_received"] == 1 and state["tasks_created"] == 1  # and not sent again
+    assert record.state is JobState.DONE and record.task_id == state["tasks"][0]["task_id"]
+    adopted = [e for e in events if e.step is Step.ADOPT and e.state is State.DONE]
+    assert [e.detail for e in adopted] == [record.task_id]
+    assert [s[3:] for s in ledger.submits()] == [(record.task_id, "adopted")]
+    assert _duration(Path(record.result or "")) == pytest.approx(3, abs=0.1)
+
+
+def test_two_unknown_tasks_leave_the_job_uncertain(
+    media: Path, tmp_path: Path, ledger: Ledger
+) -> None:
+    faults = Faults(drop_submit_answer_every=2)  # the second task made: the runner's
+    with (
+        _emulator(tmp_path, faults) as emulator,
+        Client(KEY, emulator.base_url, timing=FAST) as client,
+    ):
+        # Someone else's task, in the same minutes: the ledger does not know it.
+        other = client.submit(client.upload(media / "good.mp4"), client.upload(media / "good.wav"))
+        runner = Runner(client, ledger, content=False)
+        record = runner.run(_add(ledger, _job(media), tmp_path)).record  # type: ignore[arg-type]
+        again = runner.run(record).record  # a re-run does not submit it either
+        state = emulator.state()
+    assert state["answers_dropped"] == 1
+    assert state["submits_received"] == 2 and state["tasks_created"] == 2  # no third
+    assert record.state is JobState.UNCERTAIN and record.task_id is None
+    assert other.task_id in (record.message or "") and "--resubmit" in (record.message or "")
+    assert again.state is JobState.UNCERTAIN
+
+
+def test_a_kill_between_the_post_and_the_task_id(
+    media: Path, tmp_path: Path, ledger: Ledger
+) -> None:
+    """The intent was recorded and the task made, then the process died before recording its
+    id: the re-run adopts the task. And an intent whose request never left: submitted anew."""
+    with _emulator(tmp_path) as emulator, Client(KEY, emulator.base_url, timing=FAST) as client:
+        made = _add(ledger, _job(media, "made"), tmp_path)
+        lost = _add(ledger, _job(media, "never-sent"), tmp_path)
+        urls = {
+            "video": client.upload(media / "good.mp4"),
+            "audio": client.upload(media / "good.wav"),
+        }
+        for name in ("made", "never-sent"):
+            ledger.update(
+                name, state=JobState.UPLOADED, urls=urls, upload_expires=time.time() + 9e4
+            )
+            ledger.intend(name)
+        task = client.submit(urls["video"], urls["audio"])  # the one whose id was never recorded
+        runner = Runner(client, ledger, content=False)
+        first = runner.run(ledger.get("made")).record  # type: ignore[arg-type]
+        second = runner.run(ledger.get("never-sent")).record  # type: ignore[arg-type]
+        state = emulator.state()
+    assert made and lost
+    assert first.state is JobState.DONE and first.task_id == task.task_id
+    assert second.state is JobState.DONE and second.task_id not in (None, task.task_id)
+    assert state["tasks_created"] == 2 and state["submits_received"] == 2
+    outcomes = {(name, outcome) for name, _, _, _, outcome in ledger.submits()}
+    assert outcomes == {("made", "adopted"), ("never-sent", "not made"), ("never-sent", "answered")}
+
+
+def _env(emulator: Emulator, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DASHSCOPE_API_KEY": KEY,
+        "DASHSCOPE_HTTP_BASE_URL": emulator.base_url,
+        "RETALK_POLL_INTERVAL": "0.05",
+        "RETALK_RETRY_BACKOFF": "0.01",
+        "HOME": str(tmp_path),
+    }
+
+
+def test_the_same_job_is_not_paid_twice(run, media: Path, tmp_path: Path) -> None:
+    job = ("submit", "--no-content", "--video", str(media / "good.mp4"), "--audio")
+    with _emulator(tmp_path) as emulator:
+        env = _env(emulator, tmp_path)
+        first = run(*job, str(media / "good.wav"), env=env)
+        again = run(*job, str(media / "good.wav"), "--wait", env=env)
+        created = emulator.state()["tasks_created"]
+        forced = run(*job, str(media / "good.wav"), "--resubmit", env=env)
+        after = emulator.state()["tasks_created"]
+    assert first.returncode == 0, first.stderr
+    task_id = first.stdout.split()[1]
+    assert again.returncode == 1 and created == 1
+    assert f"submitted already as task {task_id}" in again.stderr
+    assert f"retalk wait {task_id} -o good-retalk.mp4" in again.stderr
+    assert forced.returncode == 0 and after == 2
+    assert KEY not in "".join(r.stdout + r.stderr for r in (first, again, forced))
+    renamed = tmp_path / "renamed.mp4"  # the same bytes are the same job; other bytes are not
+    renamed.write_bytes((media / "good.mp4").read_bytes())
+    assert job_key(_job(media)) == job_key(Job(str(renamed), str(media / "good.wav")))
+    assert job_key(_job(media)) != job_key(Job(str(renamed), str(media / "speech.wav")))
+
+
+def test_a_strict_policy_blocks_the_warnings(run, media: Path, tmp_path: Path) -> None:
+    job = ("submit", "--no-content", "--video", str(media / "face.mp4"))
+    job += ("--audio", str(media / "speech.wav"))  # the output cut to 3 s of 7.5: a warning
+    (tmp_path / ".retalk.toml").write_text("strict = true\n")
+    with _emulator(tmp_path) as emulator:
+        env = _env(emulator, tmp_path)
+        blocked = run(*job, cwd=tmp_path, env=env)
+        nothing = emulator.state()["submits_received"]
+        uploaded = [p for p in emulator.storage.rglob("*") if p.is_file()]
+        loose = run(*job, "--no-strict", cwd=tmp_path, env=env)
+        after = emulator.state()["submits_received"]
+    assert blocked.returncode == 1, blocked.stderr
+    assert (
+        "Job.Truncated" in blocked.stderr and "policy makes these warnings block" in blocked.stderr
+    )
+    assert nothing == 0 and uploaded == []
+    assert loose.returncode == 0, loose.stderr
+    warned, *_ = loose.stderr.splitlines()
+    assert warned.startswith("retalk: warning: ") and "Job.Truncated" in warned
+    assert after == 1
+
+
+def test_ctrl_c_while_waiting_says_how_to_come_back(media: Path, tmp_path: Path) -> None:
+    with _emulator(tmp_path, running_s=30) as emulator:
+        out = tmp_path / "out dir"
+        out.mkdir()
+        command = [
+            RETALK, "submit", "--no-content", "--wait", "-o", str(out / "r.mp4"),
+            "--video", str(media / "good.mp4"), "--audio", str(media / "good.wav"),
+        ]  # fmt: skip
+        process = subprocess.Popen(
+            command,
+            env=_env(emulator, tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        submitted = process.stdout.readline()  # printed at once: `retalk wait ID` needs it
+        process.send_signal(signal.SIGINT)
+        _, said = process.communicate(timeout=30)
+        state = emulator.state()
+    task_id = submitted.split()[1]
+    assert process.returncode == 130, said
+    assert said == (
+        f"retalk: interrupted; task {task_id} goes on at the service: "
+        f"retalk wait {task_id} -o '{out / 'r.mp4'}' fetches its result\n"
+    )
+    assert state["tasks"][0]["status"] in ("PENDING", "PRE-PROCESSING", "RUNNING")
