@@ -8,9 +8,10 @@ calls the steps one by one, to keep several jobs going within the service's quot
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -212,8 +213,9 @@ class Runner:
             ended = record.ended_at or _end_time(task) or time.time()
             return self.ledger.update(name, task_status=task.status.value, ended_at=ended)
         if task.status is TaskStatus.UNKNOWN:
-            if record.ended_at is not None:
-                return self._expired(record, "the service has forgotten the task")
+            submitted = record.submitted_at or time.time()
+            if record.ended_at is not None or time.time() - submitted > limits.TASK_RETENTION_S:
+                return self._expired(record, "the service has forgotten the task (24 hours)")
             self.emit(name, Step.WAIT, State.FAILED, "the service does not know the task")
             return self._failed(record, "UNKNOWN", "the service does not know the task")
         if task.status.finished:
@@ -235,26 +237,30 @@ class Runner:
             self.emit(name, Step.DOWNLOAD, State.WARNING, "the task ended over 24 hours ago: "
                       "its result link has probably expired")  # fmt: skip
         part = target.with_name(f".{target.stem}.{_safe(record.task_id)}{target.suffix}")
-        began = time.monotonic()
-        self.emit(name, Step.DOWNLOAD, State.STARTED, str(target))
-        try:
-            self.client.download(task, part, self._bytes(name, Step.DOWNLOAD, target.name))
-        except Exception as error:
-            if _is_expired(error):
-                return self._expired(record, str(error))
-            raise
-        self.emit(name, Step.DOWNLOAD, State.DONE, elapsed=time.monotonic() - began)
         billed = task.usage.video_duration
-        problem = result_problem(part, billed)
-        if problem is not None:
-            part.unlink(missing_ok=True)
-            self.emit(name, Step.VERIFY, State.FAILED, problem)
-            return self._failed(record, "Result.Invalid", f"the downloaded result: {problem}")
-        saved = place(part, target)
+        saved = placed(part, target)  # by a run killed before it could record it
+        if saved is None:
+            began = time.monotonic()
+            self.emit(name, Step.DOWNLOAD, State.STARTED, str(target))
+            try:
+                self.client.download(task, part, self._bytes(name, Step.DOWNLOAD, target.name))
+            except Exception as error:
+                if _is_expired(error):
+                    return self._expired(record, str(error))
+                raise
+            self.emit(name, Step.DOWNLOAD, State.DONE, elapsed=time.monotonic() - began)
+            problem = result_problem(part, billed)
+            if problem is not None:
+                part.unlink(missing_ok=True)
+                self.emit(name, Step.VERIFY, State.FAILED, problem)
+                return self._failed(record, "Result.Invalid", f"the downloaded result: {problem}")
+            saved = place(part, target)
         self.emit(name, Step.VERIFY, State.DONE, str(saved))
-        return self.ledger.update(
+        record = self.ledger.update(
             name, state=JobState.DONE, result=str(saved), billed=billed, code=None, message=None
         )
+        part.unlink(missing_ok=True)  # only now: until the ledger says done, it marks ours
+        return record
 
     # One job, start to end.
     def run(
@@ -354,19 +360,36 @@ def send(client: Client, urls: dict[str, str], parameters: Parameters) -> Task:
     )
 
 
+def _candidates(target: Path) -> Iterator[Path]:
+    yield target
+    for n in itertools.count(2):
+        yield target.with_name(f"{target.stem}-{n}{target.suffix}")
+
+
 def place(part: Path, target: Path) -> Path:
-    """`part` under `target`'s name, or the first free `name-2`, `name-3` … beside it: a link
-    made only where nothing is (atomic, never over a file)."""
-    n = 1
-    while True:
-        candidate = target if n == 1 else target.with_name(f"{target.stem}-{n}{target.suffix}")
+    """`part` linked under `target`'s name, or the first free `name-2`, `name-3` … beside it:
+    a link made only where nothing is (atomic, never over a file). `part` stays, for `placed`
+    to know, until the ledger has recorded the result."""
+    for candidate in _candidates(target):
         try:
             os.link(part, candidate)
         except FileExistsError:
-            n += 1
             continue
-        part.unlink()
         return candidate
+    raise AssertionError("unreachable")
+
+
+def placed(part: Path, target: Path) -> Path | None:
+    """Where `place` put `part` already (the same file under `target`'s name or a numbered
+    one), if it did."""
+    if not part.exists():
+        return None
+    for candidate in _candidates(target):
+        if not candidate.exists():
+            return None
+        if os.path.samefile(candidate, part):
+            return candidate
+    return None
 
 
 def _safe(text: str) -> str:

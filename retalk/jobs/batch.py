@@ -1,0 +1,240 @@
+"""A batch: the jobs of a manifest through one runner, within the service's quotas, resumable.
+
+Each job's state lives in the ledger, so a batch killed at any point is resumed by running it
+again: a job found `submitting` is looked up in the task list (adopted, or submitted again when
+no task was made, or left uncertain); no job with a task id is submitted again; uploads too old
+for a task to run on are redone; results not fetched are fetched (an expired link makes the job
+`expired`, never a saved file); done, failed and uncertain jobs are left as they are.
+
+The quotas (`retalk.limits`): submits are spaced by the per-second limit; at most
+`max_in_flight` tasks are unfinished at once; the in-flight tasks are polled with one list call
+(their statuses), then one query each for those that ended, all within the queries' per-second
+limit. `max_in_flight` is small by default (2): the service runs one task at a time per
+account and queues the others, and a queued task's time counts toward its 3-hour timeout, so a
+long queue would fail its last tasks; two keep the one worker busy (one runs, the next waits)
+while the next job is checked and uploaded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retalk import limits
+from retalk.job import Job
+from retalk.jobs.events import Listener, State, Step, ignore
+from retalk.jobs.identity import job_key
+from retalk.jobs.ledger import JobState, Ledger, Record
+from retalk.jobs.runner import Runner
+from retalk.policy import SERVICE, Policy
+
+if TYPE_CHECKING:
+    from retalk.client import Client, Task
+
+MAX_IN_FLIGHT = 2
+"""Unfinished tasks at once, by default (see the module's note)."""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A batch's end, from its ledger."""
+
+    states: dict[str, int]
+    """Jobs by state."""
+    failed: dict[str, int]
+    """Failed jobs by code."""
+    billed_s: float
+    """Seconds billed, all done jobs together."""
+    jobs: int
+
+    @property
+    def cost_cny(self) -> float:
+        """The bill for `billed_s`, at the service's price."""
+        return self.billed_s * limits.PRICE_CNY_PER_S
+
+    @property
+    def all_done(self) -> bool:
+        """Every job done."""
+        return self.states.get(JobState.DONE.value, 0) == self.jobs
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON-ready data."""
+        return {
+            "jobs": self.jobs,
+            "states": self.states,
+            "failed": self.failed,
+            "billed_s": round(self.billed_s, 3),
+            "cost_cny": round(self.cost_cny, 2),
+            "price_cny_per_s": limits.PRICE_CNY_PER_S,
+        }
+
+
+def summarize(records: Iterable[Record]) -> Summary:
+    """The counts of a ledger's jobs."""
+    records = list(records)
+    states = Counter(r.state.value for r in records)
+    failed = Counter(r.code or "?" for r in records if r.state is JobState.FAILED)
+    billed = sum(r.billed or 0.0 for r in records if r.state is JobState.DONE)
+    return Summary(dict(states), dict(failed), billed, len(records))
+
+
+@dataclass
+class _Pace:
+    """At most `rate` calls a second: `wait` sleeps until the next may go."""
+
+    rate: float
+    sleep: Callable[[float], None] = time.sleep
+    _next: float = field(default=0.0)
+
+    def wait(self) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self.sleep(self._next - now)
+            now = self._next
+        self._next = now + 1.0 / self.rate
+
+
+class Batch:
+    """The jobs of a manifest, run to their end (or as far as they can go) against the service,
+    their states kept in `ledger`, their results saved in `output_dir`."""
+
+    def __init__(
+        self,
+        client: Client,
+        ledger: Ledger,
+        jobs: list[Job],
+        output_dir: Path,
+        *,
+        policy: Policy = SERVICE,
+        content: bool = True,
+        force: bool = False,
+        resubmit: bool = False,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        poll_interval: float = 1.0,
+        on_event: Listener = ignore,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be 1 or more")
+        self.client, self.ledger, self.jobs = client, ledger, jobs
+        self.output_dir = output_dir
+        self.resubmit, self.max_in_flight = resubmit, max_in_flight
+        self.poll_interval = poll_interval
+        self.runner = Runner(
+            client, ledger, policy=policy, content=content, force=force, on_event=on_event
+        )
+        self.submits = _Pace(limits.SUBMITS_PER_S)
+        self.queries = _Pace(limits.QUERIES_PER_S)
+        self.peak_in_flight = 0
+        """The most unfinished tasks seen at once."""
+
+    def emit(self, name: str, step: Step, state: State, detail: str = "") -> None:
+        """Tell the listener."""
+        self.runner.emit(name, step, state, detail)
+
+    def prepare(self) -> list[Record]:
+        """The ledger's rows of the manifest's jobs (added when new); with `resubmit`, its
+        uncertain and failed jobs made new again."""
+        records = []
+        for job in self.jobs:
+            assert job.name is not None
+            record = self.ledger.get(job.name)
+            if record is None:
+                output = self.output_dir / f"{_file_stem(job.name)}.mp4"
+                record = self.ledger.add(job.name, job_key(job), job, str(output))
+            elif self.resubmit and record.state in (JobState.UNCERTAIN, JobState.FAILED):
+                record = self.ledger.update(job.name, state=JobState.NEW, task_id=None)
+            records.append(record)
+        return records
+
+    def run(self) -> Summary:
+        """Run every job as far as it goes; the summary of the ledger's jobs at the end."""
+        from retalk.client import RateLimited
+
+        names = [r.name for r in self.prepare()]
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.runner.access()
+        for record in self._records(names, JobState.SUBMITTING):
+            self.runner.resolve(record)
+        interval = self.poll_interval
+        while True:
+            records = [r for r in map(self.ledger.get, names) if r is not None]
+            in_flight = [r for r in records if r.state is JobState.SUBMITTED]
+            self.peak_in_flight = max(self.peak_in_flight, len(in_flight))
+            changed = self._poll(in_flight) if in_flight else False
+            in_flight = self._records(names, JobState.SUBMITTED)
+            waiting = self._records(names, JobState.NEW, JobState.CHECKED, JobState.UPLOADED)
+            if not in_flight and not waiting:
+                break
+            if waiting and len(in_flight) < self.max_in_flight:
+                record = waiting[0]
+                try:
+                    record = self._ready(record)
+                    if record.state is JobState.UPLOADED:
+                        self.submits.wait()
+                        self.runner.submit(record)
+                except RateLimited:
+                    self.emit(record.name, Step.SUBMIT, State.PROGRESS, "throttled: waiting")
+                    time.sleep(1.0 / limits.SUBMITS_PER_S)
+                continue
+            # The next job checked and uploaded while the others run: ready when a slot frees.
+            if waiting and waiting[0].state is not JobState.UPLOADED:
+                self._ready(waiting[0])
+                continue
+            interval = self.poll_interval if changed else min(interval * 1.5, 15.0)
+            time.sleep(interval)
+        return summarize(self._records(names))
+
+    def _ready(self, record: Record) -> Record:
+        """The job checked and uploaded (or failed by the preflight)."""
+        if record.state is JobState.NEW:
+            record, _ = self.runner.check(record)
+        if record.state in (JobState.CHECKED, JobState.UPLOADED):
+            record = self.runner.upload(record)
+        return record
+
+    def _poll(self, in_flight: list[Record]) -> bool:
+        """The in-flight tasks' statuses (one list call), then a query of each that ended and
+        its result fetched; whether any changed."""
+        from retalk.client import TaskStatus
+
+        self.queries.wait()
+        listed = {t.task_id: t for t in self.client.list(1, 100).tasks}
+        changed = False
+        for record in in_flight:
+            seen = listed.get(record.task_id or "")
+            if seen is not None and not seen.status.finished:
+                changed |= seen.status.value != record.task_status
+                self.runner.seen(record, seen)
+                continue
+            assert record.task_id is not None
+            self.queries.wait()
+            task = self.client.get(record.task_id)
+            record = self.runner.seen(record, task)
+            changed = True
+            if record.state is JobState.SUBMITTED and task.status is TaskStatus.SUCCEEDED:
+                self._fetch(record, task)
+        return changed
+
+    def _fetch(self, record: Record, task: Task) -> None:
+        from retalk.client import InvalidAnswer
+
+        try:
+            self.runner.fetch(record, task)
+        except InvalidAnswer as error:
+            self.ledger.update(
+                record.name, state=JobState.FAILED, code="Result.Invalid", message=str(error)
+            )
+
+    def _records(self, names: list[str], *states: JobState) -> list[Record]:
+        found = [r for r in map(self.ledger.get, names) if r is not None]
+        return [r for r in found if not states or r.state in states]
+
+
+def _file_stem(name: str) -> str:
+    from retalk.client.core import safe_name
+
+    return safe_name(name)
