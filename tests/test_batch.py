@@ -1,0 +1,326 @@
+"""`retalk batch` against the emulator over loopback: killed with SIGKILL at several points and
+run again until done (every job done once, no duplicate task, every result verified), the
+quotas (a throttled submit, one worker and max-in-flight), an expired link, the 3-hour timeout,
+the ledger opened by two processes, `batch status`, and manifests that are wrong."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from retalk.emulator import Emulator
+
+KEY = "sk-retalk-batch-93d1"
+RETALK = str(Path(sys.executable).with_name("retalk"))
+CLIP_S = 2.2
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The shortest job the service takes: 2.2 s of 640x640 at 15 fps, and 2.2 s of tone."""
+    folder = tmp_path_factory.mktemp("clip")
+    video, audio = folder / "talk.mp4", folder / "talk.wav"
+    ffmpeg = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi"]
+    subprocess.run(
+        [*ffmpeg, "-i", "testsrc=size=640x640:rate=15", "-t", str(CLIP_S), "-c:v", "libx264",
+         "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(video)],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(
+        [*ffmpeg, "-i", "sine=frequency=300:sample_rate=16000", "-t", str(CLIP_S), str(audio)],
+        check=True,
+    )
+    return video, audio
+
+
+def _manifest(folder: Path, clip: tuple[Path, Path], count: int, named: bool = False) -> Path:
+    """A CSV manifest of `count` jobs of the clip, by relative path; every other one named."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in clip:
+        target = folder / source.name
+        if not target.exists():
+            target.write_bytes(source.read_bytes())
+    rows = ["video,audio,name"]
+    rows += [f"talk.mp4,talk.wav,{f'job {n:02}' if named and n % 2 else ''}" for n in range(count)]
+    manifest = folder / "jobs.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    return manifest
+
+
+def _env(emulator: Emulator) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DASHSCOPE_API_KEY": KEY,
+        "DASHSCOPE_HTTP_BASE_URL": emulator.base_url,
+        "RETALK_POLL_INTERVAL": "0.05",
+        "RETALK_RETRY_BACKOFF": "0.01",
+    }
+
+
+def _batch(manifest: Path, *more: str) -> list[str]:
+    out = manifest.parent / "out"
+    return [RETALK, "batch", str(manifest), "--output-dir", str(out), "--no-content", *more]
+
+
+def _duration(path: Path) -> float:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout)
+
+
+def _kill_when(
+    command: list[str], env: dict[str, str], ready: Callable[[], bool], limit: float = 60
+) -> int | None:
+    """Run `command`; SIGKILL it as soon as `ready()` (None: it ended first, its exit code)."""
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    began = time.monotonic()
+    while process.poll() is None and time.monotonic() - began < limit:
+        if ready():
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            return None
+        time.sleep(0.002)
+    return process.wait(timeout=limit)
+
+
+def _states(ledger: Path) -> dict[str, str]:
+    try:
+        with sqlite3.connect(ledger, timeout=5) as db:
+            return dict(db.execute("SELECT name, state FROM jobs").fetchall())
+    except sqlite3.Error:
+        return {}
+
+
+def test_a_batch_killed_at_every_step_ends_with_each_job_done_once(
+    clip: tuple[Path, Path], tmp_path: Path
+) -> None:
+    manifest = _manifest(tmp_path / "batch", clip, 12, named=True)
+    ledger = Path(f"{manifest}.ledger.sqlite")
+    out = manifest.parent / "out"
+    storage = tmp_path / "emulator"
+    with Emulator(
+        api_key=KEY, workers=2, pending_s=0.0, running_s=0.0, storage=storage
+    ) as emulator:
+        env = _env(emulator)
+        command = _batch(manifest, "--max-in-flight", "4")
+
+        def count(key: str) -> int:
+            return int(emulator.state()[key])
+
+        points: list[Callable[[], bool]] = [
+            # after the first upload
+            lambda: any(p.is_file() for p in (storage / "oss").rglob("*")),
+            # right after a submit is sent (the answer recorded or not)
+            lambda: count("submits_received") >= 3,
+            # while waiting for a task
+            lambda: (
+                count("tasks_created") >= 6
+                and any(t["status"] != "SUCCEEDED" for t in emulator.state()["tasks"])
+            ),
+            # mid-download
+            lambda: len(emulator.result_requests) >= 8,
+        ]
+        killed = [_kill_when(command, env, ready) for ready in points]
+        runs = 0
+        while runs < 5:
+            runs += 1
+            ended = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+            if ended.returncode == 0:
+                break
+        state = emulator.state()
+    assert killed == [None] * 4, "every run was killed at its point"
+    assert ended.returncode == 0, ended.stdout + ended.stderr
+    assert set(_states(ledger).values()) == {"done"} and len(_states(ledger)) == 12
+    assert state["tasks_created"] == 12 and len(state["tasks"]) == 12  # no duplicate task
+    with sqlite3.connect(ledger) as db:
+        ids = [row[0] for row in db.execute("SELECT task_id FROM jobs")]
+        results = [Path(row[0]) for row in db.execute("SELECT result FROM jobs")]
+    assert sorted(ids) == sorted(t["task_id"] for t in state["tasks"])  # each job its own task
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in results)
+    for result in results:
+        assert _duration(result) == pytest.approx(CLIP_S, abs=0.1)
+    assert "12 of 12 done; 26.4 s billed, 2.11 CNY at 0.08 CNY/s" in ended.stdout
+
+
+def _unfinished_at_once(state: dict[str, object]) -> int:
+    """The most tasks the emulator held unfinished (queued or running) at one time."""
+    edges = []
+    for task in state["tasks"]:  # type: ignore[attr-defined]
+        history = [dt.datetime.strptime(t, "%Y-%m-%d %H:%M:%S.%f") for _, t in task["history"]]
+        edges += [(history[0], 1), (history[-1], -1)]
+    most = now = 0
+    for _, step in sorted(edges, key=lambda e: (e[0], e[1])):
+        now += step
+        most = max(most, now)
+    return most
+
+
+def test_throttled_submits_and_one_worker(clip: tuple[Path, Path], tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path / "batch", clip, 4)
+    with Emulator(
+        api_key=KEY,
+        workers=1,
+        pending_s=0.0,
+        running_s=2.0,  # longer than a submit's spacing: the next one queues
+        submit_rate=0.7,  # slower than the 1 a second the batch paces to: some are refused
+        storage=tmp_path / "emulator",
+    ) as emulator:
+        ended = subprocess.run(
+            _batch(manifest, "--max-in-flight", "2"),
+            env=_env(emulator),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        state = emulator.state()
+    assert ended.returncode == 0, ended.stdout + ended.stderr
+    assert state["submits_throttled"] >= 1  # the quota was met, and its 429 waited out
+    assert (
+        state["tasks_created"] == 4 and state["submits_received"] == 4 + state["submits_throttled"]
+    )
+    assert _unfinished_at_once(state) == 2  # max-in-flight: the queue stays short
+
+
+def test_an_expired_link_is_no_result(clip: tuple[Path, Path], tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path / "batch", clip, 1)
+    ledger = Path(f"{manifest}.ledger.sqlite")
+    with Emulator(
+        api_key=KEY, pending_s=0.0, running_s=5.0, result_lifetime=60, storage=tmp_path / "emu"
+    ) as emulator:
+        env = _env(emulator)
+        # Killed while its task runs; the task ends, and its link expires before the re-run.
+        assert (
+            _kill_when(_batch(manifest), env, lambda: _states(ledger) == {"talk": "submitted"})
+            is None
+        )
+        while emulator.state()["tasks"][0]["status"] != "SUCCEEDED":
+            time.sleep(0.05)
+        emulator.clock.advance(120)
+        ended = subprocess.run(_batch(manifest), env=env, capture_output=True, text=True)
+        status = subprocess.run(
+            [RETALK, "batch", "status", str(manifest), "--format", "json"],
+            env=env, capture_output=True, text=True,
+        )  # fmt: skip
+    assert ended.returncode == 1, ended.stderr
+    assert "expired" in ended.stdout and "0 of 1 done; 1 expired" in ended.stdout
+    (job,) = json.loads(status.stdout)["jobs"]
+    assert job["state"] == "expired" and job["expired_at"] is not None
+    assert not (manifest.parent / "out" / "talk.mp4").exists()
+    assert [p.name for p in (manifest.parent / "out").iterdir()] == []
+
+
+def test_the_three_hour_timeout_fails_the_job_with_its_code(
+    clip: tuple[Path, Path], tmp_path: Path
+) -> None:
+    manifest = _manifest(tmp_path / "batch", clip, 1)
+    with Emulator(
+        api_key=KEY, pending_s=0.0, running_s=30.0, task_timeout=0.5, storage=tmp_path / "emu"
+    ) as emulator:
+        ended = subprocess.run(
+            _batch(manifest), env=_env(emulator), capture_output=True, text=True, timeout=60
+        )
+        status = subprocess.run(
+            [RETALK, "batch", "status", str(manifest)],
+            env=_env(emulator), capture_output=True, text=True,
+        )  # fmt: skip
+    assert ended.returncode == 1, ended.stderr
+    assert "failed (InternalError.Timeout 1)" in ended.stdout
+    assert status.returncode == 0 and "talk  failed     InternalError.Timeout: " in status.stdout
+
+
+def test_a_second_batch_on_the_ledger_is_refused(clip: tuple[Path, Path], tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path / "batch", clip, 2)
+    ledger = Path(f"{manifest}.ledger.sqlite")
+    with Emulator(api_key=KEY, pending_s=0.0, running_s=1.0, storage=tmp_path / "emu") as emulator:
+        env = _env(emulator)
+        first = subprocess.Popen(
+            _batch(manifest), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        while "submitted" not in _states(ledger).values():
+            assert first.poll() is None
+            time.sleep(0.02)
+        second = subprocess.run(_batch(manifest), env=env, capture_output=True, text=True)
+        during = subprocess.run(
+            [RETALK, "batch", "status", "--ledger", str(ledger)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        _, err = first.communicate(timeout=60)
+        created = emulator.state()["tasks_created"]
+    assert second.returncode == 3 and second.stdout == ""
+    assert second.stderr == (
+        f"retalk: another batch is running on the ledger {ledger}: wait for it to end "
+        "(`retalk batch status` shows where it is)\n"
+    )
+    assert during.returncode == 0 and "task " in during.stdout  # read while it ran
+    assert first.returncode == 0, err
+    assert created == 2
+    with sqlite3.connect(ledger) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_batch_status_reads_the_ledger_only(clip: tuple[Path, Path], tmp_path: Path, run) -> None:
+    manifest = _manifest(tmp_path / "batch", clip, 2, named=True)
+    with Emulator(api_key=KEY, pending_s=0.0, running_s=0.0, storage=tmp_path / "emu") as em:
+        done = run(*_batch(manifest)[1:], env=_env(em))
+    assert done.returncode == 0, done.stderr
+    # No key and no service: the ledger alone.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DASHSCOPE")}
+    text = run("batch", "status", str(manifest), env=env)
+    data = json.loads(run("batch", "status", str(manifest), "--format", "json", env=env).stdout)
+    assert text.returncode == 0, text.stderr
+    out = manifest.parent / "out"
+    assert text.stdout.splitlines() == [
+        f"talk    done       {out / 'talk.mp4'} (2.2 s billed)",
+        f"job 01  done       {out / 'job_01.mp4'} (2.2 s billed)",
+        "2 of 2 done; 4.4 s billed, 0.35 CNY at 0.08 CNY/s",
+    ]
+    assert data["states"] == {"done": 2} and data["billed_s"] == 4.4 and data["cost_cny"] == 0.35
+    assert [j["name"] for j in data["jobs"]] == ["talk", "job 01"]
+    missing = run("batch", "status", str(tmp_path / "none.csv"), env=env)
+    assert missing.returncode == 2 and "no ledger at" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        ("a.csv", "video,audio,colour\nv.mp4,a.wav,red\n", "a.csv line 1, column 'colour': not a"),
+        ("b.csv", "video\nv.mp4\n", "b.csv line 1: no 'audio' column"),
+        ("c.csv", "video,audio,video_extension\nv.mp4,a.wav,true\nv.mp4,a.wav,maybe\n",
+         "c.csv line 3, column video_extension: true or false, not \"maybe\""),
+        ("d.csv", "video,audio\nv.mp4,\n", "d.csv line 2, column audio: empty: a job needs"),
+        ("e.csv", "video,audio,name\nv.mp4,a.wav,x\nw.mp4,a.wav,x\n",
+         "e.csv line 3, column name: 'x' is the name of line 2 too"),
+        ("f.jsonl", '{"video": "v.mp4", "audio": "a.wav"}\n[1]\n', "f.jsonl line 2: not a JSON"),
+        ("g.jsonl", '{"video": "v.mp4", "audio": "a.wav", "query_face_threshold": 150}\n',
+         "g.jsonl line 1, column query_face_threshold: query_face_threshold goes with a ref"),
+        ("h.csv", "video,audio,ref,query_face_threshold\nv.mp4,a.wav,r.png,300\n",
+         "h.csv line 2, column query_face_threshold: query_face_threshold must be 120 to 200"),
+        ("i.csv", "", "i.csv: no jobs in it"),
+    ],
+)  # fmt: skip
+def test_a_wrong_manifest_is_one_line_and_exit_2(
+    run, tmp_path: Path, name: str, text: str, said: str
+) -> None:
+    (tmp_path / name).write_text(text)
+    result = run("batch", str(tmp_path / name), "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("retalk: ") and said in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "out").exists()
