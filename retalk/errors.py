@@ -11,6 +11,7 @@ exception: it is a finding.
      ├── PolicyError                        retalk  a project policy or a code prefix that is wrong
      └── ApiError                           client  the service, or the way to it, said no
           ├── TransportError                client  no answer: refused, dropped, out of time
+          │    └── SubmitLost               client  a submit sent, its answer lost: a task may exist
           ├── InvalidAnswer                 client  an answer not as the API describes it
           ├── ApiStatusError                client  an error answer: the platform's code
           │    ├── InvalidRequest           client  400: InvalidParameter, InvalidFile.* …
@@ -19,6 +20,8 @@ exception: it is a finding.
           │    ├── NotFound                 client  404: Model.NotExist, no such result
           │    ├── RateLimited              client  429: Throttling* (after retries)
           │    └── ServerError              client  5xx: InternalError, ServiceUnavailable
+          ├── ResultExpired                 client  the result link's time is past
+          ├── InvalidResult                 client  the file fetched is not the task's video
           ├── TaskFailed                    client  the task ended FAILED or CANCELED
           └── WaitTimeout                   client  the task had not ended in time
 

@@ -6,6 +6,7 @@ original wins where they differ) it comes from. No other module holds a limit.
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
@@ -123,6 +124,12 @@ QUERY_FACE_THRESHOLD_DEFAULT = 170
 # "Endpoints": the result link's life after the task ends; "Error codes": the download timeout.
 RESULT_URL_LIFETIME_S = 24 * 3600
 URL_DOWNLOAD_TIMEOUT_S = 60
+
+# "The platform's current public pages add": `GET {base}/tasks` takes start_time and end_time,
+# 24 hours apart at most. Their zone is not stated: the platform writes its times (submit_time,
+# the console) in China Standard Time, UTC+8, and retalk sends the list's times in it.
+TASK_LIST_WINDOW_S = 24 * 3600
+SERVICE_TIMEZONE = _dt.timezone(_dt.timedelta(hours=8), "CST")
 
 
 def _num(value: float) -> str:

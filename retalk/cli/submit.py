@@ -11,6 +11,7 @@ import click
 from retalk.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, main
 from retalk.cli.service import _FORMAT, _fail, _Progress, _service, _wait_and_save
 from retalk.errors import EnvironmentProblem
+from retalk.job import Parameters
 from retalk.report import FORMATS, RenderOptions, render
 from retalk.report.escape import printable
 
@@ -134,7 +135,10 @@ def submit(
                 sent[role] = path if _is_url(path) else client.upload(path, progress.bytes(label))
         progress.done()
         task = client.submit(
-            sent["video"], sent["audio"], sent.get("ref"), video_extension, query_face_threshold
+            sent["video"],
+            sent["audio"],
+            sent.get("ref"),
+            Parameters(video_extension, query_face_threshold),
         )
         if fmt == "text":
             click.echo(printable(f"task {task.task_id} submitted ({task.status.value})"))
