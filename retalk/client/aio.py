@@ -197,14 +197,19 @@ class AsyncClient:
         return await self._send(call, self._core.page)
 
     async def tasks_between(
-        self, start: datetime | str, end: datetime | str, status: str | None = None
+        self,
+        start: datetime | str,
+        end: datetime | str,
+        status: str | None = None,
+        *,
+        page_size: int = core.LIST_PAGE_SIZE,
     ) -> AsyncIterator[Task]:
         """Every task submitted between `start` and `end`, each once (see `Client`)."""
         seen: set[str] = set()
         for window in core.windows(start, end):
             page_no = 1
             while True:
-                page = await self.list(page_no, core.LIST_PAGE_SIZE, status, **window)
+                page = await self.list(page_no, page_size, status, **window)
                 for task in page.tasks:
                     if task.task_id not in seen:
                         seen.add(task.task_id)

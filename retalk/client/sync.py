@@ -198,7 +198,12 @@ class Client:
         return self._send(call, self._core.page)
 
     def tasks_between(
-        self, start: datetime | str, end: datetime | str, status: str | None = None
+        self,
+        start: datetime | str,
+        end: datetime | str,
+        status: str | None = None,
+        *,
+        page_size: int = core.LIST_PAGE_SIZE,
     ) -> Iterator[Task]:
         """Every task submitted between `start` and `end`, across pages and across 24-hour
         windows (the most one list call may span), each once."""
@@ -206,7 +211,7 @@ class Client:
         for window in core.windows(start, end):
             page_no = 1
             while True:
-                page = self.list(page_no, core.LIST_PAGE_SIZE, status, **window)
+                page = self.list(page_no, page_size, status, **window)
                 for task in page.tasks:
                     if task.task_id not in seen:
                         seen.add(task.task_id)
