@@ -13,6 +13,7 @@ exception: it is a finding.
      │    └── LedgerBusy                    retalk  another batch is running on the ledger
      └── ApiError                           client  the service, or the way to it, said no
           ├── TransportError                client  no answer: refused, dropped, out of time
+          │    └── SubmitLost               client  a submit sent, its answer lost: a task may exist
           ├── InvalidAnswer                 client  an answer not as the API describes it
           ├── ApiStatusError                client  an error answer: the platform's code
           │    ├── InvalidRequest           client  400: InvalidParameter, InvalidFile.* …
@@ -21,6 +22,8 @@ exception: it is a finding.
           │    ├── NotFound                 client  404: Model.NotExist, no such result
           │    ├── RateLimited              client  429: Throttling* (after retries)
           │    └── ServerError              client  5xx: InternalError, ServiceUnavailable
+          ├── ResultExpired                 client  the result link's time is past
+          ├── InvalidResult                 client  the file fetched is not the task's video
           ├── TaskFailed                    client  the task ended FAILED or CANCELED
           └── WaitTimeout                   client  the task had not ended in time
 

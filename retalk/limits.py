@@ -6,6 +6,7 @@ original wins where they differ) it comes from. No other module holds a limit.
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
@@ -130,6 +131,12 @@ TASK_TIMEOUT_S = 3 * 3600
 TASK_RETENTION_S = 24 * 3600
 SUBMITS_PER_S = 1.0
 
+# "The platform's current public pages add": `GET {base}/tasks` takes start_time and end_time,
+# 24 hours apart at most. Their zone is not stated: the platform writes its times (submit_time,
+# the console) in China Standard Time, UTC+8, and retalk sends the list's times in it.
+TASK_LIST_WINDOW_S = 24 * 3600
+SERVICE_TIMEZONE = _dt.timezone(_dt.timedelta(hours=8), "CST")
+
 
 def _num(value: float) -> str:
     return f"{value:g}"
@@ -246,7 +253,5 @@ QUERIES_PER_S = 20.0
 """Task queries an account may send a second, all of its tasks together ("Quotas")."""
 UPLOAD_LIFETIME_S = 48 * 3600
 """A temporary upload's `oss://` URL lives this long ("Temporary upload of a local file")."""
-LIST_WINDOW_MAX_S = 24 * 3600
-"""`GET /tasks` takes start_time and end_time at most this far apart."""
 PRICE_CNY_PER_S = 0.08
 """The bill for a second of generated video (`usage.video_duration`), post-paid ("Billing")."""

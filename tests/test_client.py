@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +30,8 @@ from retalk.client import (
     MissingApiKey,
     PermissionDenied,
     RateLimited,
+    ResultExpired,
+    ServerError,
     TaskFailed,
     TaskStatus,
     Timing,
@@ -36,6 +39,7 @@ from retalk.client import (
 )
 from retalk.client.core import Answer, Core, download_target
 from retalk.emulator import Emulator, Faults
+from retalk.job import Parameters
 from retalk.units import size_text
 
 KEY = "sk-retalk-SECRET-7f3a9c"
@@ -106,7 +110,9 @@ def test_video_extension_plays_the_video_back_and_forth(
     client: Client, media: Path, tmp_path: Path
 ) -> None:
     task = client.submit(
-        client.upload(media / "face.mp4"), client.upload(media / "speech.wav"), video_extension=True
+        client.upload(media / "face.mp4"),
+        client.upload(media / "speech.wav"),
+        parameters=Parameters(video_extension=True),
     )
     done = client.wait(task.task_id)
     assert done.usage.video_duration == pytest.approx(7.54, abs=0.05)  # the audio's length
@@ -218,7 +224,9 @@ def test_reads_are_retried_through_throttling_and_server_errors(
         assert client.list().total == 0
 
 
-def test_a_submit_is_never_retried(media: Path, tmp_path: Path) -> None:
+def test_a_throttled_submit_is_retried_and_a_failed_one_is_not(media: Path, tmp_path: Path) -> None:
+    """A 429 made no task: the submit is sent again (here, throttled every time, until the
+    retries run out). A 500 may have come after the task was made: sent once."""
     faults = Faults(throttle_every=1, retry_after=0)
     with (
         Emulator(api_key=KEY, faults=faults, storage=tmp_path) as em,
@@ -227,7 +235,12 @@ def test_a_submit_is_never_retried(media: Path, tmp_path: Path) -> None:
         with pytest.raises(RateLimited) as throttled:
             client.submit("http://127.0.0.1:9/v.mp4", "http://127.0.0.1:9/a.wav")
         assert throttled.value.code == "Throttling.RateQuota"
-        assert faults._count == 1  # one submit reached the service, not five
+        assert faults._count == 1 + FAST.retries  # the retries were used, each a 429
+        assert em.engine.tasks == {}
+        em.faults = Faults(error_every=1)
+        with pytest.raises(ServerError):
+            client.submit("http://127.0.0.1:9/v.mp4", "http://127.0.0.1:9/a.wav")
+        assert em.faults._count == 1  # one submit reached the service, not five
         assert em.engine.tasks == {}
 
 
@@ -272,19 +285,27 @@ def test_wait_timeout(media: Path, tmp_path: Path) -> None:
 
 
 def test_an_expired_result_link(media: Path, tmp_path: Path) -> None:
+    """A link whose `Expires=` is past is refused before any request, with its time; the
+    emulator's own 403 for it is `ResultExpired` too (tests/test_hostile_server.py: the XML)."""
     with (
-        Emulator(
-            api_key=KEY, pending_s=0, running_s=0, result_lifetime=0.3, storage=tmp_path
-        ) as em,
+        Emulator(api_key=KEY, pending_s=0, running_s=0, result_lifetime=1, storage=tmp_path) as em,
         Client(api_key=KEY, url=em.base_url, timing=FAST) as client,
     ):
         task = client.submit(client.upload(media / "face.mp4"), client.upload(media / "speech.wav"))
         done = client.wait(task.task_id)
-        time.sleep(0.5)
-        with pytest.raises(PermissionDenied) as expired:
+        assert done.video_url is not None
+        expires = int(done.video_url.split("Expires=")[1].split("&")[0])
+        time.sleep(max(0.0, expires - time.time()) + 0.1)
+        with pytest.raises(ResultExpired) as expired:
             client.download(done, tmp_path / "late.mp4")
-        assert "expired" in str(expired.value)
+        assert em.result_requests == []  # known from the link: nothing was asked
+        assert expired.value.expired_at == datetime.fromtimestamp(expires, UTC)
+        assert f"expired at {expired.value.expired_at:%Y-%m-%d %H:%M} UTC" in str(expired.value)
         assert not (tmp_path / "late.mp4").exists()
+        assert not list(tmp_path.glob(".late.mp4.part*"))
+        # The link as the storage sees it: 403 AccessDenied, "Request has expired."
+        answer = httpx.get(done.video_url)
+        assert answer.status_code == 403 and b"Request has expired" in answer.content
 
 
 def test_a_wrong_key_is_refused(emulator: Emulator) -> None:

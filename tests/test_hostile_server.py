@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import gzip
 import json
@@ -19,6 +20,7 @@ import traceback
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -31,12 +33,18 @@ from retalk.client import (
     Client,
     InvalidAnswer,
     InvalidRequest,
+    InvalidResult,
     InvalidSetting,
+    NotFound,
     RateLimited,
+    ResultExpired,
+    ServerError,
+    SubmitLost,
     Task,
     TaskStatus,
     Timing,
     TransportError,
+    Usage,
 )
 
 KEY = "sk-hostile-SECRET-4b1d"
@@ -371,7 +379,9 @@ def test_the_debug_logs_never_show_the_key(
     with Client(api_key=KEY, url=server.base, timing=QUICK) as client:
         with pytest.raises(InvalidRequest):
             client.get("t-1")
-        client.download(client.get("t-1"), tmp_path / "out.mp4")
+        link = client.get("t-1").video_url
+        assert link is not None
+        client.download(link, tmp_path / "out.mp4")  # a link: no verification of the bytes
     assert "send_request_headers" in caplog.text  # httpcore's debug log was on
     assert KEY not in caplog.text
 
@@ -700,17 +710,25 @@ def test_cli_a_stale_part_is_not_the_result(
     server: Hostile,
     cli_env: dict[str, str],
     tmp_path: Path,
+    media: Path,
 ) -> None:
+    video = (media / "face.mp4").read_bytes()  # a real result: the command verifies it
     url = f"{server.origin}/r/result.mp4"
-    query = task_answer(task_status="SUCCEEDED", video_url=url)
-    server.behave = [query, ranged]
+    query = answer(
+        {
+            "request_id": "req-7",
+            "output": {"task_id": "t-1", "task_status": "SUCCEEDED", "video_url": url},
+            "usage": {"video_duration": 3.0},
+        }
+    )
+    server.behave = [query, lambda h: ranged(h, video)]
     target = tmp_path / "out.mp4"
     _part(target).write_bytes(b"a part left by another task" * 10)
     result = run("download", "t-1", str(target), env=cli_env)
     assert result.returncode == 0, result.stderr
     assert [s.path for s in server.seen] == ["/api/v1/tasks/t-1", "/r/result.mp4"]
     assert _ranges(server) == [None, None]  # asked from 0
-    assert target.read_bytes() == RESULT
+    assert target.read_bytes() == video
 
 
 def test_cli_an_endless_download_stops(
@@ -775,3 +793,338 @@ def test_a_redirect_to_the_key_is_not_logged(
     assert any(seen.path.endswith(KEY) for seen in server.seen)  # it was followed there
     assert "retrying" in caplog.text and "GET (query)" in caplog.text
     assert KEY not in caplog.text
+
+
+# A submit's lost answer: never sent again; a connection that never opened, or a 429, may be.
+
+
+def _read_body(h: _Handler) -> bytes:
+    return h.rfile.read(int(h.headers.get("Content-Length") or 0))
+
+
+def _hang_up(h: _Handler) -> None:
+    """Reads the whole request, then closes without a word: the answer is lost."""
+    _read_body(h)
+    h.close_connection = True
+    h.connection.shutdown(2)
+
+
+def _sit(h: _Handler) -> None:
+    """Reads the whole request, then answers later than the client waits."""
+    _read_body(h)
+    time.sleep(1.0)
+    send(h, 200, b"{}")
+
+
+def _posted(server: Hostile) -> int:
+    return sum(seen.method == "POST" for seen in server.seen)
+
+
+SUBMIT_ANSWER = {"request_id": "r", "output": {"task_id": "t-9", "task_status": "PENDING"}}
+LOST = {
+    "read timeout": [_sit],
+    "dropped after the body": [_hang_up],
+    "502 from a gateway": [raw(502, b"<html>Bad Gateway</html>")],
+    "504 from a gateway": [
+        answer({"code": "GatewayTimeout", "message": "timed out", "request_id": "r"}, 504)
+    ],
+}
+
+
+def _submit(base: str, asynchronous: bool, timing: Timing = QUICK) -> Task:
+    urls = ("http://x/v.mp4", "http://x/a.wav")
+    if not asynchronous:
+        with Client(api_key=KEY, url=base, timing=timing) as client:
+            return client.submit(*urls)
+
+    async def run() -> Task:
+        async with AsyncClient(api_key=KEY, url=base, timing=timing) as client:
+            return await client.submit(*urls)
+
+    return asyncio.run(run())
+
+
+@both
+@pytest.mark.parametrize("how", list(LOST))
+def test_a_lost_submit_answer_is_submit_lost_and_sent_once(
+    server: Hostile, asynchronous: bool, how: str
+) -> None:
+    server.behave = [*LOST[how], answer(SUBMIT_ANSWER)]  # a second try would succeed
+    timing = Timing(read=0.3, retries=3, backoff=0.01, deadline=2.0)
+    before = datetime.now(UTC)
+    with pytest.raises(SubmitLost) as lost:
+        _submit(server.base, asynchronous, timing)
+    assert _posted(server) == 1  # never sent again
+    assert before <= lost.value.sent_at <= datetime.now(UTC)
+    assert lost.value.sent_at.tzinfo is not None and lost.value.step == "submit"
+    assert isinstance(lost.value, TransportError)
+    assert "a task may exist" in str(lost.value)
+    _no_key_in(lost.value)
+
+
+@both
+def test_a_submit_refused_by_the_service_is_not_lost_and_sent_once(
+    server: Hostile, asynchronous: bool
+) -> None:
+    server.behave = [answer({"code": "InternalError", "message": "oops"}, 500)]
+    with pytest.raises(ServerError):
+        _submit(server.base, asynchronous, Timing(retries=3, backoff=0.01))
+    assert _posted(server) == 1
+
+
+@both
+def test_a_throttled_submit_waits_as_asked_then_goes(server: Hostile, asynchronous: bool) -> None:
+    throttled = raw(
+        429, b'{"code": "Throttling.RateQuota", "message": "slow"}', ("Retry-After", "0.3")
+    )
+    server.behave = [throttled, answer(SUBMIT_ANSWER)]
+    started = time.monotonic()
+    task = _submit(server.base, asynchronous, Timing(retries=3, backoff=0.01))
+    assert task.task_id == "t-9" and _posted(server) == 2
+    assert time.monotonic() - started >= 0.3  # the Retry-After was honoured
+
+
+@both
+def test_a_submit_that_never_connected_is_not_lost(asynchronous: bool) -> None:
+    port = _closed_port()
+    with pytest.raises(TransportError) as failed:
+        _submit(f"http://127.0.0.1:{port}/api/v1", asynchronous, Timing(retries=1, backoff=0.01))
+    assert not isinstance(failed.value, SubmitLost)  # nothing was sent
+    assert f"could not connect to http://127.0.0.1:{port}" in str(failed.value)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# A download's retries: exactly the configured number, not retries within retries.
+
+
+def _nothing(h: _Handler) -> None:
+    h.close_connection = True
+    h.connection.shutdown(2)
+
+
+@both
+@pytest.mark.parametrize(
+    ("behave", "error"),
+    [(_nothing, TransportError), (raw(503, b"", ("Retry-After", "0")), ServerError)],
+    ids=["dropped", "503"],
+)
+def test_a_download_is_tried_exactly_retries_plus_one_times(
+    server: Hostile, tmp_path: Path, asynchronous: bool, behave: Behaviour, error: type[ApiError]
+) -> None:
+    server.behave = [behave]
+    timing = Timing(retries=3, backoff=0.01, backoff_cap=0.02, transfer_deadline=5.0)
+    with pytest.raises(error):
+        _download(f"{server.origin}/r/result.mp4", tmp_path / "out.mp4", asynchronous, timing)
+    assert len(server.seen) == 1 + 3  # was 5 x 5 with the retries nested
+    assert not (tmp_path / "out.mp4").exists()
+
+
+# An expired result link: ResultExpired with its time, nothing saved.
+
+EXPIRED_XML = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Request has expired.</Message><RequestId>5F1</RequestId>"
+    b"<Expires>2026-11-29T10:00:00.000Z</Expires><ServerTime>2026-11-30T10:00:00.000Z"
+    b"</ServerTime></Error>"
+)
+
+
+@both
+@pytest.mark.parametrize("expires", ["none", "future"], ids=["no Expires=", "a skewed clock"])
+def test_an_expired_link_is_result_expired_and_keeps_nothing(
+    server: Hostile, tmp_path: Path, asynchronous: bool, expires: str
+) -> None:
+    server.behave = [raw(403, EXPIRED_XML, ("Content-Type", "application/xml"))]
+    url = f"{server.origin}/r/result.mp4"
+    if expires == "future":  # the link says it is good; the storage's clock says not
+        url += f"?Expires={int(time.time()) + 600}&Signature=x"
+    target = tmp_path / "out.mp4"
+    _part(target).write_bytes(RESULT[:40_000])
+    _record(target, url)
+    with pytest.raises(ResultExpired) as expired:
+        _download(url, target, asynchronous)
+    assert len(server.seen) == 1  # asked once: an expired link is not retried
+    assert expired.value.expired_at == datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+    assert "expired at 2026-11-29 10:00 UTC" in str(expired.value)
+    assert not target.exists() and not _part(target).exists()
+    assert not list(tmp_path.glob("*.json"))
+
+
+@both
+def test_a_link_already_past_is_not_asked(
+    server: Hostile, tmp_path: Path, asynchronous: bool
+) -> None:
+    server.behave = [ranged]
+    past = int(time.time()) - 5
+    with pytest.raises(ResultExpired) as expired:
+        _download(f"{server.origin}/r/result.mp4?Expires={past}", tmp_path / "o.mp4", asynchronous)
+    assert server.seen == [] and expired.value.expired_at == datetime.fromtimestamp(past, UTC)
+
+
+# A result is verified: a SUCCEEDED task, a video, its billed length.
+
+
+def _succeeded(url: str, duration: float, status: str = "SUCCEEDED") -> Task:
+    return Task("t-1", TaskStatus(status), video_url=url, usage=Usage(video_duration=duration))
+
+
+def _download_task(task: Task, target: Path, asynchronous: bool) -> Path:
+    timing = dataclasses.replace(QUICK, max_result_bytes=10_000_000)  # real videos
+    if not asynchronous:
+        with Client(api_key=KEY, url="http://127.0.0.1:9/api/v1", timing=timing) as client:
+            return client.download(task, target)
+
+    async def run() -> Path:
+        async with AsyncClient(api_key=KEY, url="http://127.0.0.1:9/api/v1", timing=timing) as c:
+            return await c.download(task, target)
+
+    return asyncio.run(run())
+
+
+@both
+@pytest.mark.parametrize(
+    ("served", "billed", "status", "said"),
+    [
+        ("bytes", 3.0, "SUCCEEDED", "ffprobe cannot open it"),
+        ("audio", 7.54, "SUCCEEDED", "no video stream"),
+        ("video", 3.2, "SUCCEEDED", "it lasts 3.000 s, the task billed 3.2 s"),
+        ("video", 3.0, "RUNNING", "the task is RUNNING, not SUCCEEDED"),
+    ],
+    ids=["not a video", "no video stream", "5 frames short", "not SUCCEEDED"],
+)
+def test_a_result_that_is_not_the_tasks_video_is_not_kept(
+    server: Hostile,
+    tmp_path: Path,
+    media: Path,
+    asynchronous: bool,
+    served: str,
+    billed: float,
+    status: str,
+    said: str,
+) -> None:
+    body = {"bytes": RESULT, "audio": (media / "speech.wav").read_bytes()}.get(served)
+    video = body if body is not None else (media / "face.mp4").read_bytes()
+    server.behave = [lambda h: ranged(h, video)]
+    target = tmp_path / "out.mp4"
+    task = _succeeded(f"{server.origin}/r/result.mp4", billed, status)
+    with pytest.raises(InvalidResult) as invalid:
+        _download_task(task, target, asynchronous)
+    assert said in str(invalid.value) and invalid.value.task_id == "t-1"
+    assert len(server.seen) == (0 if status != "SUCCEEDED" else 1)
+    assert not target.exists() and not _part(target).exists()
+    assert not list(tmp_path.glob("*.json"))
+
+
+@both
+def test_a_result_within_two_frames_is_kept(
+    server: Hostile, tmp_path: Path, media: Path, asynchronous: bool
+) -> None:
+    video = (media / "face.mp4").read_bytes()  # 3 s at 25 fps: 2 frames is 0.08 s
+    server.behave = [lambda h: ranged(h, video)]
+    task = _succeeded(f"{server.origin}/r/result.mp4", 3.07)
+    assert _download_task(task, tmp_path / "out.mp4", asynchronous).read_bytes() == video
+
+
+# Addresses and settings: what was tried, and what to set.
+
+
+def test_a_connection_error_names_the_address_and_nothing_else() -> None:
+    port = _closed_port()
+    base = f"http://someone:hunter2@127.0.0.1:{port}/api/v1"  # a user, a password, a path
+    with (
+        Client(api_key=KEY, url=base, timing=Timing(retries=0)) as client,
+        pytest.raises(TransportError) as failed,
+    ):
+        client.get("t-1")
+    assert f"query: could not connect to http://127.0.0.1:{port} (ConnectError)" == str(
+        failed.value
+    )
+    _no_key_in(failed.value)
+
+
+@both
+def test_a_base_url_without_api_v1_says_what_to_set(server: Hostile, asynchronous: bool) -> None:
+    server.behave = [raw(404, b"<html>Not Found</html>")]
+
+    async def run_async() -> None:
+        async with AsyncClient(api_key=KEY, url=server.origin, timing=QUICK) as client:
+            await client.check_access()
+
+    with pytest.raises(NotFound) as missing:
+        if asynchronous:
+            asyncio.run(run_async())
+        else:
+            with Client(api_key=KEY, url=server.origin, timing=QUICK) as client:
+                client.check_access()
+    assert server.seen[0].path.startswith("/tasks?")  # one cheap call
+    assert f"no such API at {server.origin}" in str(missing.value)
+    assert "DASHSCOPE_HTTP_BASE_URL=https://dashscope.aliyuncs.com/api/v1" in str(missing.value)
+
+
+@pytest.mark.parametrize("url", ["localhost:8000/api/v1", "dashscope.aliyuncs.com/api/v1"])
+def test_a_base_url_without_a_scheme_is_refused_at_once(url: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(InvalidSetting) as bad:
+        Client(api_key=KEY, url=url)
+    assert time.monotonic() - started < 0.5
+    assert "DASHSCOPE_HTTP_BASE_URL=https://dashscope.aliyuncs.com/api/v1" in str(bad.value)
+
+
+# The task list: times as the service writes them, windows of 24 hours, every page.
+
+
+def _pages(tasks: int) -> Behaviour:
+    def behave(h: _Handler) -> None:
+        from urllib.parse import parse_qs, urlsplit
+
+        query = {k: v[0] for k, v in parse_qs(urlsplit(h.path).query).items()}
+        size, number = int(query["page_size"]), int(query["page_no"])
+        window = query["start_time"]
+        listed = [
+            {"task_id": f"{window}-{n}", "task_status": "SUCCEEDED", "video_url": "http://x/r"}
+            for n in range(tasks)
+        ][(number - 1) * size : number * size]
+        answer({"tasks": listed, "page_no": number, "page_size": size, "total": tasks})(h)
+
+    return behave
+
+
+@both
+def test_tasks_between_walks_every_page_of_every_window(
+    server: Hostile, asynchronous: bool
+) -> None:
+    server.behave = [_pages(5)]
+    start = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)  # 08:00 in the service's zone (UTC+8)
+    end = start + timedelta(hours=30)
+
+    async def run_async() -> list[Task]:
+        async with AsyncClient(api_key=KEY, url=server.base, timing=QUICK) as client:
+            return [t async for t in client.tasks_between(start, end, page_size=2)]
+
+    if asynchronous:
+        found = asyncio.run(run_async())
+    else:
+        with Client(api_key=KEY, url=server.base, timing=QUICK) as client:
+            found = list(client.tasks_between(start, end, page_size=2))
+    assert len(found) == 10 and len({t.task_id for t in found}) == 10  # 2 windows x 5
+    windows = sorted({s.path.split("start_time=")[1][:14] for s in server.seen})
+    assert windows == ["20261129080000", "20261130080000"]
+    assert any("end_time=20261130080000" in s.path for s in server.seen)  # 24 h, no more
+    assert any("end_time=20261130140000" in s.path for s in server.seen)
+    assert len(server.seen) == 2 * 3  # 3 pages of 2 in each
+
+
+def test_a_list_window_over_24_hours_is_refused_before_asking(server: Hostile) -> None:
+    with Client(api_key=KEY, url=server.base, timing=QUICK) as client:
+        with pytest.raises(ValueError, match="at most 24 hours"):
+            client.list(start_time="20261129000000", end_time="20261130000001")
+        with pytest.raises(ValueError, match="YYYYMMDDhhmmss"):
+            client.list(start_time="2026-11-29")
+    assert server.seen == []

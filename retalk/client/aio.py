@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -19,6 +20,9 @@ from retalk.client.errors import (
     HTTPX_ERRORS,
     ApiError,
     InvalidAnswer,
+    InvalidResult,
+    ResultExpired,
+    SubmitLost,
     TaskFailed,
     TransportError,
     WaitTimeout,
@@ -26,7 +30,9 @@ from retalk.client.errors import (
 )
 from retalk.client.files import MAX_RESTARTS, CountingReader, PartialFile, Progress
 from retalk.client.models import Task, TaskPage, TaskStatus
-from retalk.client.retry import AsyncRetryTransport, delay
+from retalk.client.retry import AsyncRetryTransport
+from retalk.client.verify import verify
+from retalk.job import Parameters
 
 _T = TypeVar("_T")
 
@@ -80,23 +86,41 @@ class AsyncClient:
         core = getattr(self, "_core", None)  # None when __init__ failed
         return f"AsyncClient(base_url={core.base_url if core else None!r})"
 
-    async def _guard(self, what: str, deadline: Deadline, step: Callable[[], Awaitable[_T]]) -> _T:
+    async def _guard(
+        self,
+        what: str,
+        deadline: Deadline,
+        step: Callable[[], Awaitable[_T]],
+        sent_at: datetime | None = None,
+    ) -> _T:
         """`step`, within `deadline`, with whatever httpx raises turned into retalk's error,
-        raised outside the handler so that it drags no context (see `Client`)."""
+        raised outside the handler so that it drags no context (see `Client`). `sent_at`: a
+        submit, whose lost answer is `SubmitLost`."""
         try:
             async with asyncio.timeout(max(deadline.left(), 0)):
                 return await step()
         except TimeoutError:
             failure: ApiError = deadline.expired()
+            if sent_at is not None:
+                failure = SubmitLost(str(failure).removeprefix(f"{what}: "), sent_at)
         except HTTPX_ERRORS as error:
-            failure = error_from_httpx(error, what)
-            if isinstance(failure, TransportError) and deadline.left() <= 0:
+            failure = error_from_httpx(error, what, sent_at)
+            if type(failure) is TransportError and deadline.left() <= 0:
                 failure = deadline.expired()
+        except TransportError as error:  # the deadline, met while reading a body
+            failure = error.with_traceback(None)
+            if sent_at is not None and not isinstance(failure, SubmitLost):
+                failure = SubmitLost(str(error).removeprefix(f"{what}: "), sent_at)
         except ApiError as error:
             failure = error.with_traceback(None)  # its frames hold the answer, and what it echoed
         raise failure
 
-    async def _send(self, call: core.Call, read: Callable[[core.Answer], _T]) -> _T:
+    async def _send(
+        self,
+        call: core.Call,
+        read: Callable[[core.Answer], _T],
+        sent_at: datetime | None = None,
+    ) -> _T:
         """`call`'s answer, its body read within the size cap and the call's deadline, then
         `read` (checked against its shape) inside the guard."""
         deadline = self._core.deadline(call)
@@ -104,7 +128,7 @@ class AsyncClient:
         async def step() -> _T:
             return read(await self._exchange(call, deadline))
 
-        return await self._guard(call.what, deadline, step)
+        return await self._guard(call.what, deadline, step, sent_at)
 
     async def _exchange(self, call: core.Call, deadline: Deadline) -> core.Answer:
         request = self._http.build_request(**self._core.send_args(call, deadline))
@@ -144,16 +168,15 @@ class AsyncClient:
         video_url: str,
         audio_url: str,
         ref_image_url: str | None = None,
-        video_extension: bool = False,
-        query_face_threshold: int | None = None,
+        parameters: Parameters | None = None,
     ) -> Task:
-        """Start a task. Inputs are URLs: `http(s)://`, or `oss://` from `upload`."""
-        call = self._core.submit(
-            video_url, audio_url, ref_image_url, video_extension, query_face_threshold
-        )
-        return await self._send(call, self._core.task)
+        """Start a task (see `Client.submit`: a lost answer is `SubmitLost`)."""
+        call = self._core.submit(video_url, audio_url, ref_image_url, parameters)
+        sent_at = datetime.now(UTC)
+        return await self._send(call, lambda answer: self._core.submitted(answer, sent_at), sent_at)
 
     async def get(self, task_id: str) -> Task:
+        """The task as the service knows it now (UNKNOWN: no such task, or forgotten)."""
         return await self._send(self._core.get(task_id), self._core.task)
 
     async def cancel(self, task_id: str) -> None:
@@ -161,9 +184,43 @@ class AsyncClient:
         await self._send(self._core.cancel(task_id), self._core.read)
 
     async def list(
-        self, page_no: int = 1, page_size: int = 10, status: str | None = None
+        self,
+        page_no: int = 1,
+        page_size: int = 10,
+        status: str | None = None,
+        *,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
     ) -> TaskPage:
-        return await self._send(self._core.list(page_no, page_size, status), self._core.page)
+        """One page of your tasks, newest first (see `Client.list`)."""
+        call = self._core.list(page_no, page_size, status, start_time, end_time)
+        return await self._send(call, self._core.page)
+
+    async def tasks_between(
+        self,
+        start: datetime | str,
+        end: datetime | str,
+        status: str | None = None,
+        *,
+        page_size: int = core.LIST_PAGE_SIZE,
+    ) -> AsyncIterator[Task]:
+        """Every task submitted between `start` and `end`, each once (see `Client`)."""
+        seen: set[str] = set()
+        for window in core.windows(start, end):
+            page_no = 1
+            while True:
+                page = await self.list(page_no, page_size, status, **window)
+                for task in page.tasks:
+                    if task.task_id not in seen:
+                        seen.add(task.task_id)
+                        yield task
+                if not core.more_pages(page, page_no):
+                    break
+                page_no += 1
+
+    async def check_access(self) -> None:
+        """One cheap authenticated call (see `Client.check_access`)."""
+        await self._send(self._core.list(1, 1), self._core.page)
 
     async def wait(
         self,
@@ -197,36 +254,40 @@ class AsyncClient:
         task: Task | str,
         path: str | os.PathLike[str],
         progress: Progress | None = None,
+        *,
+        overwrite: bool = True,
     ) -> Path:
-        """Fetch a SUCCEEDED task's video (or a URL) to `path` (a file, or a folder to put it
-        in). Streamed; resumed with Range and If-Range after a dropped connection, only onto a
-        part known to be this result's; checked against the announced length; atomic."""
-        url, task_id = self._core.result_url(task)
+        """Fetch a SUCCEEDED task's video (or a URL) to `path` (see `Client.download`:
+        resumed, verified, atomic; `ResultExpired`, `InvalidResult` keep nothing)."""
+        url, target = self._core.download_plan(task, path, overwrite)
         t = self._core.timing
-        partial = PartialFile(core.download_target(path, url, task_id), url, t.max_result_bytes)
+        partial = PartialFile(target, url, t.max_result_bytes)
         deadline = self._core.deadline(core.Call("GET", url, "download", transfer=True))
         failures = restarts = 0
         try:
             while True:
                 try:
-                    saved = await self._guard(
+                    whole = await self._guard(
                         "download",
                         deadline,
                         lambda: self._download_once(url, partial, deadline, progress),
                     )
-                except TransportError:
+                except core.DOWNLOAD_RETRIED as failure:
                     failures += 1
                     if failures > t.retries or deadline.left() <= 0:
                         raise
-                    wait = delay(failures - 1, t.backoff, t.backoff_cap)
+                    wait = core.retry_wait(failure, failures, t)
                     await asyncio.sleep(min(wait, deadline.left()))
                     continue
-                if saved is not None:
-                    return saved
+                if whole:
+                    break
                 restarts += 1
                 if restarts > MAX_RESTARTS:
                     raise InvalidAnswer("download", "its ranges never match what was asked")
-        except InvalidAnswer:
+            if isinstance(task, Task):
+                await asyncio.to_thread(verify, partial.part, task)
+            return partial.commit(overwrite)
+        except (InvalidAnswer, InvalidResult, ResultExpired):
             partial.discard()  # what came is not the result: none of it is kept
             raise
         finally:
@@ -234,20 +295,19 @@ class AsyncClient:
 
     async def _download_once(
         self, url: str, partial: PartialFile, deadline: Deadline, progress: Progress | None
-    ) -> Path | None:
-        """One request for the rest of the result; None: start over from 0."""
-        call = core.Call(
-            "GET", url, "download", auth=False, transfer=True, headers=partial.request_headers()
-        )
+    ) -> bool:
+        """One request for the rest of the result: True when the part is whole, False when it
+        must start over from 0."""
+        call = core.download_call(url, partial)
         request = self._http.build_request(**self._core.send_args(call, deadline))
         response = await self._http.send(request, stream=True)
         try:
             if response.status_code >= 400 and response.status_code != 416:
                 body = await self._body(response, deadline, core.MAX_ANSWER_BYTES, "download")
                 answer = core.Answer(response.status_code, response.headers, body, "download")
-                raise self._core.error(answer)
+                raise self._core.download_error(answer, url)
             if not partial.start(response.status_code, response.headers):
-                return None
+                return False
             encoding = response.headers.get("Content-Encoding", "")
             decoder = Decoder(encoding, partial.cap, "download", identity=True)
             async for raw in response.aiter_raw():
@@ -259,4 +319,5 @@ class AsyncClient:
             decoder.end()
         finally:
             await response.aclose()
-        return partial.finish()
+        partial.complete()
+        return True

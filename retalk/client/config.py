@@ -107,7 +107,10 @@ def base_url(explicit: str | None = None) -> str:
     except (httpx.InvalidURL, UnicodeError):
         url = None
     if url is None or url.scheme not in ("http", "https") or not url.host:
-        raise InvalidSetting(f"the base URL in {source} is not an http(s) URL: {value[:200]!r}")
+        raise InvalidSetting(
+            f"the base URL in {source} is not an http(s) URL: {value[:200]!r}: set "
+            f"DASHSCOPE_HTTP_BASE_URL={DEFAULT_BASE_URL} (or your region's, with its https://)"
+        )
     return value
 
 

@@ -3,11 +3,13 @@ answer, read here. No I/O happens in this module."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -17,15 +19,34 @@ import httpx
 from retalk import limits
 from retalk.client import answers
 from retalk.client.body import ACCEPT_ENCODING, Deadline
-from retalk.client.config import MODEL, ApiKey, Timing
-from retalk.client.errors import ApiStatusError, InvalidAnswer, InvalidRequest, error_from_answer
+from retalk.client.config import DEFAULT_BASE_URL, MODEL, ApiKey, Timing
+from retalk.client.errors import (
+    ApiError,
+    ApiStatusError,
+    InvalidAnswer,
+    InvalidRequest,
+    RateLimited,
+    ResultExpired,
+    ServerError,
+    SubmitLost,
+    TransportError,
+    error_from_answer,
+)
+from retalk.client.expiry import answer_expiry, is_past, link_expiry, says_expired
+from retalk.client.files import PartialFile
 from retalk.client.models import Task, TaskPage, UploadPolicy
 from retalk.client.retry import (
     DEADLINE_EXTENSION,
+    MAX_RETRY_AFTER,
+    NO_RETRY_EXTENSION,
     RETRY_EXTENSION,
+    THROTTLED_EXTENSION,
     WHAT_EXTENSION,
+    delay,
     retry_after,
 )
+from retalk.client.verify import check_task
+from retalk.job import Parameters
 from retalk.units import size_text
 
 SUBMIT_PATH = "/services/aigc/image2video/video-synthesis/"
@@ -121,19 +142,12 @@ class Core:
         video_url: str,
         audio_url: str,
         ref_image_url: str | None = None,
-        video_extension: bool = False,
-        query_face_threshold: int | None = None,
+        parameters: Parameters | None = None,
     ) -> Call:
-        if query_face_threshold is not None:
-            if not ref_image_url:
-                raise ValueError("query_face_threshold goes with a reference image")
-            if query_face_threshold not in limits.QUERY_FACE_THRESHOLD:
-                raise ValueError(
-                    f"query_face_threshold must be {limits.QUERY_FACE_THRESHOLD.describe()}"
-                )
-        parameters: dict[str, Any] = {"video_extension": bool(video_extension)}
-        if query_face_threshold is not None:
-            parameters["query_face_threshold"] = int(query_face_threshold)
+        """The submit request; ValueError when the parameters cannot go with these inputs. A
+        429 may be sent again (no task was made); nothing else may (see `submitted`)."""
+        parameters = parameters or Parameters()
+        parameters.check(bool(ref_image_url))
         urls = [video_url, audio_url, ref_image_url or ""]
         headers = {
             "Content-Type": "application/json",
@@ -144,9 +158,23 @@ class Core:
         body = {
             "model": MODEL,
             "input": {"video_url": video_url, "audio_url": audio_url, "ref_image_url": urls[2]},
-            "parameters": parameters,
+            "parameters": parameters.to_wire(),
         }
-        return Call("POST", self.base_url + SUBMIT_PATH, "submit", headers=headers, json=body)
+        return Call(
+            "POST",
+            self.base_url + SUBMIT_PATH,
+            "submit",
+            headers=headers,
+            json=body,
+            extensions={THROTTLED_EXTENSION: True},
+        )
+
+    def submitted(self, answer: Answer, sent_at: datetime) -> Task:
+        """A submit's answer. A gateway's 502 or 504 says the request went on and no answer
+        came back: the task may exist, so it is `SubmitLost`, never an error to retry."""
+        if answer.status in LOST_STATUSES:
+            raise SubmitLost(f"HTTP {answer.status} from a gateway", sent_at)
+        return self.task(answer)
 
     def get(self, task_id: str) -> Call:
         return Call("GET", f"{self.base_url}/tasks/{_segment(task_id)}", "query")
@@ -159,11 +187,21 @@ class Core:
         page_no: int = 1,
         page_size: int = 10,
         status: str | None = None,
-        start_time: str | None = None,
-        end_time: str | None = None,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
     ) -> Call:
+        """`GET /tasks`; the times as the service writes them (see `service_time`), at most
+        `limits.TASK_LIST_WINDOW_S` apart (ValueError otherwise)."""
         params: dict[str, Any] = {"page_no": page_no, "page_size": page_size, "model_name": MODEL}
-        for name, value in (("status", status), ("start_time", start_time), ("end_time", end_time)):
+        start = service_time(start_time) if start_time is not None else None
+        end = service_time(end_time) if end_time is not None else None
+        if start and end:
+            span = (_parse_service_time(end) - _parse_service_time(start)).total_seconds()
+            if span < 0:
+                raise ValueError("the task list's end_time is before its start_time")
+            if span > limits.TASK_LIST_WINDOW_S:
+                raise ValueError("the task list takes at most 24 hours between its times")
+        for name, value in (("status", status), ("start_time", start), ("end_time", end)):
             if value:
                 params[name] = value
         return Call("GET", f"{self.base_url}/tasks", "list", params=params)
@@ -227,7 +265,46 @@ class Core:
         after = retry_after(answer.headers.get("Retry-After"))  # a number: never the text
         if answer.status == 429 and after is not None:
             note = f"it asks to wait {after:g} s before trying again"
-        return error_from_answer(answer.status, body, self.api_key, note)
+        if answer.status == 404 and answer.what in SERVICE_STEPS:
+            note = self._wrong_base()
+        error = error_from_answer(answer.status, body, self.api_key, note)
+        error.retry_after = after
+        return error
+
+    def _wrong_base(self) -> str:
+        """What a 404 to a call of the service's own API means: the base URL is wrong."""
+        tried = _origin_and_path(self.base_url)
+        return (
+            f"no such API at {tried}: is the base URL right? "
+            f"set DASHSCOPE_HTTP_BASE_URL={DEFAULT_BASE_URL} (or your region's; it ends "
+            "in /api/v1)"
+        )
+
+    def download_error(self, answer: Answer, url: str) -> ApiError:
+        """The exception for an error answer to a download: an expired link is
+        `ResultExpired`, with when it expired."""
+        error = self.error(answer)
+        if says_expired(answer.status, error.code, error.message):
+            when = answer_expiry(answer.body) or link_expiry(url)
+            return ResultExpired(when, error.request_id)
+        return error
+
+    def download_plan(
+        self, task: Task | str, path: str | os.PathLike[str], overwrite: bool
+    ) -> tuple[str, Path]:
+        """The address and the target of a download, checked before any request: a Task must
+        have SUCCEEDED; a link whose `Expires=` is past is `ResultExpired`; an existing target
+        without `overwrite` is FileExistsError."""
+        if isinstance(task, Task):
+            check_task(task)
+        url, task_id = self.result_url(task)
+        expires = link_expiry(url)
+        if is_past(expires):
+            raise ResultExpired(expires)
+        target = download_target(path, url, task_id)
+        if not overwrite and target.exists():
+            raise FileExistsError(errno.EEXIST, "already there (--force replaces it)", str(target))
+        return url, target
 
     def task(self, answer: Answer) -> Task:
         return answers.task(self.read(answer), answer.what, self.api_key)
@@ -260,6 +337,17 @@ class Core:
         return url, task_id
 
 
+SERVICE_STEPS = frozenset({"submit", "query", "list", "cancel", "upload policy"})
+"""The calls to the service's own API (not to the upload host, nor to a result's address)."""
+
+
+def _origin_and_path(url: str) -> str:
+    """`scheme://host:port/path` of an address: never its user, password or query."""
+    parts = httpx.URL(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.host}{port}{parts.path}"
+
+
 def _oss_error(answer: Answer) -> dict[str, str]:
     text = answer.body[:_ERROR_BYTES].decode("utf-8", "replace")
     code = re.search(r"<Code>([^<]{1,200})</Code>", text)
@@ -268,6 +356,82 @@ def _oss_error(answer: Answer) -> dict[str, str]:
         "code": code.group(1) if code else f"HTTP{answer.status}",
         "message": message.group(1) if message else text[:200],
     }
+
+
+LOST_STATUSES = frozenset({502, 504})
+"""A gateway's answers: the request went past it, the service's answer did not come back."""
+_SERVICE_TIME = "%Y%m%d%H%M%S"
+
+
+def service_time(value: datetime | str) -> str:
+    """A time as the task list takes it, `YYYYMMDDhhmmss` in the service's zone
+    (`limits.SERVICE_TIMEZONE`): an aware datetime is converted to it, a naive one is taken as
+    already in it, a string must already be in that form (ValueError otherwise)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(limits.SERVICE_TIMEZONE)
+        return value.strftime(_SERVICE_TIME)
+    if not re.fullmatch(r"\d{14}", value):
+        raise ValueError(f"a task list time is YYYYMMDDhhmmss, not {value[:40]!r}")
+    _parse_service_time(value)
+    return value
+
+
+def _parse_service_time(value: str) -> datetime:
+    try:
+        return datetime.strptime(value, _SERVICE_TIME)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a time (YYYYMMDDhhmmss)") from None
+
+
+LIST_PAGE_SIZE = 100
+"""The largest page the task list gives."""
+
+
+def windows(start: datetime | str, end: datetime | str) -> Iterator[dict[str, str]]:
+    """`start_time`/`end_time` pairs covering start … end, each at most a list call's span."""
+    first = _parse_service_time(service_time(start))
+    last = _parse_service_time(service_time(end))
+    if last < first:
+        raise ValueError("the end of the window is before its start")
+    span = timedelta(seconds=limits.TASK_LIST_WINDOW_S)
+    while True:
+        stop = min(first + span, last)
+        yield {"start_time": service_time(first), "end_time": service_time(stop)}
+        if stop >= last:
+            return
+        first = stop
+
+
+def more_pages(page: TaskPage, page_no: int) -> bool:
+    """Whether a page after `page_no` holds more tasks."""
+    return bool(page.tasks) and page_no * max(page.page_size, 1) < page.total
+
+
+DOWNLOAD_RETRIED = (TransportError, RateLimited, ServerError)
+"""A download's failures that another try may mend: the connection, throttling, a 5xx."""
+
+
+def retry_wait(failure: ApiError, failures: int, timing: Timing) -> float:
+    """Seconds before the download's next try: what a Retry-After asked (capped), else the
+    backoff."""
+    asked = getattr(failure, "retry_after", None)
+    if isinstance(asked, float):
+        return min(asked, MAX_RETRY_AFTER)
+    return delay(failures - 1, timing.backoff, timing.backoff_cap)
+
+
+def download_call(url: str, partial: PartialFile) -> Call:
+    """One request for the rest of a result: no key, no encoding, retried by its caller."""
+    return Call(
+        "GET",
+        url,
+        "download",
+        auth=False,
+        transfer=True,
+        headers=partial.request_headers(),
+        extensions={NO_RETRY_EXTENSION: True},
+    )
 
 
 def next_interval(current: float, timing: Timing) -> float:

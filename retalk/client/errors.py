@@ -8,6 +8,7 @@ current one in `code`; `service_code` keeps what the service said.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -57,6 +58,51 @@ class TransportError(ApiError):
     deadline passed."""
 
 
+class SubmitLost(TransportError):
+    """A submit left, and no answer came back (a read timeout, a connection dropped after the
+    body was sent, a gateway's 502 or 504): the service may have made the task, and bills it
+    if it did. Never submit again blindly: look for a task submitted since `sent_at` first.
+    A connection that never opened is not this: nothing was sent."""
+
+    def __init__(self, why: str, sent_at: datetime, step: str = "submit") -> None:
+        self.sent_at = sent_at
+        """When the request left (UTC), taken just before it was sent."""
+        self.step = step
+        """The step whose answer was lost: `submit`."""
+        stamp = sent_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        super().__init__(
+            f"{step}: the request was sent at {stamp} and its answer lost ({why}): a task may "
+            "exist at the service; look for it (`retalk tasks --since`) before submitting again"
+        )
+
+
+class ResultExpired(ApiError):
+    """The result link's time is past: it answers 403 (`AccessDenied`, "Request has expired")
+    or its `Expires=` is already behind us. Nothing was saved; the task's result is gone
+    unless the task is queried again while the service still keeps it."""
+
+    def __init__(self, expired_at: datetime | None, request_id: str | None = None) -> None:
+        self.expired_at = expired_at
+        """When the link stopped working (UTC), from its `Expires=` or the storage's answer;
+        None when neither says."""
+        self.request_id = request_id
+        self.code = self.service_code = "AccessDenied"
+        when = f" at {expired_at.astimezone(UTC):%Y-%m-%d %H:%M UTC}" if expired_at else ""
+        super().__init__(f"the result link expired{when}: nothing was saved")
+
+
+class InvalidResult(ApiError):
+    """What the result link gave is not the task's video: a task that had not SUCCEEDED, a file
+    ffprobe cannot open as a video, or a length other than the billed one. Nothing is kept at
+    the target."""
+
+    def __init__(self, task_id: str | None, problem: str) -> None:
+        self.task_id = task_id
+        self.problem = problem
+        which = f"task {task_id}" if task_id else "the download"
+        super().__init__(f"{which}: the result is not a valid video: {problem}; nothing was kept")
+
+
 class InvalidAnswer(ApiError):
     """The service answered, but not as the API describes: a field of the wrong type, a result
     address that is not an http(s) URL, a body too large or badly encoded, a download longer or
@@ -72,6 +118,9 @@ class InvalidAnswer(ApiError):
 
 class ApiStatusError(ApiError):
     """The service answered with an error."""
+
+    retry_after: float | None = None
+    """The seconds its `Retry-After` asked for, when it gave one."""
 
     def __init__(
         self, status: int, code: str | None, message: str, request_id: str | None = None
@@ -179,15 +228,25 @@ def error_from_answer(
     return kind(status, scrub(code, key) if code else None, message, request_id)
 
 
-def error_from_httpx(error: Exception, what: str) -> ApiError:
+def error_from_httpx(error: Exception, what: str, sent_at: datetime | None = None) -> ApiError:
     """The one place where httpx's exceptions become retalk's; `what` names the step (`submit`,
-    `upload`, `download` …). Only the exception's type is kept: httpx's own messages can quote a
-    header, and so the key."""
+    `upload`, `download` …). Only the exception's type is kept, and the address tried as
+    `scheme://host:port`: httpx's own messages can quote a header or a query, and so the key.
+    `sent_at`: the call is a submit sent then; losing its answer is `SubmitLost`."""
     name = type(error).__name__
+    where = _address(error)
+    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        # Nothing was sent: not lost, even for a submit.
+        said = (
+            "timed out connecting"
+            if isinstance(error, httpx.TimeoutException)
+            else "could not connect"
+        )
+        return TransportError(f"{what}: {said} to {where} ({name})")
+    if sent_at is not None and isinstance(error, httpx.TransportError):
+        return SubmitLost(f"{name} from {where}", sent_at)
     if isinstance(error, httpx.TimeoutException):
-        return TransportError(f"{what}: timed out ({name})")
-    if isinstance(error, httpx.ConnectError):
-        return TransportError(f"{what}: could not connect ({name})")
+        return TransportError(f"{what}: timed out ({name} from {where})")
     if isinstance(error, httpx.TooManyRedirects):
         return InvalidAnswer(what, "too many redirects (a redirect loop)")
     if isinstance(error, httpx.DecodingError):
@@ -195,8 +254,21 @@ def error_from_httpx(error: Exception, what: str) -> ApiError:
     if isinstance(error, httpx.InvalidURL | httpx.UnsupportedProtocol):
         return InvalidAnswer(what, f"it points to an address that cannot be used ({name})")
     if isinstance(error, httpx.ProtocolError):
-        return TransportError(f"{what}: the connection dropped or broke HTTP ({name})")
-    return TransportError(f"{what}: the connection failed ({name})")
+        return TransportError(f"{what}: the connection dropped or broke HTTP ({name} from {where})")
+    return TransportError(f"{what}: the connection failed ({name} from {where})")
+
+
+def _address(error: Exception) -> str:
+    """`scheme://host:port` of the request that failed: never its path, query or user."""
+    try:
+        url = error.request.url  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):
+        return "the service"
+    if not isinstance(url, httpx.URL) or not url.host:
+        return "the service"
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{url.scheme}://{host}:{port}" if port else f"{url.scheme}://{host}"
 
 
 HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -143,14 +144,30 @@ class PartialFile:
             )
         self._out.write(piece)
 
-    def finish(self) -> Path:
-        """The part, whole, under the target's name; a short one is a dropped connection."""
+    def complete(self) -> None:
+        """The part is closed and whole; a short one is a dropped connection."""
         self.close()
         if self.length is not None and self.done < self.length:
             raise TransportError(
                 f"{self.what}: the connection dropped after {self.done:,} of {self.length:,} bytes"
             )
-        os.replace(self.part, self.target)
+
+    def commit(self, overwrite: bool = True) -> Path:
+        """The whole part, under the target's name. Without `overwrite`, a file already there
+        stays and FileExistsError is raised (the part is kept for a later call)."""
+        if overwrite:
+            os.replace(self.part, self.target)
+        else:
+            try:
+                os.link(self.part, self.target)  # fails, atomically, when the target exists
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links: a check, then the rename
+                if self.target.exists():
+                    raise FileExistsError(errno.EEXIST, "exists", str(self.target)) from None
+                os.replace(self.part, self.target)
+            else:
+                self.part.unlink()
         self.record.unlink(missing_ok=True)
         return self.target
 

@@ -1,7 +1,10 @@
 """Retries as a transport wrapper, for requests that are safe to send twice: reads, and uploads
-(which write the same object again). A submit is never retried: a duplicate task is billed. No
-retry waits past the call's deadline; a Retry-After is capped at a minute, and every wait is
-logged (`retalk.client`, INFO) with what the service asked."""
+(which write the same object again). A submit is retried only when it surely made no task: its
+connection never opened (nothing was sent), or the service throttled it (429: it made none); a
+submit whose answer is lost is never sent again (a duplicate task is billed). Any request whose
+connection never opened may be tried again. No retry waits past the call's deadline; a
+Retry-After is capped at a minute, and every wait is logged (`retalk.client`, INFO) with what the
+service asked. A download does its own retries (it resumes): its requests carry `NO_RETRY`."""
 
 from __future__ import annotations
 
@@ -19,11 +22,17 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RETRY_EXTENSION = "retalk.retry"
 """Set on a request's extensions to mark a non-GET request as safe to repeat (the upload)."""
+THROTTLED_EXTENSION = "retalk.retry_throttled"
+"""Set on a request that is not safe to repeat, but is after a 429 (the submit)."""
+NO_RETRY_EXTENSION = "retalk.no_retry"
+"""Set on a request whose caller retries it itself (the download, which resumes)."""
 DEADLINE_EXTENSION = "retalk.deadline"
+"""Set on a request's extensions: the `time.monotonic()` its call must be over by."""
 WHAT_EXTENSION = "retalk.what"
 """The step a request is for (`query`, `download` …): what the retry log names, rather than its
 address, which a server's redirect chooses (and may fill with the key)."""
-"""Set on a request's extensions: the `time.monotonic()` its call must be over by."""
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Failures before any byte of the request left: sending again cannot make a duplicate."""
 MAX_RETRY_AFTER = 60.0
 _log = logging.getLogger("retalk.client")
 
@@ -66,9 +75,13 @@ class _Policy:
     def __init__(self, retries: int, backoff: float, cap: float) -> None:
         self.retries, self.backoff, self.cap = retries, backoff, cap
 
-    def after_error(self, request: httpx.Request, attempt: int) -> float | None:
+    def after_error(
+        self, request: httpx.Request, attempt: int, error: httpx.TransportError
+    ) -> float | None:
         """Seconds to wait before the next try after a transport error; None: give up."""
-        if not retryable(request) or attempt >= self.retries:
+        if request.extensions.get(NO_RETRY_EXTENSION) or attempt >= self.retries:
+            return None
+        if not retryable(request) and not isinstance(error, NEVER_SENT):
             return None
         return self._within(request, delay(attempt, self.backoff, self.cap), "no answer")
 
@@ -76,9 +89,11 @@ class _Policy:
         self, request: httpx.Request, attempt: int, response: httpx.Response
     ) -> float | None:
         """Seconds to wait before the next try after this answer; None: it is the answer."""
-        if response.status_code not in RETRY_STATUSES or not retryable(request):
+        status = response.status_code
+        if status not in RETRY_STATUSES or request.extensions.get(NO_RETRY_EXTENSION):
             return None
-        if attempt >= self.retries:
+        throttled = status == 429 and bool(request.extensions.get(THROTTLED_EXTENSION))
+        if not (retryable(request) or throttled) or attempt >= self.retries:
             return None
         wait = delay(attempt, self.backoff, self.cap, response)
         asked = retry_after(response.headers.get("Retry-After"))  # a number, never the text
@@ -113,8 +128,8 @@ class RetryTransport(httpx.BaseTransport):
         while True:
             try:
                 response = self._inner.handle_request(request)
-            except httpx.TransportError:
-                wait = self._policy.after_error(request, attempt)
+            except httpx.TransportError as error:
+                wait = self._policy.after_error(request, attempt, error)
                 if wait is None:
                     raise
             else:
@@ -140,8 +155,8 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
         while True:
             try:
                 response = await self._inner.handle_async_request(request)
-            except httpx.TransportError:
-                wait = self._policy.after_error(request, attempt)
+            except httpx.TransportError as error:
+                wait = self._policy.after_error(request, attempt, error)
                 if wait is None:
                     raise
             else:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -18,6 +19,9 @@ from retalk.client.errors import (
     HTTPX_ERRORS,
     ApiError,
     InvalidAnswer,
+    InvalidResult,
+    ResultExpired,
+    SubmitLost,
     TaskFailed,
     TransportError,
     WaitTimeout,
@@ -25,7 +29,9 @@ from retalk.client.errors import (
 )
 from retalk.client.files import MAX_RESTARTS, CountingReader, PartialFile, Progress
 from retalk.client.models import Task, TaskPage, TaskStatus
-from retalk.client.retry import RetryTransport, delay
+from retalk.client.retry import RetryTransport
+from retalk.client.verify import verify
+from retalk.job import Parameters
 
 _T = TypeVar("_T")
 
@@ -79,26 +85,43 @@ class Client:
         core = getattr(self, "_core", None)  # None when __init__ failed
         return f"Client(base_url={core.base_url if core else None!r})"
 
-    def _guard(self, what: str, deadline: Deadline, step: Callable[[], _T]) -> _T:
+    def _guard(
+        self,
+        what: str,
+        deadline: Deadline,
+        step: Callable[[], _T],
+        sent_at: datetime | None = None,
+    ) -> _T:
         """`step`, within `deadline`, with whatever httpx raises turned into retalk's error,
         raised outside the handler so that it drags no context (httpx's frames hold the
-        request's headers)."""
+        request's headers). `sent_at`: a submit, whose lost answer is `SubmitLost`."""
         try:
             with deadline.active():
                 return step()
         except HTTPX_ERRORS as error:
-            failure = error_from_httpx(error, what)
-            if isinstance(failure, TransportError) and deadline.left() <= 0:
+            failure = error_from_httpx(error, what, sent_at)
+            if type(failure) is TransportError and deadline.left() <= 0:
                 failure = deadline.expired()
+        except TransportError as error:  # the deadline, met while reading a body
+            failure = error.with_traceback(None)
+            if sent_at is not None and not isinstance(failure, SubmitLost):
+                failure = SubmitLost(str(error).removeprefix(f"{what}: "), sent_at)
         except ApiError as error:
             failure = error.with_traceback(None)  # its frames hold the answer, and what it echoed
         raise failure
 
-    def _send(self, call: core.Call, read: Callable[[core.Answer], _T]) -> _T:
+    def _send(
+        self,
+        call: core.Call,
+        read: Callable[[core.Answer], _T],
+        sent_at: datetime | None = None,
+    ) -> _T:
         """`call`'s answer, its body read within the size cap and the call's deadline, then
         `read` (checked against its shape) inside the guard."""
         deadline = self._core.deadline(call)
-        return self._guard(call.what, deadline, lambda: read(self._exchange(call, deadline)))
+        return self._guard(
+            call.what, deadline, lambda: read(self._exchange(call, deadline)), sent_at
+        )
 
     def _exchange(self, call: core.Call, deadline: Deadline) -> core.Answer:
         request = self._http.build_request(**self._core.send_args(call, deadline))
@@ -142,24 +165,65 @@ class Client:
         video_url: str,
         audio_url: str,
         ref_image_url: str | None = None,
-        video_extension: bool = False,
-        query_face_threshold: int | None = None,
+        parameters: Parameters | None = None,
     ) -> Task:
-        """Start a task. Inputs are URLs: `http(s)://`, or `oss://` from `upload`."""
-        call = self._core.submit(
-            video_url, audio_url, ref_image_url, video_extension, query_face_threshold
-        )
-        return self._send(call, self._core.task)
+        """Start a task. Inputs are URLs: `http(s)://`, or `oss://` from `upload`. A throttled
+        submit (429) is sent again after the wait the service asks for, and one whose
+        connection never opened; one whose answer is lost raises `SubmitLost` (the task may
+        exist: never send it again blindly)."""
+        call = self._core.submit(video_url, audio_url, ref_image_url, parameters)
+        sent_at = datetime.now(UTC)
+        return self._send(call, lambda answer: self._core.submitted(answer, sent_at), sent_at)
 
     def get(self, task_id: str) -> Task:
+        """The task as the service knows it now (UNKNOWN: no such task, or forgotten)."""
         return self._send(self._core.get(task_id), self._core.task)
 
     def cancel(self, task_id: str) -> None:
         """Cancel a task that is still PENDING."""
         self._send(self._core.cancel(task_id), self._core.read)
 
-    def list(self, page_no: int = 1, page_size: int = 10, status: str | None = None) -> TaskPage:
-        return self._send(self._core.list(page_no, page_size, status), self._core.page)
+    def list(
+        self,
+        page_no: int = 1,
+        page_size: int = 10,
+        status: str | None = None,
+        *,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+    ) -> TaskPage:
+        """One page of your tasks, newest first; `start_time` and `end_time` (datetimes, or
+        `YYYYMMDDhhmmss` in the service's zone) at most 24 hours apart."""
+        call = self._core.list(page_no, page_size, status, start_time, end_time)
+        return self._send(call, self._core.page)
+
+    def tasks_between(
+        self,
+        start: datetime | str,
+        end: datetime | str,
+        status: str | None = None,
+        *,
+        page_size: int = core.LIST_PAGE_SIZE,
+    ) -> Iterator[Task]:
+        """Every task submitted between `start` and `end`, across pages and across 24-hour
+        windows (the most one list call may span), each once."""
+        seen: set[str] = set()
+        for window in core.windows(start, end):
+            page_no = 1
+            while True:
+                page = self.list(page_no, page_size, status, **window)
+                for task in page.tasks:
+                    if task.task_id not in seen:
+                        seen.add(task.task_id)
+                        yield task
+                if not core.more_pages(page, page_no):
+                    break
+                page_no += 1
+
+    def check_access(self) -> None:
+        """One cheap authenticated call (a list of one task): a wrong key, a wrong base URL or a
+        service out of reach is known in a second, before any upload."""
+        self._send(self._core.list(1, 1), self._core.page)
 
     def wait(
         self,
@@ -193,35 +257,45 @@ class Client:
         task: Task | str,
         path: str | os.PathLike[str],
         progress: Progress | None = None,
+        *,
+        overwrite: bool = True,
     ) -> Path:
         """Fetch a SUCCEEDED task's video (or a URL) to `path` (a file, or a folder to put it
-        in). Streamed; resumed with Range and If-Range after a dropped connection, only onto a
-        part known to be this result's; checked against the announced length; atomic."""
-        url, task_id = self._core.result_url(task)
+        in, named by the task). Streamed; resumed with Range and If-Range after a dropped
+        connection, only onto a part known to be this result's; checked against the announced
+        length; given a Task, verified (`retalk.client.verify`: a video of the billed length)
+        before it takes its name; atomic. A link past its time is `ResultExpired`, a file that
+        is not the result `InvalidResult`: either way nothing is kept. Failed requests are tried
+        again `timing.retries` times in all. Without `overwrite`, an existing file is
+        FileExistsError."""
+        url, target = self._core.download_plan(task, path, overwrite)
         t = self._core.timing
-        partial = PartialFile(core.download_target(path, url, task_id), url, t.max_result_bytes)
+        partial = PartialFile(target, url, t.max_result_bytes)
         deadline = self._core.deadline(core.Call("GET", url, "download", transfer=True))
         failures = restarts = 0
         try:
             while True:
                 try:
-                    saved = self._guard(
+                    whole = self._guard(
                         "download",
                         deadline,
                         lambda: self._download_once(url, partial, deadline, progress),
                     )
-                except TransportError:
+                except core.DOWNLOAD_RETRIED as failure:
                     failures += 1
                     if failures > t.retries or deadline.left() <= 0:
                         raise
-                    time.sleep(min(delay(failures - 1, t.backoff, t.backoff_cap), deadline.left()))
+                    time.sleep(min(core.retry_wait(failure, failures, t), deadline.left()))
                     continue
-                if saved is not None:
-                    return saved
+                if whole:
+                    break
                 restarts += 1
                 if restarts > MAX_RESTARTS:
                     raise InvalidAnswer("download", "its ranges never match what was asked")
-        except InvalidAnswer:
+            if isinstance(task, Task):
+                verify(partial.part, task)
+            return partial.commit(overwrite)
+        except (InvalidAnswer, InvalidResult, ResultExpired):
             partial.discard()  # what came is not the result: none of it is kept
             raise
         finally:
@@ -229,21 +303,19 @@ class Client:
 
     def _download_once(
         self, url: str, partial: PartialFile, deadline: Deadline, progress: Progress | None
-    ) -> Path | None:
-        """One request for the rest of the result; None: start over from 0."""
-        call = core.Call(
-            "GET", url, "download", auth=False, transfer=True, headers=partial.request_headers()
-        )
+    ) -> bool:
+        """One request for the rest of the result: True when the part is whole, False when it
+        must start over from 0."""
+        call = core.download_call(url, partial)
         request = self._http.build_request(**self._core.send_args(call, deadline))
         response = self._http.send(request, stream=True)
         try:
             if response.status_code >= 400 and response.status_code != 416:
                 body = self._body(response, deadline, core.MAX_ANSWER_BYTES, "download")
-                raise self._core.error(
-                    core.Answer(response.status_code, response.headers, body, "download")
-                )
+                answer = core.Answer(response.status_code, response.headers, body, "download")
+                raise self._core.download_error(answer, url)
             if not partial.start(response.status_code, response.headers):
-                return None
+                return False
             decoder = Decoder(
                 response.headers.get("Content-Encoding", ""), partial.cap, "download", identity=True
             )
@@ -256,4 +328,5 @@ class Client:
             decoder.end()
         finally:
             response.close()
-        return partial.finish()
+        partial.complete()
+        return True

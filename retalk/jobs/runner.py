@@ -8,6 +8,7 @@ calls the steps one by one, to keep several jobs going within the service's quot
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import os
 import time
@@ -17,12 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retalk import limits
-from retalk.job import Job, Parameters, is_url
+from retalk.job import Job, is_url
 from retalk.jobs.adopt import look_up
 from retalk.jobs.events import Event, Listener, State, Step, ignore
 from retalk.jobs.gate import Verdict, gate
 from retalk.jobs.ledger import JobState, Ledger, Record
-from retalk.jobs.verify import result_problem
 from retalk.policy import SERVICE, Policy
 
 if TYPE_CHECKING:
@@ -78,11 +78,7 @@ class Runner:
         """The key and the base URL, checked before anything else (a second, not after the
         preflight's seconds)."""
         self.emit("", Step.ACCESS, State.STARTED)
-        check = getattr(self.client, "check_access", None)
-        if callable(check):
-            check()
-        else:
-            self.client.list(1, 1)
+        self.client.check_access()
         self.emit("", Step.ACCESS, State.DONE)
 
     def check(self, record: Record) -> tuple[Record, Verdict]:
@@ -150,21 +146,37 @@ class Runner:
         list (`resolve`), never sent again blindly. A refusal of the job (400) fails it; a
         refusal that is not the job's (throttled, the service down, the key) is raised, the
         job left ready to submit."""
-        from retalk.client import ApiStatusError, InvalidRequest, NotFound, TransportError
+        from retalk.client import (
+            ApiStatusError,
+            InvalidRequest,
+            NotFound,
+            SubmitLost,
+            TransportError,
+        )
 
         name = record.name
         record = self.ledger.intend(name)
         began = time.monotonic()
         self.emit(name, Step.SUBMIT, State.STARTED, f"attempt {record.attempt}")
         try:
-            task = send(self.client, record.urls, record.job.parameters)
-        except TransportError:
-            # Perhaps lost after the service made the task: look before anything else.
-            self.emit(name, Step.SUBMIT, State.FAILED, "no answer: looking for the task")
+            task = self.client.submit(
+                record.urls["video"],
+                record.urls["audio"],
+                record.urls.get("ref"),
+                record.job.parameters,
+            )
+        except SubmitLost:
+            # Sent, and no answer: the service may have made the task. Look before anything.
+            self.emit(name, Step.SUBMIT, State.FAILED, "its answer was lost: looking for the task")
             resolved = self.resolve(self.ledger.get(name) or record)
             if resolved.state is JobState.UPLOADED:
                 raise  # no task was made: the way to the service failed
             return resolved
+        except TransportError:
+            # The connection never opened: nothing was sent.
+            self.ledger.settle_attempt(name, "not sent")
+            self.ledger.update(name, state=JobState.UPLOADED)
+            raise
         except (InvalidRequest, NotFound) as refused:
             self.ledger.settle_attempt(name, "refused")
             code = refused.code or f"HTTP{refused.status}"
@@ -230,6 +242,8 @@ class Runner:
     def fetch(self, record: Record, task: Task) -> Record:
         """Download the result beside its target (resumed after a kill), verify it, and give
         it its name without overwriting anything there."""
+        from retalk.client import InvalidResult, ResultExpired
+
         name = record.name
         assert record.output is not None and record.task_id is not None
         target = Path(record.output)
@@ -243,17 +257,14 @@ class Runner:
             began = time.monotonic()
             self.emit(name, Step.DOWNLOAD, State.STARTED, str(target))
             try:
+                # Verified by the client: a video ffprobe opens, of the length billed.
                 self.client.download(task, part, self._bytes(name, Step.DOWNLOAD, target.name))
-            except Exception as error:
-                if _is_expired(error):
-                    return self._expired(record, str(error))
-                raise
+            except ResultExpired as expired:
+                return self._expired(record, str(expired), expired.expired_at)
+            except InvalidResult as invalid:
+                self.emit(name, Step.VERIFY, State.FAILED, invalid.problem)
+                return self._failed(record, "Result.Invalid", str(invalid))
             self.emit(name, Step.DOWNLOAD, State.DONE, elapsed=time.monotonic() - began)
-            problem = result_problem(part, billed)
-            if problem is not None:
-                part.unlink(missing_ok=True)
-                self.emit(name, Step.VERIFY, State.FAILED, problem)
-                return self._failed(record, "Result.Invalid", f"the downloaded result: {problem}")
             saved = place(part, target)
         self.emit(name, Step.VERIFY, State.DONE, str(saved))
         record = self.ledger.update(
@@ -320,9 +331,11 @@ class Runner:
             record.name, state=JobState.FAILED, code=code, message=message, **more
         )
 
-    def _expired(self, record: Record, why: str) -> Record:
-        at = (record.ended_at or time.time()) + limits.RESULT_URL_LIFETIME_S
-        at = min(at, time.time())
+    def _expired(self, record: Record, why: str, when: dt.datetime | None = None) -> Record:
+        if when is not None:
+            at = when.timestamp()
+        else:
+            at = min((record.ended_at or time.time()) + limits.RESULT_URL_LIFETIME_S, time.time())
         self.emit(record.name, Step.DOWNLOAD, State.FAILED, f"the result has expired: {why}")
         return self.ledger.update(
             record.name, state=JobState.EXPIRED, expired_at=at, code="ResultExpired", message=why
@@ -342,22 +355,6 @@ def still_good(record: Record) -> bool:
         return False
     ended = record.ended_at
     return ended is None or time.time() - ended < limits.TASK_RETENTION_S
-
-
-def send(client: Client, urls: dict[str, str], parameters: Parameters) -> Task:
-    """The submit call, whichever way the client takes the parameters."""
-    submit: Any = client.submit
-    import inspect
-
-    if "parameters" in inspect.signature(submit).parameters:
-        return submit(urls["video"], urls["audio"], urls.get("ref"), parameters=parameters)  # type: ignore[no-any-return]
-    return submit(  # type: ignore[no-any-return]
-        urls["video"],
-        urls["audio"],
-        urls.get("ref"),
-        parameters.video_extension,
-        parameters.query_face_threshold,
-    )
 
 
 def _candidates(target: Path) -> Iterator[Path]:
@@ -403,15 +400,6 @@ def _end_time(task: Task) -> float | None:
 
     found = readings(task.end_time)
     return min(max(found), time.time()) if found else None
-
-
-def _is_expired(error: Exception) -> bool:
-    """A result link past its life: the client's `ResultExpired`, or a 403 that says so."""
-    from retalk.client import PermissionDenied
-
-    if type(error).__name__ == "ResultExpired":
-        return True
-    return isinstance(error, PermissionDenied) and "expired" in str(error).lower()
 
 
 def new_job_name(job: Job) -> str:
