@@ -52,6 +52,7 @@ bench: setup
 	$(BIN)/python bench/transfer.py
 	$(BIN)/python bench/hooks.py
 	$(BIN)/python bench/cache_speed.py
+	$(BIN)/python bench/batch.py
 
 clean:
 	rm -rf $(VENV) build demo-media tests/.media .pytest_cache .mypy_cache .ruff_cache

@@ -241,3 +241,36 @@ def test_ctrl_c_while_waiting_says_how_to_come_back(media: Path, tmp_path: Path)
         f"retalk wait {task_id} -o '{out / 'r.mp4'}' fetches its result\n"
     )
     assert state["tasks"][0]["status"] in ("PENDING", "PRE-PROCESSING", "RUNNING")
+
+
+def test_a_lost_connection_while_waiting_says_how_to_come_back(media: Path, tmp_path: Path) -> None:
+    server = subprocess.Popen(
+        [RETALK, "emulator", "--port", "0", "--pending", "0", "--running", "60"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        base = server.stderr.readline().strip().rsplit("=", 1)[-1]
+        env = {**os.environ, "DASHSCOPE_API_KEY": KEY, "DASHSCOPE_HTTP_BASE_URL": base}
+        env |= {"RETALK_POLL_INTERVAL": "0.05", "RETALK_RETRY_BACKOFF": "0.01"}
+        command = [
+            RETALK, "submit", "--no-content", "--wait", "-o", str(tmp_path / "r.mp4"),
+            "--video", str(media / "good.mp4"), "--audio", str(media / "good.wav"),
+        ]  # fmt: skip
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert process.stdout is not None
+        submitted = process.stdout.readline()
+    finally:
+        server.kill()  # the service out of reach while the task runs
+        server.wait()
+    _, said = process.communicate(timeout=60)
+    task_id = submitted.split()[1]
+    assert process.returncode == 3, said
+    assert said.startswith("retalk: query: "), said
+    assert said.endswith(
+        f"task {task_id} goes on at the service: retalk wait {task_id} -o "
+        f"{tmp_path / 'r.mp4'} fetches its result\n"
+    )

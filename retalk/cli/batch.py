@@ -102,6 +102,7 @@ def run(
     from retalk.jobs.manifest import ManifestError, read_manifest
 
     line = EventLine()
+    timing = Timing.from_env()
     try:
         jobs = read_manifest(manifest)
     except ManifestError as error:
@@ -126,7 +127,8 @@ def run(
             force=force,
             resubmit=resubmit,
             max_in_flight=max_in_flight,
-            poll_interval=Timing.from_env().poll_interval,
+            poll_interval=timing.poll_interval,
+            poll_cap=timing.poll_cap,
             on_event=progress,
         )
         try:

@@ -96,6 +96,7 @@ def submit(
     list, never sent again blindly; and a job submitted before (the same inputs and
     parameters) is not submitted again while its task is good, unless --resubmit.
     """
+    from retalk.client import TransportError
     from retalk.jobs.identity import job_key
     from retalk.jobs.ledger import JobState, Ledger, user_ledger_path
     from retalk.jobs.runner import Runner
@@ -128,6 +129,16 @@ def submit(
             )
         except EnvironmentProblem as problem:
             _fail(line, str(problem), EXIT_ENVIRONMENT)
+        except TransportError as lost:
+            now = ledger.get(key)
+            if now is None or now.task_id is None or now.state is not JobState.SUBMITTED:
+                raise
+            _fail(
+                line,
+                f"{lost}; task {now.task_id} goes on at the service: retalk wait {now.task_id} "
+                f"-o {shlex.quote(str(target))} fetches its result",
+                EXIT_ENVIRONMENT,
+            )
         except KeyboardInterrupt:
             now = ledger.get(key)
             task_id = now.task_id if now else None

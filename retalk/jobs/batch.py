@@ -115,6 +115,7 @@ class Batch:
         resubmit: bool = False,
         max_in_flight: int = MAX_IN_FLIGHT,
         poll_interval: float = 1.0,
+        poll_cap: float = 15.0,
         on_event: Listener = ignore,
     ) -> None:
         if max_in_flight < 1:
@@ -122,7 +123,7 @@ class Batch:
         self.client, self.ledger, self.jobs = client, ledger, jobs
         self.output_dir = output_dir
         self.resubmit, self.max_in_flight = resubmit, max_in_flight
-        self.poll_interval = poll_interval
+        self.poll_interval, self.poll_cap = poll_interval, max(poll_cap, poll_interval)
         self.runner = Runner(
             client, ledger, policy=policy, content=content, force=force, on_event=on_event
         )
@@ -184,7 +185,7 @@ class Batch:
             if waiting and waiting[0].state is not JobState.UPLOADED:
                 self._ready(waiting[0])
                 continue
-            interval = self.poll_interval if changed else min(interval * 1.5, 15.0)
+            interval = self.poll_interval if changed else min(interval * 1.5, self.poll_cap)
             time.sleep(interval)
         return summarize(self._records(names))
 
