@@ -324,3 +324,20 @@ def test_a_wrong_manifest_is_one_line_and_exit_2(
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("retalk: ") and said in result.stderr, result.stderr
     assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_a_job_changed_under_its_name_is_refused(
+    run, clip: tuple[Path, Path], tmp_path: Path
+) -> None:
+    manifest = _manifest(tmp_path / "batch", clip, 1)
+    env = {**os.environ, "DASHSCOPE_API_KEY": KEY, "RETALK_RETRY_BACKOFF": "0.01"}
+    env["DASHSCOPE_HTTP_BASE_URL"] = "http://127.0.0.1:9/api/v1"  # nothing listens there
+    first = run(*_batch(manifest)[1:], env=env)
+    assert first.returncode == 3 and "could not connect" in first.stderr  # the jobs recorded
+    manifest.write_text("video,audio,video_extension\ntalk.mp4,talk.wav,true\n")
+    changed = run(*_batch(manifest)[1:], env=env)
+    assert changed.returncode == 2
+    assert changed.stderr == (
+        f"retalk: the ledger {manifest}.ledger.sqlite holds a job 'talk' of other inputs or "
+        "parameters than the manifest's: name the job anew, or use another --ledger\n"
+    )

@@ -135,6 +135,8 @@ def run(
             summary = runner.run()
         except EnvironmentProblem as problem:
             _fail(line, str(problem), EXIT_ENVIRONMENT)
+        except ValueError as mismatch:
+            _fail(line, str(mismatch), EXIT_USAGE)
         except KeyboardInterrupt:
             _fail(
                 line,

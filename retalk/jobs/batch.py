@@ -138,7 +138,8 @@ class Batch:
 
     def prepare(self) -> list[Record]:
         """The ledger's rows of the manifest's jobs (added when new); with `resubmit`, its
-        uncertain and failed jobs made new again."""
+        uncertain and failed jobs made new again. ValueError when the ledger has a job of the
+        same name and other inputs."""
         records = []
         for job in self.jobs:
             assert job.name is not None
@@ -146,6 +147,11 @@ class Batch:
             if record is None:
                 output = self.output_dir / f"{_file_stem(job.name)}.mp4"
                 record = self.ledger.add(job.name, job_key(job), job, str(output))
+            elif record.job != job:
+                raise ValueError(
+                    f"the ledger {self.ledger.path} holds a job {job.name!r} of other inputs or "
+                    "parameters than the manifest's: name the job anew, or use another --ledger"
+                )
             elif self.resubmit and record.state in (JobState.UNCERTAIN, JobState.FAILED):
                 record = self.ledger.update(job.name, state=JobState.NEW, task_id=None)
             records.append(record)

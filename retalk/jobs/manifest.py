@@ -124,7 +124,7 @@ def _job(path: Path, line: int, row: dict[str, Any]) -> Job:
         if not isinstance(value, str):
             raise ManifestError(f"{where(role)}: a path or a URL, not {json.dumps(value)}")
         value = value.strip()
-        sources[role] = value if is_url(value) else str(path.parent / value)
+        sources[role] = value if is_url(value) else str(path.parent.absolute() / value)
     extension = _flag(row.get("video_extension"), where("video_extension"))
     threshold = _threshold(row.get("query_face_threshold"), where("query_face_threshold"))
     parameters = Parameters(extension, threshold)
