@@ -13,6 +13,8 @@ PUBLIC = {
     "EnvironmentProblem",
     "Finding",
     "Input",
+    "LedgerBusy",
+    "LedgerError",
     "ModelUnavailable",
     "Policy",
     "PolicyError",

@@ -128,7 +128,6 @@ def run(
             resubmit=resubmit,
             max_in_flight=max_in_flight,
             poll_interval=timing.poll_interval,
-            poll_cap=timing.poll_cap,
             on_event=progress,
         )
         try:

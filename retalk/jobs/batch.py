@@ -115,7 +115,6 @@ class Batch:
         resubmit: bool = False,
         max_in_flight: int = MAX_IN_FLIGHT,
         poll_interval: float = 1.0,
-        poll_cap: float = 15.0,
         on_event: Listener = ignore,
     ) -> None:
         if max_in_flight < 1:
@@ -123,7 +122,7 @@ class Batch:
         self.client, self.ledger, self.jobs = client, ledger, jobs
         self.output_dir = output_dir
         self.resubmit, self.max_in_flight = resubmit, max_in_flight
-        self.poll_interval, self.poll_cap = poll_interval, max(poll_cap, poll_interval)
+        self.poll_interval = poll_interval
         self.runner = Runner(
             client, ledger, policy=policy, content=content, force=force, on_event=on_event
         )
@@ -166,12 +165,12 @@ class Batch:
         self.runner.access()
         for record in self._records(names, JobState.SUBMITTING):
             self.runner.resolve(record)
-        interval = self.poll_interval
         while True:
             records = [r for r in map(self.ledger.get, names) if r is not None]
             in_flight = [r for r in records if r.state is JobState.SUBMITTED]
             self.peak_in_flight = max(self.peak_in_flight, len(in_flight))
-            changed = self._poll(in_flight) if in_flight else False
+            if in_flight:
+                self._poll(in_flight)
             in_flight = self._records(names, JobState.SUBMITTED)
             waiting = self._records(names, JobState.NEW, JobState.CHECKED, JobState.UPLOADED)
             if not in_flight and not waiting:
@@ -191,8 +190,9 @@ class Batch:
             if waiting and waiting[0].state is not JobState.UPLOADED:
                 self._ready(waiting[0])
                 continue
-            interval = self.poll_interval if changed else min(interval * 1.5, self.poll_cap)
-            time.sleep(interval)
+            # A poll is one list call whatever the number of tasks: a steady interval costs
+            # little, and notices an end at once (the queued task's successor goes in).
+            time.sleep(self.poll_interval)
         return summarize(self._records(names))
 
     def _ready(self, record: Record) -> Record:
@@ -203,28 +203,24 @@ class Batch:
             record = self.runner.upload(record)
         return record
 
-    def _poll(self, in_flight: list[Record]) -> bool:
-        """The in-flight tasks' statuses (one list call), then a query of each that ended and
-        its result fetched; whether any changed."""
+    def _poll(self, in_flight: list[Record]) -> None:
+        """The in-flight tasks' statuses (one list call), then a query of each that ended (or
+        that the list did not show), and its result fetched."""
         from retalk.client import TaskStatus
 
         self.queries.wait()
         listed = {t.task_id: t for t in self.client.list(1, 100).tasks}
-        changed = False
         for record in in_flight:
             seen = listed.get(record.task_id or "")
             if seen is not None and not seen.status.finished:
-                changed |= seen.status.value != record.task_status
                 self.runner.seen(record, seen)
                 continue
             assert record.task_id is not None
             self.queries.wait()
             task = self.client.get(record.task_id)
             record = self.runner.seen(record, task)
-            changed = True
             if record.state is JobState.SUBMITTED and task.status is TaskStatus.SUCCEEDED:
                 self._fetch(record, task)
-        return changed
 
     def _fetch(self, record: Record, task: Task) -> None:
         from retalk.client import InvalidAnswer
