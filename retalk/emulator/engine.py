@@ -9,6 +9,7 @@ after its end (queries answer UNKNOWN)."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import threading
@@ -38,10 +39,21 @@ from retalk.emulator.tasks import (
     SUCCEEDED,
     EmulatedTask,
 )
+from retalk.findings import Report
 from retalk.job import Parameters
 from retalk.preflight.probe import ffmpeg_command
 
 _FACE_MISMATCH = "InvalidFile.FaceNotMatch"
+_VERDICTS = 256
+"""Preflight reports remembered, by the inputs' bytes."""
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while chunk := source.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def match_distance(threshold: int | None) -> float:
@@ -95,6 +107,7 @@ class Engine:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._children: set[subprocess.Popen[bytes]] = set()
+        self._verdicts: dict[tuple[Any, ...], Report] = {}
         self.created = 0
         """Tasks created."""
         self.seconds_billed = 0.0
@@ -326,15 +339,7 @@ class Engine:
     def _judge(
         self, task: EmulatedTask, files: dict[str, Path]
     ) -> dict[str, Any] | tuple[str, str]:
-        from retalk.preflight.check import check_job
-
-        report = check_job(
-            video=files["video"],
-            audio=files["audio"],
-            ref=files.get("ref"),
-            video_extension=task.parameters.video_extension,
-            content="ref" in files,  # the service's content errors all need a reference
-        )
+        report = self._verdict(files, task.parameters.video_extension)
         errors = [(f.code, f.path) for f in report.findings if f.severity is Severity.ERROR]
         (video,) = [i for i in report.inputs if i.role == "video"]
         faces = video.facts.get("faces")
@@ -362,6 +367,32 @@ class Engine:
                 "fps": video.facts.get("fps"),
             },
         }
+
+    def _verdict(self, files: dict[str, Path], extension: bool) -> Report:
+        """The preflight's report on these inputs, remembered by their bytes: tests and
+        benches send the same files again and again, and a face analysis takes seconds."""
+        from retalk.preflight.check import check_job
+
+        key = (
+            tuple(sorted((role, _digest(path)) for role, path in files.items())),
+            extension,
+        )
+        with self.lock:
+            known = self._verdicts.get(key)
+        if known is not None:
+            return known
+        report = check_job(
+            video=files["video"],
+            audio=files["audio"],
+            ref=files.get("ref"),
+            video_extension=extension,
+            content="ref" in files,  # the service's content errors all need a reference
+        )
+        with self.lock:
+            self._verdicts[key] = report
+            while len(self._verdicts) > _VERDICTS:
+                del self._verdicts[next(iter(self._verdicts))]
+        return report
 
     def _render(self, task: EmulatedTask, plan: dict[str, Any], work: Path) -> Path:
         out = work / "result.mp4"
