@@ -129,6 +129,9 @@ URL_DOWNLOAD_TIMEOUT_S = 60
 TASK_TIMEOUT_S = 3 * 3600
 TASK_RETENTION_S = 24 * 3600
 SUBMITS_PER_S = 1.0
+QUERIES_PER_S = 20.0
+# "Temporary upload of a local file": uploaded files expire after 48 hours.
+UPLOAD_LIFETIME_S = 48 * 3600
 
 
 def _num(value: float) -> str:

@@ -29,6 +29,7 @@ from retalk.client.core import SUBMIT_PATH
 from retalk.emulator import Clock, Emulator, Faults
 from retalk.emulator.engine import match_distance
 from retalk.emulator.listing import time_text
+from retalk.emulator.quota import RateQuota
 
 KEY = "sk-emulator-test"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -183,7 +184,24 @@ def test_submits_over_the_rate_are_refused_and_make_no_task(tmp_path: Path, file
         assert _state(em)["tasks_created"] == 5
 
 
-# The clock: timeout, forgetting, link lifetime.
+def test_queries_over_the_rate_are_refused(tmp_path: Path) -> None:
+    with _emulator(tmp_path, query_rate=0.2) as em:  # one query every 5 s
+        codes = [httpx.get(f"{em.base_url}/tasks/x", headers=AUTH).status_code for _ in range(3)]
+        listed = httpx.get(f"{em.base_url}/tasks", headers=AUTH)
+        state = _state(em)
+    assert codes == [200, 429, 429] and listed.status_code == 429
+    assert listed.json()["code"] == "Throttling.RateQuota"
+    assert (state["queries_received"], state["queries_throttled"]) == (4, 3)
+
+
+def test_the_quota_allows_a_burst_of_its_rate() -> None:
+    quota = RateQuota(100)
+    assert [quota.take() for _ in range(101)] == [True] * 100 + [False]  # within microseconds
+    assert 0 < quota.wait_s() <= 0.01
+    assert all(RateQuota(0).take() for _ in range(1000))  # no quota
+
+
+# The clock: timeout, forgetting, link and upload lifetimes.
 
 
 def test_a_queued_task_times_out_three_hours_after_its_submit(tmp_path: Path, files: str) -> None:
@@ -256,6 +274,28 @@ def test_an_expired_result_link_answers_403_with_oss_xml(tmp_path: Path, files: 
     assert when is not None
     assert time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(expires)) == when.group(1)[:19]
     assert when.group(2) > when.group(1) and when.group(2).endswith("Z")
+
+
+def test_an_upload_is_gone_after_48_hours(tmp_path: Path, media: Path) -> None:
+    from retalk.client import Client, Timing
+
+    clock = Clock()
+    with (
+        _emulator(tmp_path, clock=clock) as em,
+        Client(api_key=KEY, url=em.base_url, timing=Timing(poll_interval=0.05)) as client,
+    ):
+        video, audio = client.upload(media / "face.mp4"), client.upload(media / "speech.wav")
+        body = {"model": "videoretalk", "input": {"video_url": video, "audio_url": audio}}
+        headers = {**SUBMIT_HEADERS, "X-DashScope-OssResourceResolve": "enable"}
+
+        def submit() -> str:
+            return _task_id(httpx.post(em.base_url + SUBMIT_PATH, json=body, headers=headers))
+
+        clock.advance(limits.UPLOAD_LIFETIME_S - 60)
+        assert _wait(em, submit())["output"]["task_status"] == "SUCCEEDED"
+        clock.advance(120)
+        late = _wait(em, submit())["output"]
+    assert (late["task_status"], late["code"]) == ("FAILED", "InvalidURL.ConnectionRefused")
 
 
 # The reference face.

@@ -90,6 +90,7 @@ class Engine:
         download_timeout: float = limits.URL_DOWNLOAD_TIMEOUT_S,
         task_timeout: float = limits.TASK_TIMEOUT_S,
         retention: float = limits.TASK_RETENTION_S,
+        upload_lifetime: float = limits.UPLOAD_LIFETIME_S,
     ) -> None:
         if workers < 1:
             raise ValueError("an emulator needs at least one worker")
@@ -99,6 +100,9 @@ class Engine:
         self.pending_s, self.running_s, self.processing_s = pending_s, running_s, processing_s
         self.download_timeout = download_timeout
         self.task_timeout, self.retention = task_timeout, retention
+        self.upload_lifetime = upload_lifetime
+        self.uploaded: dict[str, float] = {}
+        """When each object of the upload storage was stored (on the clock), by its key."""
         self.tasks: dict[str, EmulatedTask] = {}
         """Every task ever created, forgotten ones too (they are marked)."""
         self.lock = threading.Lock()
@@ -316,6 +320,10 @@ class Engine:
             stored = (self.storage / "oss" / key).resolve()
             if not stored.is_file() or (self.storage / "oss").resolve() not in stored.parents:
                 return refused
+            with self.lock:
+                since = self.uploaded.get(key)
+            if since is not None and self.clock.now() >= since + self.upload_lifetime:
+                return refused  # expired: as gone as an object never stored
             return stored
         target = folder / (safe_name(unquote(urlsplit(url).path.rsplit("/", 1)[-1])) or "input")
         try:

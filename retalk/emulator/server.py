@@ -82,7 +82,8 @@ class Emulator:
     `Throttling.RateQuota` (the service: 1; 0, the default in process, is no quota). On its
     `clock` (`time_scale` emulated seconds a real second, or a `Clock` to `advance`): tasks
     fail `task_timeout` after their submit, are forgotten `retention` after their end, and
-    their result links expire `result_lifetime` after it."""
+    their result links expire `result_lifetime` after it; uploads `upload_lifetime` after
+    they were stored. `query_rate`: queries a second, as `submit_rate` (the service: 20)."""
 
     def __init__(
         self,
@@ -100,6 +101,8 @@ class Emulator:
         submit_rate: float = 0.0,
         task_timeout: float = limits.TASK_TIMEOUT_S,
         retention: float = limits.TASK_RETENTION_S,
+        upload_lifetime: float = limits.UPLOAD_LIFETIME_S,
+        query_rate: float = 0.0,
         time_scale: float = 1.0,
         clock: Clock | None = None,
         download_timeout: float = limits.URL_DOWNLOAD_TIMEOUT_S,
@@ -118,6 +121,7 @@ class Emulator:
         self.faults = faults or Faults()
         self.clock = clock or Clock(time_scale)
         self.quota = RateQuota(submit_rate)
+        self.query_quota = RateQuota(query_rate)
         self._own_storage = storage is None
         self.storage = storage or Path(tempfile.mkdtemp(prefix="retalk-emulator-"))
         self.storage.mkdir(parents=True, exist_ok=True)
@@ -131,6 +135,7 @@ class Emulator:
             download_timeout=download_timeout,
             task_timeout=task_timeout,
             retention=retention,
+            upload_lifetime=upload_lifetime,
         )
         self._secret = secrets.token_bytes(32)
         self._server = wire.Server((host, port), _handler(self), max_connections)
@@ -146,6 +151,10 @@ class Emulator:
         """Submits refused by the rate quota (`submit_rate`)."""
         self.answers_dropped = 0
         """Submits whose task was made but whose answer was never sent (the fault)."""
+        self.queries_received = 0
+        """Every GET of a task or of the task list."""
+        self.queries_throttled = 0
+        """Queries refused by the rate quota (`query_rate`)."""
 
     @property
     def origin(self) -> str:
@@ -227,6 +236,8 @@ class Emulator:
                 "submits_received": self.submits_received,
                 "submits_throttled": self.submits_throttled,
                 "answers_dropped": self.answers_dropped,
+                "queries_received": self.queries_received,
+                "queries_throttled": self.queries_throttled,
             }
         return {
             "version": __version__,
@@ -239,7 +250,7 @@ class Emulator:
     def new_policy(self) -> dict[str, Any]:
         upload_dir = f"{MODEL}/{uuid.uuid4().hex}"
         statement = oss.statement(
-            self.clock.now() + self.policy_lifetime, upload_dir, self.max_upload_mb * limits.MIB
+            time.time() + self.policy_lifetime, upload_dir, self.max_upload_mb * limits.MIB
         )
         policy = base64.b64encode(json.dumps(statement).encode()).decode()
         return {
@@ -271,7 +282,8 @@ class Emulator:
         statement = oss.decode(policy)
         if statement is None:
             return "Invalid Policy"
-        return oss.judge(statement, fields, self.clock.now())
+        # The wall clock's: a policy lives a few minutes, for the upload it was asked for.
+        return oss.judge(statement, fields, time.time())
 
     def result_url(self, task: EmulatedTask) -> str | None:
         """A signed link to the result, with `Expires=` (epoch seconds) as OSS signs them."""
@@ -417,6 +429,15 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         return False
 
+    def _throttled(self, quota: RateQuota) -> None:
+        wait = f"{max(1, round(quota.wait_s() + 0.5))}"
+        self._error(
+            429,
+            "Throttling.RateQuota",
+            "Requests rate limit exceeded, please try again later.",
+            {"Retry-After": wait},
+        )
+
     # Routes.
     def do_GET(self) -> None:
         self._guarded(self._get)
@@ -461,6 +482,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         route = url.path[len(API) :]
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if route.rstrip("/") == "/tasks" or route.startswith("/tasks/"):
+            self.service.count("queries_received")
+            if not self.service.query_quota.take():
+                self.service.count("queries_throttled")
+                self._throttled(self.service.query_quota)
+                return
         if route == "/uploads" and query.get("action") == "getPolicy":
             self._json(200, {"request_id": _rid(), "data": self.service.new_policy()})
         elif route.rstrip("/") == "/tasks":
@@ -490,13 +517,7 @@ class _Handler(BaseHTTPRequestHandler):
         if submit:
             if not self.service.quota.take():
                 self.service.count("submits_throttled")
-                wait = f"{max(1, round(self.service.quota.wait_s() + 0.5))}"
-                self._error(
-                    429,
-                    "Throttling.RateQuota",
-                    "Requests rate limit exceeded, please try again later.",
-                    {"Retry-After": wait},
-                )
+                self._throttled(self.service.quota)
                 return
             self._submit(body)
         elif m := re.fullmatch(r"/tasks/([^/]+)/cancel", route):
@@ -700,8 +721,10 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, "InvalidArgument", "the file must be the last field of the form"
         if part.stat().st_size > policy.max_size:
             return 400, "EntityTooLarge", _TOO_LARGE
-        target = self.service.storage / "oss" / key
+        root = self.service.storage / "oss"
+        target = root / key
         try:
+            root.mkdir(exist_ok=True)  # not with parents: a stopped emulator's storage is gone
             target.parent.mkdir(parents=True, exist_ok=True)
             if policy.forbid_overwrite:
                 os.link(part, target)  # fails if the object exists, even if it just appeared
@@ -711,6 +734,8 @@ class _Handler(BaseHTTPRequestHandler):
             # The object exists, or (OSS's names are flat, the emulator's storage is not) a
             # name that is a folder here, or under one that is a file.
             return 409, *_EXISTS
+        with self.service.engine.lock:
+            self.service.engine.uploaded[key] = self.service.clock.now()
         return True
 
     def _form_problem(self, fields: dict[str, str], size: int) -> oss.Policy | tuple[int, str, str]:
