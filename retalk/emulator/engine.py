@@ -71,7 +71,7 @@ def match_distance(threshold: int | None) -> float:
     )
 
 
-class Stopped(Exception):
+class _Stopped(Exception):
     """The emulator is stopping: the task's work ends where it is."""
 
 
@@ -112,6 +112,8 @@ class Engine:
         self._stopping = threading.Event()
         self._children: set[subprocess.Popen[bytes]] = set()
         self._verdicts: dict[tuple[Any, ...], Report] = {}
+        self.verdicts_reused = 0
+        """Tasks judged by a remembered preflight report (the same inputs' bytes)."""
         self.created = 0
         """Tasks created."""
         self.seconds_billed = 0.0
@@ -179,6 +181,7 @@ class Engine:
                 "worker_busy_s": round(self.busy_s, 3),
                 "workers": self.workers,
                 "queued": sum(1 for t in self._queue if t.status == PENDING),
+                "verdicts_reused": self.verdicts_reused,
             }
 
     def stop(self, wait: float = 5.0) -> None:
@@ -210,7 +213,7 @@ class Engine:
             started = time.monotonic()
             try:
                 self._run(task)
-            except Stopped:
+            except _Stopped:
                 return
             finally:
                 with self.lock:
@@ -254,7 +257,7 @@ class Engine:
     def _hold(self, since: float, least: float) -> None:
         """Wait until `least` seconds have passed since `since` (time.monotonic)."""
         if self._stopping.wait(max(0.0, since + least - time.monotonic())):
-            raise Stopped
+            raise _Stopped
 
     def _run(self, task: EmulatedTask) -> None:
         entered = time.monotonic()
@@ -282,11 +285,11 @@ class Engine:
             made = made.rename(result / "result.mp4")
             self._hold(entered, self.processing_s)
             self._move(task, SUCCEEDED, result=made, usage=outcome["usage"])
-        except Stopped:
+        except _Stopped:
             raise
         except Exception as error:  # the emulator must answer, whatever breaks inside
             if self._stopping.is_set():
-                raise Stopped from error
+                raise _Stopped from error
             self._move(
                 task,
                 FAILED,
@@ -387,8 +390,9 @@ class Engine:
         )
         with self.lock:
             known = self._verdicts.get(key)
-        if known is not None:
-            return known
+            if known is not None:
+                self.verdicts_reused += 1
+                return known
         report = check_job(
             video=files["video"],
             audio=files["audio"],
@@ -420,7 +424,7 @@ class Engine:
         command = [ffmpeg_command(), "-nostdin", "-v", "error", "-y", *args]
         with self.lock:
             if self._stopping.is_set():
-                raise Stopped
+                raise _Stopped
             child = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
             )
@@ -432,5 +436,5 @@ class Engine:
                 self._children.discard(child)
         if child.returncode != 0:
             if self._stopping.is_set():
-                raise Stopped
+                raise _Stopped
             raise subprocess.CalledProcessError(child.returncode, command, stderr=said)

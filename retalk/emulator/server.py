@@ -230,7 +230,8 @@ class Emulator:
         `video_duration` billed or null, `code`, `history` of states, `forgotten`), and
         `submits_received`, `submits_throttled`, `answers_dropped`, `tasks_created`,
         `seconds_billed` (of the tasks that succeeded), `worker_busy_s` (real seconds the
-        workers spent on tasks), `workers`, `queued`, `clock` (emulated epoch seconds)."""
+        workers spent on tasks), `workers`, `queued`, `verdicts_reused`, `clock` (emulated
+        epoch seconds)."""
         with self._lock:
             counters = {
                 "submits_received": self.submits_received,
