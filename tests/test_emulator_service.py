@@ -417,6 +417,17 @@ def test_every_answer_carries_the_emulator_header(tmp_path: Path, files: str) ->
     assert {a.headers.get("X-Retalk-Emulator") for a in answers} == {__version__}
 
 
+def test_kept_alive_queries_do_not_wait_on_nagle(tmp_path: Path) -> None:
+    with _emulator(tmp_path) as em, httpx.Client(headers=AUTH) as http:
+        took = []
+        for _ in range(21):
+            began = time.perf_counter()
+            assert http.get(f"{em.base_url}/tasks/x").status_code == 200
+            took.append(time.perf_counter() - began)
+    # Head and body in two writes wait 40 ms for the client's delayed ACK under Nagle.
+    assert sorted(took[1:])[10] < 0.03, took
+
+
 def _serve(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], str, Path]:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
