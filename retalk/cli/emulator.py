@@ -40,21 +40,34 @@ _STOPS = {signal.SIGINT, signal.SIGTERM}
     show_default=True,
     help="Queries (of a task, of the list) a second before 429 (0: no quota).",
 )
-@click.option("--pending", type=float, default=0.5, help="Least seconds a task stays PENDING.")
+@click.option(
+    "--pending",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Least seconds a task stays PENDING.",
+)
 @click.option(
     "--processing",
-    type=float,
+    type=click.FloatRange(min=0),
     default=0.2,
+    show_default=True,
     help="Least seconds a task is PRE-PROCESSING, and POST-PROCESSING.",
 )
-@click.option("--running", type=float, default=1.0, help="Least seconds a task is RUNNING.")
+@click.option(
+    "--running",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Least seconds a task is RUNNING.",
+)
 @click.option(
     "--time-scale",
     type=click.FloatRange(min=0, min_open=True),
     default=1.0,
     show_default=True,
-    help="Emulated seconds a real second, for the timeout, the forgetting and the links "
-    "(3600: an hour a second).",
+    help="Emulated seconds a real second, for the timeout, the forgetting, the result links and "
+    "the uploads (3600: an hour a second).",
 )
 @click.option(
     "--task-timeout",
