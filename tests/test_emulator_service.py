@@ -474,6 +474,16 @@ def test_a_stopped_emulator_leaves_no_temporary_folder(
     assert list(scratch.iterdir()) == []
 
 
+def test_a_port_in_use_is_one_line_and_leaves_no_folder(tmp_path: Path, run: Any) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    with _emulator(tmp_path) as em:
+        port = em.origin.rsplit(":", 1)[-1]
+        taken = run("emulator", "--port", port, env={**os.environ, "TMPDIR": str(scratch)})
+    assert taken.returncode == 3 and taken.stderr.startswith("retalk: cannot listen on ")
+    assert len(taken.stderr.splitlines()) == 1 and list(scratch.iterdir()) == []
+
+
 def test_the_command_line_clock_runs_faster_and_submits_are_limited(tmp_path: Path) -> None:
     server, base, _ = _serve(tmp_path, "--time-scale", "3600", "--submit-rate", "1")
     try:

@@ -138,7 +138,12 @@ class Emulator:
             upload_lifetime=upload_lifetime,
         )
         self._secret = secrets.token_bytes(32)
-        self._server = wire.Server((host, port), _handler(self), max_connections)
+        try:
+            self._server = wire.Server((host, port), _handler(self), max_connections)
+        except BaseException:
+            if self._own_storage:
+                shutil.rmtree(self.storage, ignore_errors=True)
+            raise
         self._thread: threading.Thread | None = None
         self._serving: int | None = None
         self._downloads: set[str] = set()
