@@ -358,6 +358,28 @@ def test_a_dropped_submit_answer_leaves_a_task_that_runs_and_bills(
     assert state["seconds_billed"] == pytest.approx(6.0, abs=0.1)  # both billed
 
 
+def test_the_inspection_counts_every_submit_and_needs_no_key(tmp_path: Path, files: str) -> None:
+    with _emulator(tmp_path, pending_s=30) as em:
+        unkeyed = httpx.post(em.base_url + SUBMIT_PATH, json={})
+        malformed = httpx.post(em.base_url + SUBMIT_PATH, json=[], headers=SUBMIT_HEADERS)
+        task_id = _task_id(_submit(em, files, ref="grace.jpg", query_face_threshold=130))
+        state = _state(em)
+        as_api = httpx.get(f"{em.base_url}/_emulator/state", headers=AUTH)  # not an API path
+    assert (unkeyed.status_code, malformed.status_code) == (401, 400)
+    assert (state["submits_received"], state["tasks_created"], state["workers"]) == (3, 1, 1)
+    (task,) = state["tasks"]
+    assert task["task_id"] == task_id and task["status"] == "PENDING"
+    assert task["inputs"] == {
+        "video": f"{files}/face.mp4",
+        "audio": f"{files}/speech.wav",
+        "ref": f"{files}/grace.jpg",
+    }
+    assert task["parameters"] == {"video_extension": False, "query_face_threshold": 130}
+    assert task["video_duration"] is None and task["code"] is None and task["end_time"] is None
+    assert state["seconds_billed"] == 0 and state["worker_busy_s"] == 0
+    assert as_api.status_code == 404
+
+
 # The list.
 
 
