@@ -496,6 +496,17 @@ def test_a_stopped_emulator_leaves_no_temporary_folder(
     assert list(scratch.iterdir()) == []
 
 
+def test_stopping_twice_is_harmless(tmp_path: Path) -> None:
+    em = Emulator(api_key=KEY).start()  # its own storage, removed when stopped
+    assert em.storage.is_dir()
+    em.stop()
+    assert not em.storage.exists()
+    stopper = threading.Thread(target=em.stop, daemon=True)  # a second shutdown waited forever
+    stopper.start()
+    stopper.join(5)
+    assert not stopper.is_alive()
+
+
 def test_a_port_in_use_is_one_line_and_leaves_no_folder(tmp_path: Path, run: Any) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()

@@ -146,6 +146,7 @@ class Emulator:
             raise
         self._thread: threading.Thread | None = None
         self._serving: int | None = None
+        self._stopped = False
         self._downloads: set[str] = set()
         self.result_requests: list[ResultRequest] = []
         """Every request for a result, in order: what it asked and what it got."""
@@ -201,7 +202,12 @@ class Emulator:
             self._serving = None
 
     def stop(self) -> None:
-        """Stop serving and working; remove the storage the emulator made itself."""
+        """Stop serving and working; remove the storage the emulator made itself. Once: a
+        second call does nothing."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
         serving = self._serving
         if self._thread is not None or serving not in (None, threading.get_ident()):
             # Waits for the loop to end: a thread of `start` always runs it (a shutdown asked
