@@ -6,6 +6,7 @@ original wins where they differ) it comes from. No other module holds a limit.
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
@@ -129,9 +130,12 @@ URL_DOWNLOAD_TIMEOUT_S = 60
 TASK_TIMEOUT_S = 3 * 3600
 TASK_RETENTION_S = 24 * 3600
 SUBMITS_PER_S = 1.0
-QUERIES_PER_S = 20.0
-# "Temporary upload of a local file": uploaded files expire after 48 hours.
-UPLOAD_LIFETIME_S = 48 * 3600
+
+# "The platform's current public pages add": `GET {base}/tasks` takes start_time and end_time,
+# 24 hours apart at most. Their zone is not stated: the platform writes its times (submit_time,
+# the console) in China Standard Time, UTC+8, and retalk sends the list's times in it.
+TASK_LIST_WINDOW_S = 24 * 3600
+SERVICE_TIMEZONE = _dt.timezone(_dt.timedelta(hours=8), "CST")
 
 
 def _num(value: float) -> str:
@@ -240,3 +244,14 @@ to 8192 x 8192 in 8 bits fits; a larger frame is refused rather than decoded."""
 TOOL_TIMEOUT_S = 60.0
 """The longest an ffprobe or ffmpeg run may take before it is stopped (a file that makes
 ffprobe hang, a path swapped for a pipe)."""
+
+# ---------------------------------------------------------------------------------------------
+# More of the platform's quotas, lifetimes and price ("The platform's current public pages add",
+# checked 2026-11: the API reference, the pricing page, the page on asynchronous tasks).
+
+QUERIES_PER_S = 20.0
+"""Task queries an account may send a second, all of its tasks together ("Quotas")."""
+UPLOAD_LIFETIME_S = 48 * 3600
+"""A temporary upload's `oss://` URL lives this long ("Temporary upload of a local file")."""
+PRICE_CNY_PER_S = 0.08
+"""The bill for a second of generated video (`usage.video_duration`), post-paid ("Billing")."""

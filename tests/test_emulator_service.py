@@ -7,6 +7,7 @@ plain httpx, so that what is tested is the emulator's wire."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import signal
@@ -396,6 +397,12 @@ def test_the_list_filters_by_status_and_time_window(tmp_path: Path, files: str) 
     clock = Clock()
     with _emulator(tmp_path, pending_s=30, clock=clock) as em:
         old = _task_id(_submit(em, files))
+        # The service's times are China Standard Time's (UTC+8), whatever the host's zone.
+        written = _query(em, old)["output"]["submit_time"]
+        shown = dt.datetime.strptime(written, "%Y-%m-%d %H:%M:%S.%f")
+        assert shown.replace(tzinfo=limits.SERVICE_TIMEZONE).timestamp() == pytest.approx(
+            clock.now(), abs=5
+        )
         clock.advance(2 * HOUR)
         new = [_task_id(_submit(em, files)) for _ in range(3)]
         httpx.post(f"{em.base_url}/tasks/{new[0]}/cancel", headers=AUTH)
