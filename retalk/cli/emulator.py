@@ -33,21 +33,41 @@ _STOPS = {signal.SIGINT, signal.SIGTERM}
     show_default=True,
     help="Submits a second before 429 Throttling.RateQuota (0: no quota).",
 )
-@click.option("--pending", type=float, default=0.5, help="Least seconds a task stays PENDING.")
+@click.option(
+    "--query-rate",
+    type=click.FloatRange(min=0),
+    default=limits.QUERIES_PER_S,
+    show_default=True,
+    help="Queries (of a task, of the list) a second before 429 (0: no quota).",
+)
+@click.option(
+    "--pending",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Least seconds a task stays PENDING.",
+)
 @click.option(
     "--processing",
-    type=float,
+    type=click.FloatRange(min=0),
     default=0.2,
+    show_default=True,
     help="Least seconds a task is PRE-PROCESSING, and POST-PROCESSING.",
 )
-@click.option("--running", type=float, default=1.0, help="Least seconds a task is RUNNING.")
+@click.option(
+    "--running",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Least seconds a task is RUNNING.",
+)
 @click.option(
     "--time-scale",
     type=click.FloatRange(min=0, min_open=True),
     default=1.0,
     show_default=True,
-    help="Emulated seconds a real second, for the timeout, the forgetting and the links "
-    "(3600: an hour a second).",
+    help="Emulated seconds a real second, for the timeout, the forgetting, the result links and "
+    "the uploads (3600: an hour a second).",
 )
 @click.option(
     "--task-timeout",
@@ -70,6 +90,13 @@ _STOPS = {signal.SIGINT, signal.SIGTERM}
     default=limits.RESULT_URL_LIFETIME_S,
     show_default=True,
     help="Emulated seconds after its task's end that a result link lives.",
+)
+@click.option(
+    "--upload-lifetime",
+    type=click.FloatRange(min=0),
+    default=limits.UPLOAD_LIFETIME_S,
+    show_default=True,
+    help="Emulated seconds an uploaded file lives.",
 )
 @click.option("--throttle-every", type=int, default=0, help="Answer every Nth request 429.")
 @click.option("--error-every", type=int, default=0, help="Answer every Nth request 500.")
@@ -106,6 +133,7 @@ def emulator(
     api_key: str | None,
     workers: int,
     submit_rate: float,
+    query_rate: float,
     pending: float,
     processing: float,
     running: float,
@@ -113,6 +141,7 @@ def emulator(
     task_timeout: float,
     retention: float,
     result_lifetime: float,
+    upload_lifetime: float,
     throttle_every: int,
     error_every: int,
     drop_submit_answer_every: int,
@@ -146,6 +175,7 @@ def emulator(
             api_key=api_key,
             workers=workers,
             submit_rate=submit_rate,
+            query_rate=query_rate,
             pending_s=pending,
             processing_s=processing,
             running_s=running,
@@ -153,6 +183,7 @@ def emulator(
             task_timeout=task_timeout,
             retention=retention,
             result_lifetime=result_lifetime,
+            upload_lifetime=upload_lifetime,
             faults=faults,
             idle_timeout=idle_timeout,
             max_connections=max_connections,

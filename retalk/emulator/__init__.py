@@ -1,6 +1,7 @@
 """A local emulator of the VideoRetalk service (see `server.Emulator`)."""
 
+from retalk.emulator.clock import Clock
 from retalk.emulator.faults import Faults
 from retalk.emulator.server import Emulator
 
-__all__ = ["Emulator", "Faults"]
+__all__ = ["Clock", "Emulator", "Faults"]

@@ -11,6 +11,8 @@ import datetime as dt
 import threading
 import time
 
+from retalk import limits
+
 
 class Clock:
     """Emulated epoch seconds: the wall clock's at the start, `scale` times as fast after it,
@@ -41,8 +43,9 @@ class Clock:
 
 
 def stamp(moment: float) -> str:
-    """A time as the service writes it: `2026-11-30 15:02:11.123` (local time)."""
-    return dt.datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    """A time as the service writes it: `2026-11-30 23:02:11.123`, in its zone (UTC+8)."""
+    when = dt.datetime.fromtimestamp(moment, limits.SERVICE_TIMEZONE)
+    return when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def iso(moment: float) -> str:

@@ -9,6 +9,7 @@ after its end (queries answer UNKNOWN)."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import threading
@@ -38,10 +39,21 @@ from retalk.emulator.tasks import (
     SUCCEEDED,
     EmulatedTask,
 )
+from retalk.findings import Report
 from retalk.job import Parameters
 from retalk.preflight.probe import ffmpeg_command
 
 _FACE_MISMATCH = "InvalidFile.FaceNotMatch"
+_VERDICTS = 256
+"""Preflight reports remembered, by the inputs' bytes."""
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while chunk := source.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def match_distance(threshold: int | None) -> float:
@@ -59,7 +71,7 @@ def match_distance(threshold: int | None) -> float:
     )
 
 
-class Stopped(Exception):
+class _Stopped(Exception):
     """The emulator is stopping: the task's work ends where it is."""
 
 
@@ -78,6 +90,7 @@ class Engine:
         download_timeout: float = limits.URL_DOWNLOAD_TIMEOUT_S,
         task_timeout: float = limits.TASK_TIMEOUT_S,
         retention: float = limits.TASK_RETENTION_S,
+        upload_lifetime: float = limits.UPLOAD_LIFETIME_S,
     ) -> None:
         if workers < 1:
             raise ValueError("an emulator needs at least one worker")
@@ -87,6 +100,9 @@ class Engine:
         self.pending_s, self.running_s, self.processing_s = pending_s, running_s, processing_s
         self.download_timeout = download_timeout
         self.task_timeout, self.retention = task_timeout, retention
+        self.upload_lifetime = upload_lifetime
+        self.uploaded: dict[str, float] = {}
+        """When each object of the upload storage was stored (on the clock), by its key."""
         self.tasks: dict[str, EmulatedTask] = {}
         """Every task ever created, forgotten ones too (they are marked)."""
         self.lock = threading.Lock()
@@ -95,6 +111,9 @@ class Engine:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._children: set[subprocess.Popen[bytes]] = set()
+        self._verdicts: dict[tuple[Any, ...], Report] = {}
+        self.verdicts_reused = 0
+        """Tasks judged by a remembered preflight report (the same inputs' bytes)."""
         self.created = 0
         """Tasks created."""
         self.seconds_billed = 0.0
@@ -162,6 +181,7 @@ class Engine:
                 "worker_busy_s": round(self.busy_s, 3),
                 "workers": self.workers,
                 "queued": sum(1 for t in self._queue if t.status == PENDING),
+                "verdicts_reused": self.verdicts_reused,
             }
 
     def stop(self, wait: float = 5.0) -> None:
@@ -193,7 +213,7 @@ class Engine:
             started = time.monotonic()
             try:
                 self._run(task)
-            except Stopped:
+            except _Stopped:
                 return
             finally:
                 with self.lock:
@@ -237,7 +257,7 @@ class Engine:
     def _hold(self, since: float, least: float) -> None:
         """Wait until `least` seconds have passed since `since` (time.monotonic)."""
         if self._stopping.wait(max(0.0, since + least - time.monotonic())):
-            raise Stopped
+            raise _Stopped
 
     def _run(self, task: EmulatedTask) -> None:
         entered = time.monotonic()
@@ -265,11 +285,11 @@ class Engine:
             made = made.rename(result / "result.mp4")
             self._hold(entered, self.processing_s)
             self._move(task, SUCCEEDED, result=made, usage=outcome["usage"])
-        except Stopped:
+        except _Stopped:
             raise
         except Exception as error:  # the emulator must answer, whatever breaks inside
             if self._stopping.is_set():
-                raise Stopped from error
+                raise _Stopped from error
             self._move(
                 task,
                 FAILED,
@@ -303,6 +323,10 @@ class Engine:
             stored = (self.storage / "oss" / key).resolve()
             if not stored.is_file() or (self.storage / "oss").resolve() not in stored.parents:
                 return refused
+            with self.lock:
+                since = self.uploaded.get(key)
+            if since is not None and self.clock.now() >= since + self.upload_lifetime:
+                return refused  # expired: as gone as an object never stored
             return stored
         target = folder / (safe_name(unquote(urlsplit(url).path.rsplit("/", 1)[-1])) or "input")
         try:
@@ -326,15 +350,7 @@ class Engine:
     def _judge(
         self, task: EmulatedTask, files: dict[str, Path]
     ) -> dict[str, Any] | tuple[str, str]:
-        from retalk.preflight.check import check_job
-
-        report = check_job(
-            video=files["video"],
-            audio=files["audio"],
-            ref=files.get("ref"),
-            video_extension=task.parameters.video_extension,
-            content="ref" in files,  # the service's content errors all need a reference
-        )
+        report = self._verdict(files, task.parameters.video_extension)
         errors = [(f.code, f.path) for f in report.findings if f.severity is Severity.ERROR]
         (video,) = [i for i in report.inputs if i.role == "video"]
         faces = video.facts.get("faces")
@@ -363,6 +379,33 @@ class Engine:
             },
         }
 
+    def _verdict(self, files: dict[str, Path], extension: bool) -> Report:
+        """The preflight's report on these inputs, remembered by their bytes: tests and
+        benches send the same files again and again, and a face analysis takes seconds."""
+        from retalk.preflight.check import check_job
+
+        key = (
+            tuple(sorted((role, _digest(path)) for role, path in files.items())),
+            extension,
+        )
+        with self.lock:
+            known = self._verdicts.get(key)
+            if known is not None:
+                self.verdicts_reused += 1
+                return known
+        report = check_job(
+            video=files["video"],
+            audio=files["audio"],
+            ref=files.get("ref"),
+            video_extension=extension,
+            content="ref" in files,  # the service's content errors all need a reference
+        )
+        with self.lock:
+            self._verdicts[key] = report
+            while len(self._verdicts) > _VERDICTS:
+                del self._verdicts[next(iter(self._verdicts))]
+        return report
+
     def _render(self, task: EmulatedTask, plan: dict[str, Any], work: Path) -> Path:
         out = work / "result.mp4"
         files = plan["files"]
@@ -381,7 +424,7 @@ class Engine:
         command = [ffmpeg_command(), "-nostdin", "-v", "error", "-y", *args]
         with self.lock:
             if self._stopping.is_set():
-                raise Stopped
+                raise _Stopped
             child = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
             )
@@ -393,5 +436,5 @@ class Engine:
                 self._children.discard(child)
         if child.returncode != 0:
             if self._stopping.is_set():
-                raise Stopped
+                raise _Stopped
             raise subprocess.CalledProcessError(child.returncode, command, stderr=said)

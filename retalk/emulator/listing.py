@@ -1,6 +1,6 @@
 """`GET /tasks` as the platform answers it: filtered by `status`, `model_name` and a window of
-submit times (`start_time`, `end_time` as `YYYYMMDDhhmmss` in the emulator's local time, 24 hours
-apart at most), newest first, a page at a time."""
+submit times (`start_time`, `end_time` as `YYYYMMDDhhmmss` in the service's zone, UTC+8, 24
+hours apart at most), newest first, a page at a time."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from retalk import limits
 from retalk.client.config import MODEL
 from retalk.emulator.tasks import (
     CANCELED,
@@ -22,8 +23,6 @@ from retalk.emulator.tasks import (
 )
 
 STATUSES = frozenset({PENDING, PRE, RUNNING, POST, SUCCEEDED, FAILED, CANCELED})
-MAX_WINDOW_S = 24 * 3600
-"""The platform's `start_time` to `end_time` at most: 24 hours."""
 MAX_PAGE = 100
 _TIME = "%Y%m%d%H%M%S"
 
@@ -82,14 +81,15 @@ def selection(query: dict[str, str], now: float) -> Selection | str:
         try:
             if not re.fullmatch(r"\d{14}", text):
                 raise ValueError(text)
-            moments[name] = dt.datetime.strptime(text, _TIME).timestamp()
+            moment = dt.datetime.strptime(text, _TIME).replace(tzinfo=limits.SERVICE_TIMEZONE)
+            moments[name] = moment.timestamp()
         except (ValueError, OverflowError):
             return f"{name} must be a time as YYYYMMDDhhmmss"
     end = moments.get("end_time", now) + (1.0 if "end_time" in moments else 0.001)
-    start = moments.get("start_time", end - MAX_WINDOW_S)
+    start = moments.get("start_time", end - limits.TASK_LIST_WINDOW_S)
     if start >= end:
         return "start_time must be before end_time"
-    if end - start > MAX_WINDOW_S + 1:
+    if end - start > limits.TASK_LIST_WINDOW_S + 1:
         return "start_time and end_time must be at most 24 hours apart"
     return Selection(
         status,
@@ -102,5 +102,6 @@ def selection(query: dict[str, str], now: float) -> Selection | str:
 
 
 def time_text(moment: float) -> str:
-    """A moment as the list's `start_time` and `end_time` take it: `YYYYMMDDhhmmss`."""
-    return dt.datetime.fromtimestamp(moment).strftime(_TIME)
+    """A moment as the list's `start_time` and `end_time` take it: `YYYYMMDDhhmmss`, in the
+    service's zone."""
+    return dt.datetime.fromtimestamp(moment, limits.SERVICE_TIMEZONE).strftime(_TIME)

@@ -82,7 +82,8 @@ class Emulator:
     `Throttling.RateQuota` (the service: 1; 0, the default in process, is no quota). On its
     `clock` (`time_scale` emulated seconds a real second, or a `Clock` to `advance`): tasks
     fail `task_timeout` after their submit, are forgotten `retention` after their end, and
-    their result links expire `result_lifetime` after it."""
+    their result links expire `result_lifetime` after it; uploads `upload_lifetime` after
+    they were stored. `query_rate`: queries a second, as `submit_rate` (the service: 20)."""
 
     def __init__(
         self,
@@ -100,6 +101,8 @@ class Emulator:
         submit_rate: float = 0.0,
         task_timeout: float = limits.TASK_TIMEOUT_S,
         retention: float = limits.TASK_RETENTION_S,
+        upload_lifetime: float = limits.UPLOAD_LIFETIME_S,
+        query_rate: float = 0.0,
         time_scale: float = 1.0,
         clock: Clock | None = None,
         download_timeout: float = limits.URL_DOWNLOAD_TIMEOUT_S,
@@ -118,6 +121,7 @@ class Emulator:
         self.faults = faults or Faults()
         self.clock = clock or Clock(time_scale)
         self.quota = RateQuota(submit_rate)
+        self.query_quota = RateQuota(query_rate)
         self._own_storage = storage is None
         self.storage = storage or Path(tempfile.mkdtemp(prefix="retalk-emulator-"))
         self.storage.mkdir(parents=True, exist_ok=True)
@@ -131,11 +135,18 @@ class Emulator:
             download_timeout=download_timeout,
             task_timeout=task_timeout,
             retention=retention,
+            upload_lifetime=upload_lifetime,
         )
         self._secret = secrets.token_bytes(32)
-        self._server = wire.Server((host, port), _handler(self), max_connections)
+        try:
+            self._server = wire.Server((host, port), _handler(self), max_connections)
+        except BaseException:
+            if self._own_storage:
+                shutil.rmtree(self.storage, ignore_errors=True)
+            raise
         self._thread: threading.Thread | None = None
         self._serving: int | None = None
+        self._stopped = False
         self._downloads: set[str] = set()
         self.result_requests: list[ResultRequest] = []
         """Every request for a result, in order: what it asked and what it got."""
@@ -146,6 +157,10 @@ class Emulator:
         """Submits refused by the rate quota (`submit_rate`)."""
         self.answers_dropped = 0
         """Submits whose task was made but whose answer was never sent (the fault)."""
+        self.queries_received = 0
+        """Every GET of a task or of the task list."""
+        self.queries_throttled = 0
+        """Queries refused by the rate quota (`query_rate`)."""
 
     @property
     def origin(self) -> str:
@@ -187,7 +202,12 @@ class Emulator:
             self._serving = None
 
     def stop(self) -> None:
-        """Stop serving and working; remove the storage the emulator made itself."""
+        """Stop serving and working; remove the storage the emulator made itself. Once: a
+        second call does nothing."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
         serving = self._serving
         if self._thread is not None or serving not in (None, threading.get_ident()):
             # Waits for the loop to end: a thread of `start` always runs it (a shutdown asked
@@ -221,12 +241,15 @@ class Emulator:
         `video_duration` billed or null, `code`, `history` of states, `forgotten`), and
         `submits_received`, `submits_throttled`, `answers_dropped`, `tasks_created`,
         `seconds_billed` (of the tasks that succeeded), `worker_busy_s` (real seconds the
-        workers spent on tasks), `workers`, `queued`, `clock` (emulated epoch seconds)."""
+        workers spent on tasks), `workers`, `queued`, `verdicts_reused`, `clock` (emulated
+        epoch seconds)."""
         with self._lock:
             counters = {
                 "submits_received": self.submits_received,
                 "submits_throttled": self.submits_throttled,
                 "answers_dropped": self.answers_dropped,
+                "queries_received": self.queries_received,
+                "queries_throttled": self.queries_throttled,
             }
         return {
             "version": __version__,
@@ -239,7 +262,7 @@ class Emulator:
     def new_policy(self) -> dict[str, Any]:
         upload_dir = f"{MODEL}/{uuid.uuid4().hex}"
         statement = oss.statement(
-            self.clock.now() + self.policy_lifetime, upload_dir, self.max_upload_mb * limits.MIB
+            time.time() + self.policy_lifetime, upload_dir, self.max_upload_mb * limits.MIB
         )
         policy = base64.b64encode(json.dumps(statement).encode()).decode()
         return {
@@ -271,7 +294,8 @@ class Emulator:
         statement = oss.decode(policy)
         if statement is None:
             return "Invalid Policy"
-        return oss.judge(statement, fields, self.clock.now())
+        # The wall clock's: a policy lives a few minutes, for the upload it was asked for.
+        return oss.judge(statement, fields, time.time())
 
     def result_url(self, task: EmulatedTask) -> str | None:
         """A signed link to the result, with `Expires=` (epoch seconds) as OSS signs them."""
@@ -302,6 +326,10 @@ def _handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
 class _Handler(BaseHTTPRequestHandler):
     service: Emulator
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    """An answer's head and body go out in separate writes: with Nagle's algorithm the body
+    waits for the client's delayed ACK of the head, 40 ms on every request of a kept-alive
+    connection."""
     _reader: wire.DeadlineReader
     _unread = False
     """Whether the request carries a body not read (yet): the connection cannot be reused."""
@@ -417,6 +445,15 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         return False
 
+    def _throttled(self, quota: RateQuota) -> None:
+        wait = f"{max(1, round(quota.wait_s() + 0.5))}"
+        self._error(
+            429,
+            "Throttling.RateQuota",
+            "Requests rate limit exceeded, please try again later.",
+            {"Retry-After": wait},
+        )
+
     # Routes.
     def do_GET(self) -> None:
         self._guarded(self._get)
@@ -461,6 +498,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         route = url.path[len(API) :]
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if route.rstrip("/") == "/tasks" or route.startswith("/tasks/"):
+            self.service.count("queries_received")
+            if not self.service.query_quota.take():
+                self.service.count("queries_throttled")
+                self._throttled(self.service.query_quota)
+                return
         if route == "/uploads" and query.get("action") == "getPolicy":
             self._json(200, {"request_id": _rid(), "data": self.service.new_policy()})
         elif route.rstrip("/") == "/tasks":
@@ -490,13 +533,7 @@ class _Handler(BaseHTTPRequestHandler):
         if submit:
             if not self.service.quota.take():
                 self.service.count("submits_throttled")
-                wait = f"{max(1, round(self.service.quota.wait_s() + 0.5))}"
-                self._error(
-                    429,
-                    "Throttling.RateQuota",
-                    "Requests rate limit exceeded, please try again later.",
-                    {"Retry-After": wait},
-                )
+                self._throttled(self.service.quota)
                 return
             self._submit(body)
         elif m := re.fullmatch(r"/tasks/([^/]+)/cancel", route):
@@ -700,8 +737,10 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, "InvalidArgument", "the file must be the last field of the form"
         if part.stat().st_size > policy.max_size:
             return 400, "EntityTooLarge", _TOO_LARGE
-        target = self.service.storage / "oss" / key
+        root = self.service.storage / "oss"
+        target = root / key
         try:
+            root.mkdir(exist_ok=True)  # not with parents: a stopped emulator's storage is gone
             target.parent.mkdir(parents=True, exist_ok=True)
             if policy.forbid_overwrite:
                 os.link(part, target)  # fails if the object exists, even if it just appeared
@@ -711,6 +750,8 @@ class _Handler(BaseHTTPRequestHandler):
             # The object exists, or (OSS's names are flat, the emulator's storage is not) a
             # name that is a folder here, or under one that is a file.
             return 409, *_EXISTS
+        with self.service.engine.lock:
+            self.service.engine.uploaded[key] = self.service.clock.now()
         return True
 
     def _form_problem(self, fields: dict[str, str], size: int) -> oss.Policy | tuple[int, str, str]:
