@@ -465,7 +465,7 @@ def test_cli_task_commands(run, env, media: Path, tmp_path: Path) -> None:
     status = run("status", task_id, env=env)
     assert status.stdout.startswith(f"task {task_id}: SUCCEEDED, 3 s billed; result at http://")
     fetched = run("download", task_id, str(tmp_path), env=env)
-    assert fetched.returncode == 0 and (tmp_path / "result.mp4").exists()
+    assert fetched.returncode == 0 and (tmp_path / f"{task_id}.mp4").exists()
     listed = run("tasks", "--format", "json", env=env)
     assert json.loads(listed.stdout)["total"] == 1
     again = run("cancel", task_id, env=env)
