@@ -56,6 +56,7 @@ RESULT = bytes(range(256)) * 400  # 102,400 bytes
 ETAG = '"v1"'
 
 Behaviour = Callable[["_Handler"], None]
+both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 
 
 @dataclass
@@ -286,34 +287,37 @@ def test_a_malformed_answer_is_a_retalk_error(
     _no_key_in(caught.value)
 
 
-def test_a_redirect_loop_is_followed_then_refused(server: Hostile) -> None:
+@both
+def test_a_redirect_loop_is_followed_then_refused(server: Hostile, asynchronous: bool) -> None:
     server.behave = [redirect_loop]
     with pytest.raises(InvalidAnswer):
-        _query(server.base, False)
+        _query(server.base, asynchronous)
     assert len(server.seen) > 5  # it was followed, and stopped
 
 
-def test_a_gzip_bomb_stays_small(server: Hostile) -> None:
+@both
+def test_a_gzip_bomb_stays_small(server: Hostile, asynchronous: bool) -> None:
     import tracemalloc
 
     server.behave = [raw(200, _bomb(), ("Content-Encoding", "gzip"))]
     tracemalloc.start()
     try:
         with pytest.raises(InvalidAnswer):
-            _query(server.base, False)
+            _query(server.base, asynchronous)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 40 << 20  # 256 MB inflated, were it read whole
 
 
+@both
 def test_a_huge_retry_after_is_capped_and_said(
-    server: Hostile, caplog: pytest.LogCaptureFixture
+    server: Hostile, caplog: pytest.LogCaptureFixture, asynchronous: bool
 ) -> None:
     server.behave = [raw(429, b"{}", ("Retry-After", "86400")), answer({"output": {}})]
     caplog.set_level(logging.INFO, logger="retalk.client")
     with pytest.raises(RateLimited):
-        _query(server.base, False, Timing(retries=2, deadline=5.0))
+        _query(server.base, asynchronous, Timing(retries=2, deadline=5.0))
     assert len(server.seen) == 1  # a 60 s wait would pass the deadline: no retry
     assert "Retry-After 86400 s (capped at 60 s)" in caplog.text
     assert "deadline is near" in caplog.text
@@ -426,9 +430,6 @@ def _download(url: str, target: Path, asynchronous: bool, timing: Timing = QUICK
 
 def _ranges(server: Hostile) -> list[str | None]:
     return [seen.headers.get("Range") for seen in server.seen]
-
-
-both = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 
 
 @both
@@ -563,10 +564,13 @@ def test_a_download_that_lies_keeps_no_file(
         assert not _part(target).exists() and not list(tmp_path.glob("*.json"))
 
 
-def test_a_short_body_is_resumed_then_whole(server: Hostile, tmp_path: Path) -> None:
+@both
+def test_a_short_body_is_resumed_then_whole(
+    server: Hostile, tmp_path: Path, asynchronous: bool
+) -> None:
     server.behave = [_short, ranged]
     target = tmp_path / "out.mp4"
-    assert _download(f"{server.origin}/r/result.mp4", target, False).read_bytes() == RESULT
+    assert _download(f"{server.origin}/r/result.mp4", target, asynchronous).read_bytes() == RESULT
     assert _ranges(server) == [None, "bytes=30000-"]
 
 
@@ -781,15 +785,16 @@ def test_list_and_upload_policy_answers_are_checked(
     _no_key_in(caught.value)
 
 
+@both
 def test_a_redirect_to_the_key_is_not_logged(
-    server: Hostile, caplog: pytest.LogCaptureFixture
+    server: Hostile, caplog: pytest.LogCaptureFixture, asynchronous: bool
 ) -> None:
     """A server may redirect to an address holding the key: the retry log names the step,
     not the address."""
     server.behave = [raw(302, b"", ("Location", f"/api/v1/tasks/{KEY}")), raw(503, b"")]
     caplog.set_level(logging.INFO, logger="retalk.client")
     with pytest.raises(ApiError):
-        _query(server.base, False)
+        _query(server.base, asynchronous)
     assert any(seen.path.endswith(KEY) for seen in server.seen)  # it was followed there
     assert "retrying" in caplog.text and "GET (query)" in caplog.text
     assert KEY not in caplog.text

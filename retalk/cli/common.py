@@ -1,8 +1,10 @@
 """The `retalk` group and what its commands share.
 
-Exit codes: 0 no errors, 1 errors found (or a task failed), 2 usage, 3 environment (ffprobe
-missing, a model that will not load, no API key, the service unreachable or refusing the key);
-`check` interrupted by Ctrl-C, 130 (128 + SIGINT, as shells report it); ended by SIGTERM, 143.
+Exit codes: 0 no errors, 1 errors found (or a task failed, or its result is not a valid
+video), 2 usage, 3 environment (ffprobe missing, a model that will not load, no API key, the
+service unreachable or refusing the key or the base URL), 4 a result link that has expired
+(the result is gone: nothing to retry); interrupted by Ctrl-C, 130 (128 + SIGINT, as shells
+report it); ended by SIGTERM, 143.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import click
 from retalk import __version__
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+EXIT_EXPIRED = 4
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from retalk.cli.check import policy_or_exit
-from retalk.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_INTERRUPTED, main
+from retalk.cli.common import (
+    EXIT_ENVIRONMENT,
+    EXIT_EXPIRED,
+    EXIT_FINDINGS,
+    EXIT_INTERRUPTED,
+    main,
+)
 from retalk.cli.events import EventLine
 from retalk.cli.service import _FORMAT, _emit, _service
 from retalk.errors import EnvironmentProblem, LedgerError
@@ -227,7 +233,7 @@ def _render(
         return
     _emit(task, fmt, outcome.saved)
     if record.state is JobState.EXPIRED:
-        _fail(line, f"the result of task {task.task_id} has expired: {record.message}", 1)
+        _fail(line, f"task {task.task_id}: {record.message}", EXIT_EXPIRED)
     if record.state is not JobState.DONE:
         _fail(line, f"task {task.task_id}: {record.code}: {record.message}", EXIT_FINDINGS)
 

@@ -470,14 +470,17 @@ def content_type(path: Path) -> str:
 
 
 def download_target(path: str | os.PathLike[str], url: str, task_id: str | None) -> Path:
-    """Where a download goes: `path` itself, or inside it when it is a folder, under the URL's
-    file name made safe. Never outside the folder the caller named, whatever the URL says."""
+    """Where a download goes: `path` itself, or inside it when it is a folder, as
+    `<task_id>.mp4` (else under the URL's file name made safe). Never outside the folder the
+    caller named, whatever the URL or the id says."""
     target = Path(path)
     if not target.is_dir():
         return target
-    name = safe_name(unquote(urlsplit(url).path.rsplit("/", 1)[-1]))
-    if name == "file" or not name.lower().endswith((".mp4", ".mov")):
-        name = f"{safe_name(task_id or 'result')}.mp4"
+    name = f"{safe_name(task_id)}.mp4" if task_id else ""
+    if not name:
+        name = safe_name(unquote(urlsplit(url).path.rsplit("/", 1)[-1]))
+        if name == "file" or not name.lower().endswith((".mp4", ".mov")):
+            name = "result.mp4"
     final = (target / name).resolve()
     if final.parent != target.resolve():  # cannot happen after safe_name; kept as the rule
         raise ValueError(f"refusing to write outside {target}")
