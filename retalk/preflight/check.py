@@ -121,7 +121,8 @@ def check_job(
     with ThreadPoolExecutor(max_workers=2) as pool:
         # The audio needs nothing from the others: it is heard while the faces are looked at.
         heard = pool.submit(look, audio, "audio", content=content, policy=rules) if audio else None
-        if content and (video or ref):
+        # (A URL's faces are looked at only when it is downloaded.)
+        if content and any(p and (download or not is_url(os.fspath(p))) for p in (video, ref)):
             pool.submit(preload_face_model)
         ref_media, reference = (
             look(ref, "ref", content=content, identity=video is not None, policy=rules)

@@ -30,6 +30,9 @@ class _Server(ThreadingHTTPServer):
     remote: Remote
     token: str
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a reader that hung up: nothing to print (and never a traceback)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server

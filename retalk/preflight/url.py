@@ -253,3 +253,16 @@ def summary(facts: dict[str, Any]) -> str:
     announced = facts.get("announced_bytes")
     of = f" of {size_text(announced)}" if announced is not None else ", length not announced"
     return f"read {size_text(int(facts.get('bytes_read') or 0))}{of}"
+
+
+def reach(url: str, timeout: float | None = None) -> Failure | None:
+    """Whether the service could download `url` in time, reading only its first bytes: the
+    `Failure` it would meet (`InvalidURL.*`), or None. An `oss://` URL is the service's own
+    storage: None. For a submitter that wants no more than that of a URL."""
+    if is_oss(url):
+        return None
+    opened = open_remote(url, timeout or float(limits.URL_DOWNLOAD_TIMEOUT_S))
+    if isinstance(opened, Failure):
+        return opened
+    opened.close()
+    return None
