@@ -250,6 +250,8 @@ def summary(facts: dict[str, Any]) -> str:
     """`read 412 KB of 38 MB` and the like, for the text report's line of facts."""
     if facts.get("downloaded"):
         return "downloaded"
+    if not facts.get("bytes_read"):
+        return "not read"
     announced = facts.get("announced_bytes")
     of = f" of {size_text(announced)}" if announced is not None else ", length not announced"
     return f"read {size_text(int(facts.get('bytes_read') or 0))}{of}"
