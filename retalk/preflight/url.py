@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from retalk import limits
 from retalk.findings import Finding, finding
@@ -116,7 +116,8 @@ def _read_metadata(url: str, remote: Remote, skipped: str | None) -> Media:
     container = None
     try:
         with served(remote, name_of(url)) as address, remote.open() as stream:
-            media = gather_open(shown, Pin(-1, address, size), ending, stream, content=False)  # type: ignore[arg-type]
+            pin = Pin(-1, address, size)  # no descriptor: the tools read the served URL
+            media = gather_open(shown, pin, ending, cast(BinaryIO, stream), content=False)
             container = media.container
     except ReadStopped:
         media = Media(shown, max(size, 0), ending)
