@@ -186,7 +186,7 @@ def serving(folder: Path) -> Iterator[Served]:
     server.folder = folder
     server.counts = Counts()
     server.released = threading.Event()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield Served(f"http://127.0.0.1:{server.server_address[1]}", server.counts)

@@ -15,6 +15,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
 
@@ -103,7 +104,9 @@ def served(remote: Remote, name: str) -> Iterator[str]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.remote = remote
     server.token = secrets.token_hex(8)
-    thread = threading.Thread(target=server.serve_forever, name="retalk-url", daemon=True)
+    # A short poll: `shutdown` waits for the loop's next look (0.5 s by default).
+    serve = partial(server.serve_forever, poll_interval=0.02)
+    thread = threading.Thread(target=serve, name="retalk-url", daemon=True)
     thread.start()
     try:
         port = server.server_address[1]
