@@ -388,6 +388,14 @@ def test_check_of_a_signed_url_hides_its_query(run: Run, web: Served) -> None:
     assert json.loads(shown.stdout)["findings"][0]["code"] == "InvalidURL.ConnectionRefused"
 
 
+def test_sarif_locates_a_url_at_its_address(run: Run, web: Served) -> None:
+    result = run("check", "--no-content", "--format", "sarif", web.url("ok/fps61.mp4" + SIGNED))
+    assert result.returncode == 1
+    _no_secret(result)
+    location = json.loads(result.stdout)["runs"][0]["results"][0]["locations"][0]
+    assert location["physicalLocation"]["artifactLocation"]["uri"] == web.url("ok/fps61.mp4")
+
+
 def test_check_exit_codes_of_urls(run: Run, web: Served) -> None:
     good = run("check", "--no-content", web.url("ok/good.mp4"))
     assert good.returncode == 0, good.stdout + good.stderr
