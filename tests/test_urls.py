@@ -279,7 +279,6 @@ def test_a_url_that_does_not_announce_its_length(web: Served) -> None:
     ("url", "said"),
     [
         (f"http://127.0.0.1:{refused_port()}/clip.mp4", "refused"),
-        ("http://no-such-host.invalid/clip.mp4", "cannot connect"),
         ("404/clip.mp4", "HTTP 404"),
         ("redirect/6/ok/good.mp4", "redirects more than 5 times"),
     ],
@@ -345,6 +344,19 @@ def test_a_server_that_lies_about_its_length(web: Served) -> None:
     report = retalk.check_url(web.url("lie/400000000/good.mp4"), "video", content=False)
     assert "InvalidFile.Size" in report.codes
     assert web.counts.sent - sent < limits.MIB
+
+
+def test_download_stops_at_the_size_limit(web: Served) -> None:
+    # Announced over the limit: not downloaded at all; unannounced: not past the limit.
+    sent = web.counts.sent
+    big = retalk.check_url(web.url("ok/300MiB+1.mp4"), "video", download=True)
+    assert {"InvalidFile.Size", "URL.ContentSkipped"} <= set(big.codes)
+    assert web.counts.sent - sent < 2 * limits.MIB
+    sent = web.counts.sent
+    audio = retalk.check_url(web.url("nolength/30MiB+1.wav"), "audio", download=True)
+    assert set(audio.codes) == {"InvalidFile.Size", "URL.ContentSkipped"}
+    assert "over 30 MB" in next(f.message for f in audio.findings if f.code.startswith("URL."))
+    assert web.counts.sent - sent < 40 * limits.MIB
 
 
 def test_an_oss_url_is_not_checked() -> None:

@@ -158,10 +158,11 @@ def downloaded(url: str, role: str | None, timeout: float) -> Iterator[tuple[str
     if isinstance(opened, Failure):
         yield None, Media(shown, 0, ending, url=UrlRead(failure=opened))
         return
-    cap = limits.BY_ROLE[role or "video"].max_bytes
+    taken = limits.BY_ROLE[role or "video"]
+    cap = taken.max_bytes
     with opened as remote:
         if remote.size is not None and remote.size > cap:
-            yield None, _read_metadata(url, remote, f"over {size_text(cap)}: not downloaded")
+            yield None, _read_metadata(url, remote, f"over {taken.max_mb} MB: not downloaded")
             return
         folder = tempfile.mkdtemp(prefix="retalk-url-")
         try:
@@ -171,7 +172,7 @@ def downloaded(url: str, role: str | None, timeout: float) -> Iterator[tuple[str
             if isinstance(got, Failure):
                 yield None, Media(shown, 0, ending, url=_read_of(remote, failure=got))
             elif got > cap:
-                skipped = f"over {size_text(cap)}: not downloaded past it"
+                skipped = f"over {taken.max_mb} MB: not downloaded past it"
                 read = _read_of(remote, downloaded=False, content_skipped=skipped)
                 yield None, Media(shown, got, ending, url=read)
             else:
@@ -232,7 +233,7 @@ def read_notes(media: Media, policy: Policy) -> Iterator[Finding]:
             f"its format, duration, frame rate and resolution were not checked: {read.stopped}",
             hint="check it whole with --download",
         )
-    if read.size is None and not read.downloaded:
+    if read.size is None and not read.downloaded and not media.size:
         yield finding(
             "File.Unmeasured",
             media.path,
