@@ -240,6 +240,19 @@ def test_a_good_clip_as_a_url_has_the_files_verdict(web: Served, media: Path) ->
     assert remote.inputs[0].facts["decoded"]["frames"] >= 1  # the first frames decoded
 
 
+def test_urls_and_files_together_are_reported_in_their_order(web: Served, media: Path) -> None:
+    url = web.url("ok/fps61.mp4")
+    report = retalk.check_paths(
+        [url, str(media / "fps12.mp4"), web.url("404/x.mp4")], content=False, jobs=1
+    )
+    assert [i.path for i in report.inputs] == [url, str(media / "fps12.mp4"), web.url("404/x.mp4")]
+    assert [f.code for f in report.findings] == [
+        "InvalidFile.FPS",
+        "InvalidFile.FPS",
+        "InvalidURL.ConnectionRefused",
+    ]
+
+
 def test_a_bad_fps_clip_is_read_through_ranges_not_downloaded(web: Served, media: Path) -> None:
     size = (media / "fps61.mp4").stat().st_size
     web.counts.requests.clear()
