@@ -10,6 +10,7 @@ chosen by the path's first part:
     /404/NAME             404
     /lie/SIZE/NAME        as ok, announcing SIZE bytes (Content-Range total, Content-Length)
     /redirect/N/REST      N redirects (302), then /REST
+    /changing/NAME        as ok, with an ETag that changes on every request (If-Match: 412)
 """
 
 from __future__ import annotations
@@ -99,6 +100,10 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "404":
             self._plain(404, b"no such object")
             return
+        etag = f'"v{len(counts.requests)}"' if mode == "changing" else '"v0"'
+        if self.headers.get("If-Match") not in (None, etag):
+            self._plain(412, b"precondition failed")
+            return
         rate = float(parts[1]) if mode == "slow" else None
         lie = int(parts[1]) if mode == "lie" else None
         name = parts[2] if mode in ("slow", "lie") else parts[-1]
@@ -136,6 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(announced))
         if mode != "norange":
             self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", etag)
         self.end_headers()
         self._body(body, rate)
         if lie is not None:
@@ -370,6 +376,16 @@ def test_download_stops_at_the_size_limit(web: Served) -> None:
     assert set(audio.codes) == {"InvalidFile.Size", "URL.ContentSkipped"}
     assert "over 30 MB" in next(f.message for f in audio.findings if f.code.startswith("URL."))
     assert web.counts.sent - sent < 40 * limits.MIB
+
+
+def test_a_url_that_changes_while_it_is_read_is_not_judged(web: Served) -> None:
+    # face.mp4 has its index at the end: read by a range after the first bytes, which the
+    # ETag of the first answer no longer matches.
+    report = retalk.check_url(web.url("changing/face.mp4"), "video", content=False)
+    assert report.codes == ("File.Unmeasured",)
+    assert "changed while it was read" in report.findings[0].message
+    same = retalk.check_url(web.url("ok/face.mp4"), "video", content=False)
+    assert same.codes == ()
 
 
 def test_an_oss_url_is_not_checked() -> None:

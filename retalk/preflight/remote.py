@@ -114,6 +114,8 @@ class Remote:
         self._stream: Iterator[bytes] | None = None
         self._response: httpx.Response | None = None
         self._ended = False
+        self.etag: str | None = None
+        """The first answer's `ETag`: each range must come from the same file (`If-Match`)."""
 
     # -- reading --------------------------------------------------------------------------
 
@@ -157,9 +159,13 @@ class Remote:
             end = min(end, self.size - 1)
         self._allow(end - start + 1)
         headers = {"Range": f"bytes={start}-{end}"}
+        if self.etag:
+            headers["If-Match"] = self.etag
         try:
             with self._client.stream("GET", self.url, headers=headers) as response:
                 self.requests += 1
+                if response.status_code == 412:
+                    self._stop("it changed while it was read (its ETag)")
                 if response.status_code != 206 or _range_start(response) != start:
                     self._stop(f"the server answered a range request with HTTP "
                                f"{response.status_code}")  # fmt: skip
@@ -363,6 +369,7 @@ def open_remote(url: str, timeout: float) -> Remote | Failure:
     remote = Remote(
         client, str(response.url), size, ranges, len(response.history), timeout, started
     )
+    remote.etag = response.headers.get("etag")
     try:
         if status != 416:
             remote._take_sample(response, answered)
