@@ -218,6 +218,15 @@ def web(media: Path) -> Iterator[Served]:
         yield served
 
 
+def _settled(web: Served, before: int, expected: object) -> int:
+    """The bytes the server counts as sent since `before`, once its handlers have counted the
+    last write (a reader can have the bytes a moment before the writer counts them)."""
+    deadline = time.monotonic() + 2
+    while web.counts.sent - before != expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return web.counts.sent - before
+
+
 def _codes(report: retalk.Report) -> set[str]:
     return {f.code for f in report.findings}
 
@@ -270,7 +279,7 @@ def test_a_bad_fps_clip_is_read_through_ranges_not_downloaded(web: Served, media
     requests = [r for p, r in web.counts.requests if p.endswith("fps61.mp4")]
     assert requests and all(re.fullmatch(r"bytes=\d+-\d+", r) for r in requests)
     assert facts["range_requests"] is True and facts["announced_bytes"] == size
-    assert facts["bytes_read"] == web.counts.sent - sent
+    assert facts["bytes_read"] == _settled(web, sent, facts["bytes_read"])
     assert int(str(facts["bytes_read"])) < size / 4
 
 
@@ -326,7 +335,7 @@ def test_a_slow_url_is_a_timeout_by_its_measured_rate(web: Served) -> None:
     assert time.monotonic() - started < 6
     assert report.codes == ("InvalidURL.Timeout",)
     message = report.findings[0].message
-    assert "4 KB/s" in message and "over the 60 s the service waits" in message
+    assert re.search(r"sends \d KB/s", message) and "over the 60 s the service waits" in message
     assert web.counts.sent - sent < 20_000  # engaged: the estimate, not the download
 
 
