@@ -19,11 +19,13 @@ from retalk.errors import (
 from retalk.findings import Finding, Input, Report
 from retalk.policy import Policy, load_policy
 from retalk.preflight import (
+    check,
     check_audio,
     check_file,
     check_image,
     check_job,
     check_paths,
+    check_url,
     check_video,
     find_media,
 )
@@ -59,11 +61,13 @@ __all__ = [
     "ToolKilled",
     "ToolMissing",
     "__version__",
+    "check",
     "check_audio",
     "check_file",
     "check_image",
     "check_job",
     "check_paths",
+    "check_url",
     "check_video",
     "find_media",
     "load_policy",

@@ -47,6 +47,9 @@ _SERVICE_ERRORS = {
     "InvalidFile.Content": "the reference image shows no face, or more than one",
     "InvalidFile.FaceNotMatch": "no face in the video matches the reference image",
     "InvalidParameter": "a job without a required input: input.video_url and input.audio_url",
+    "InvalidURL.ConnectionRefused": "the service could not download the URL: refused, no such "
+    "host, or an error answer",
+    "InvalidURL.Timeout": "the service could not download the URL within 60 s",
 }
 _OWN_ERRORS = {
     "File.Unreadable": "no such file, a folder, not a regular file, or no permission to read it",
@@ -77,6 +80,8 @@ _INFO = {
     "Face.Gaps": "where the video has no target face, and how much of it has",
     "Audio.Silences": "the pauses in the speech, where the service closes the mouth",
     "Job.Extended": "the video will be played back and forth to the audio's length",
+    "URL.NotChecked": "an oss:// URL: the platform's storage, which cannot be read here",
+    "URL.ContentSkipped": "a URL's faces and speech are analysed only with --download",
 }
 
 CODES: dict[str, Code] = {

@@ -137,6 +137,12 @@ SUBMITS_PER_S = 1.0
 TASK_LIST_WINDOW_S = 24 * 3600
 SERVICE_TIMEZONE = _dt.timezone(_dt.timedelta(hours=8), "CST")
 
+# "The platform's current public pages add / Billing": post-paid, 0.08 CNY per second of the
+# generated video (`usage.video_duration`), from the product's Chinese pricing page (checked
+# 2026-11); the account's free quota of 1,800 seconds is not taken off a forecast.
+PRICE_CNY_PER_S = 0.08
+"""What one second of output costs, in CNY (yuan)."""
+
 
 def _num(value: float) -> str:
     return f"{value:g}"
@@ -253,5 +259,17 @@ QUERIES_PER_S = 20.0
 """Task queries an account may send a second, all of its tasks together ("Quotas")."""
 UPLOAD_LIFETIME_S = 48 * 3600
 """A temporary upload's `oss://` URL lives this long ("Temporary upload of a local file")."""
-PRICE_CNY_PER_S = 0.08
-"""The bill for a second of generated video (`usage.video_duration`), post-paid ("Billing")."""
+
+# How retalk reads a URL input (`retalk check https://…`): its own bounds, not the service's.
+URL_MAX_REDIRECTS = 5
+"""Redirects followed before a URL counts as unreachable. The service does not say how many it
+follows; common HTTP clients stop between 5 and 20: retalk follows few, as the service may."""
+URL_SAMPLE_BYTES = 256 * 1024
+"""The first bytes of a URL read to measure its rate (and kept: the headers are in them)."""
+URL_SAMPLE_S = 2.0
+"""... or the seconds spent reading them, when the server is slower than that."""
+URL_BLOCK_BYTES = 64 * 1024
+"""The unit of the range requests that read a URL's metadata: what is read is counted in it."""
+URL_READ_MAX_BYTES = 80 * 1024 * 1024
+"""Bytes of a URL read at most for its metadata (an MP4's index may take 64 MB); past them,
+reading stops and the file is reported as not measured."""

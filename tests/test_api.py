@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import subprocess
 import sys
+from pathlib import Path
 
 import retalk
 
@@ -25,11 +26,13 @@ PUBLIC = {
     "ToolKilled",
     "ToolMissing",
     "__version__",
+    "check",
     "check_audio",
     "check_file",
     "check_image",
     "check_job",
     "check_paths",
+    "check_url",
     "check_video",
     "find_media",
     "load_policy",
@@ -74,3 +77,16 @@ def test_import_and_cli_start_without_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_check_takes_a_job_value(media: Path) -> None:
+    from retalk.job import Job, Parameters
+
+    video, audio = str(media / "fps12.mp4"), str(media / "speech.wav")
+    job = Job(video, audio, parameters=Parameters(video_extension=True))
+    report = retalk.check(job, content=False)
+    same = retalk.check_job(video=video, audio=audio, video_extension=True, content=False)
+    assert report.codes == same.codes and "InvalidFile.FPS" in report.codes
+    assert report.job == same.job and report.job is not None
+    assert report.job["parameters"] == {"video_extension": True}
+    assert report.job["cost_cny"] == round(report.job["billable_seconds"] * 0.08, 2)

@@ -133,8 +133,9 @@ def test_every_file_code_is_produced_by_a_case() -> None:
     # File.Unreadable, File.Unmeasured, File.Damaged and File.LfsPointer have cases of their
     # own (test_cli, test_probe, test_hostile_media, test_lfs), File.CheckFailed in test_many;
     # the face, speech and job codes theirs (test_faces, test_speech), InvalidParameter (a job
-    # without an input) test_policy's.
-    file_codes = {c for c in CODES if not c.startswith(("Face.", "Audio.", "Job."))} - {
+    # without an input) test_policy's; the URL codes test_urls'.
+    own = ("Face.", "Audio.", "Job.", "InvalidURL.", "URL.")
+    file_codes = {c for c in CODES if not c.startswith(own)} - {
         "InvalidFile.Content",
         "InvalidFile.FaceNotMatch",
         "InvalidParameter",

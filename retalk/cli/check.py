@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from retalk import limits
 from retalk.cli.common import (
     EXIT_ENVIRONMENT,
     EXIT_FINDINGS,
@@ -17,6 +18,7 @@ from retalk.cli.common import (
 from retalk.cli.progress import progress_bar
 from retalk.errors import EnvironmentProblem, PolicyError
 from retalk.findings import Report
+from retalk.job import Parameters
 from retalk.policy import Policy, fails, kept_anyway, load_policy
 from retalk.preflight import check_job, check_paths, find_media
 from retalk.report import FORMATS, RenderOptions, render
@@ -100,6 +102,19 @@ def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
     help="Worker processes for many files (default: the CPU count).",
 )
 @click.option("--no-cache", is_flag=True, help="Check every file afresh; store no result.")
+@click.option(
+    "--download",
+    is_flag=True,
+    help="Fetch http(s) URLs whole (to a temporary file, at most the size limit) to analyse "
+    "their faces and speech; without it, a URL's metadata is read by range requests only.",
+)
+@click.option(
+    "--url-timeout",
+    type=click.FloatRange(min=0, max=limits.URL_DOWNLOAD_TIMEOUT_S, min_open=True),
+    metavar="S",
+    help=f"Seconds a URL must download within (default: the service's "
+    f"{limits.URL_DOWNLOAD_TIMEOUT_S}; shorter for a quicker verdict).",
+)
 def check(
     paths: tuple[str, ...],
     video: str | None,
@@ -115,11 +130,14 @@ def check(
     config: str | None,
     jobs: int | None,
     no_cache: bool,
+    download: bool,
+    url_timeout: float | None,
 ) -> None:
     """Give the service's verdict on media files, with its own error codes.
 
-    PATHS are files, or folders searched for media files; each is checked in the role its
-    content says. The job form (--video, --audio, --ref) checks each input in its role.
+    PATHS are files, or folders searched for media files, or http(s) URLs (read as the
+    service would fetch them); each is checked in the role its content says. The job form
+    (--video, --audio, --ref, each a file or a URL) checks each input in its role.
     Put `--` before a path that starts with a dash. Results of files checked before (the
     same bytes) come from the cache (`retalk cache info`); others are checked by --jobs
     worker processes. The job form is never cached.
@@ -141,9 +159,11 @@ def check(
                 video=video,
                 audio=audio,
                 ref=ref,
-                video_extension=video_extension,
+                parameters=Parameters(video_extension=video_extension),
                 content=not no_content,
                 policy=policy,
+                download=download,
+                url_timeout=url_timeout,
             )
         else:
             with progress_bar() as progress:
@@ -154,6 +174,8 @@ def check(
                     jobs=jobs,
                     cache=not no_cache,
                     progress=progress,
+                    download=download,
+                    url_timeout=url_timeout,
                 )
     except EnvironmentProblem as problem:
         click.echo(f"retalk: {problem}", err=True)

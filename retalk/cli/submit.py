@@ -212,10 +212,9 @@ def _render(
         if record.checked_at is None:  # the preflight refused it
             blocking = verdict.report.selected(verdict.blocking)
             shown = render(blocking, report_format, RenderOptions(quiet=True))
-            for text in [shown if blocking.findings else "", *verdict.unreachable]:
-                if text:
-                    click.echo(text, err=True)
-            errors = verdict.report.errors or verdict.unreachable
+            if shown:
+                click.echo(shown, err=True)
+            errors = verdict.report.errors
             _fail(
                 line,
                 "the service would reject this job: nothing was uploaded (--force submits anyway)"

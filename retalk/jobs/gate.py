@@ -5,10 +5,10 @@ word)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from retalk.findings import Finding, Report
-from retalk.job import Job, is_url
+from retalk.job import Job
 from retalk.policy import SERVICE, Policy
 
 LFS_POINTER = "File.LfsPointer"
@@ -26,13 +26,11 @@ class Verdict:
     """The warnings that do not block: shown before any upload."""
     pointers: tuple[Finding, ...]
     """Git LFS pointers (the file not pulled): never uploaded, even when forced."""
-    unreachable: tuple[str, ...] = ()
-    """URL inputs the service could not fetch, each with its `InvalidURL.*` code."""
 
     @property
     def passed(self) -> bool:
         """Nothing blocks it."""
-        return not self.blocking and not self.pointers and not self.unreachable
+        return not self.blocking and not self.pointers
 
     def summary(self, forced: bool = False) -> dict[str, object]:
         """What the ledger keeps of it."""
@@ -45,49 +43,14 @@ class Verdict:
 
 
 def gate(job: Job, policy: Policy = SERVICE, content: bool = True) -> Verdict:
-    """The preflight's verdict on the job's local inputs (a URL is fetched by the service, and
-    judged there). Raises `EnvironmentProblem` when the check cannot run."""
-    from retalk.preflight import check_job
+    """The preflight's verdict on the job (`retalk.preflight.check`): local files in full,
+    URLs as the service sees them (reachable within its 60 s, their metadata read with range
+    requests, `InvalidURL.*` when not). Raises `EnvironmentProblem` when the check cannot
+    run."""
+    from retalk.preflight import check
 
-    def local(source: str | None) -> str | None:
-        return source if source and not is_url(source) else None
-
-    report = check_job(
-        video=local(job.video),
-        audio=local(job.audio),
-        ref=local(job.ref),
-        video_extension=job.parameters.video_extension,
-        content=content,
-        policy=policy,
-    )
-    if any(is_url(source) for source in job.inputs().values()):
-        # The job has both inputs (`Job.check`): a URL is not a missing one.
-        report = replace(
-            report, findings=tuple(f for f in report.findings if f.code != "InvalidParameter")
-        )
+    report = check(job, content=content, policy=policy)
     pointers = tuple(f for f in report.findings if f.code == LFS_POINTER)
     strict = tuple(f for f in report.warnings if f.code != LFS_POINTER and policy.strict_on(f.code))
     shown = tuple(f for f in report.warnings if f not in strict and f.code != LFS_POINTER)
-    unreachable = tuple(
-        why for source in job.inputs().values() if is_url(source) and (why := reachable(source))
-    )
-    return Verdict(report, report.errors + strict, shown, pointers, unreachable)
-
-
-def reachable(url: str) -> str | None:
-    """Why the service would not fetch `url` (its `InvalidURL.*` code), or None."""
-    import httpx
-
-    if url.lower().startswith("oss://"):
-        return None
-    try:
-        with httpx.stream("GET", url, headers={"Range": "bytes=0-0"}, timeout=10) as response:
-            if response.status_code >= 400:
-                return f"InvalidURL.ConnectionRefused: {url} answers HTTP {response.status_code}"
-    except httpx.TimeoutException:
-        return f"InvalidURL.Timeout: {url} does not answer"
-    except httpx.HTTPError:
-        return f"InvalidURL.ConnectionRefused: {url} refuses the connection"
-    except httpx.InvalidURL:
-        return f"InvalidURL.ConnectionRefused: {url} is not a URL that can be fetched"
-    return None
+    return Verdict(report, report.errors + strict, shown, pointers)

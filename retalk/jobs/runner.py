@@ -97,11 +97,11 @@ class Runner:
             self.emit(name, Step.CHECK, State.FAILED, message, elapsed=elapsed)
             return record, verdict
         if not verdict.passed and not self.force:
-            first = verdict.blocking[0] if verdict.blocking else None
-            code = first.code if first else verdict.unreachable[0].split(":", 1)[0]
-            message = first.message if first else verdict.unreachable[0]
-            record = self._failed(record, code, f"the preflight: {message}", verdict=summary)
-            self.emit(name, Step.CHECK, State.FAILED, f"{code}: {message}", elapsed=elapsed)
+            first = verdict.blocking[0]
+            said = f"the preflight: {first.message}"
+            record = self._failed(record, first.code, said, verdict=summary)
+            self.emit(name, Step.CHECK, State.FAILED, f"{first.code}: {first.message}",
+                      elapsed=elapsed)  # fmt: skip
             return record, verdict
         # The warnings, told before anything is uploaded (a refused job shows its errors).
         for finding in verdict.warnings:

@@ -5,16 +5,27 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from retalk import limits
 from retalk.findings import Input, Report
+from retalk.job import Job, Parameters, is_url
 from retalk.policy import SERVICE, Policy, apply_policy
 from retalk.preflight import audio, content_stack, image, lfs, video
+from retalk.preflight import job as job_rules
 from retalk.preflight.decoding import Decoded
 from retalk.preflight.formats import CONTAINERS, MEDIA_ENDINGS
-from retalk.preflight.job import Job, job_facts, plan_of
+from retalk.preflight.job import job_facts, plan_of
 from retalk.preflight.media import Media, gather
-from retalk.preflight.rules import LFS_POINTER, UNKNOWN, UNREADABLE, judge_file, judge_job
+from retalk.preflight.rules import (
+    LFS_POINTER,
+    UNKNOWN,
+    UNREADABLE,
+    URL_NOT_READ,
+    judge_file,
+    judge_job,
+)
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -62,36 +73,64 @@ def judge_file_at(
     return judge(inspect(path, role, content=content, policy=policy)[0], role, policy)
 
 
+def check(
+    job: Job,
+    *,
+    content: bool = True,
+    download: bool = False,
+    policy: Policy | None = None,
+    url_timeout: float | None = None,
+) -> Report:
+    """The verdict on `job` (a `retalk.job.Job`: its inputs local paths or URLs, its
+    parameters), as `check_job` gives it."""
+    return check_job(
+        video=job.video or None,
+        audio=job.audio or None,
+        ref=job.ref,
+        parameters=job.parameters,
+        content=content,
+        download=download,
+        policy=policy,
+        url_timeout=url_timeout,
+    )
+
+
 def check_job(
     *,
     video: PathLike | None = None,
     audio: PathLike | None = None,
     ref: PathLike | None = None,
     video_extension: bool = False,
+    parameters: Parameters | None = None,
     content: bool = True,
+    download: bool = False,
     policy: Policy | None = None,
+    url_timeout: float | None = None,
 ) -> Report:
     """The verdict on a job: each input in its role, then the job as a whole (its required
-    inputs, its output's length and bill, `parameters`, speech over frames without the face).
-    With `content`, the reference face is looked for in the video, and the video and the audio
-    are analysed side by side. `video_extension` is the submit parameter of that name."""
+    inputs, its `parameters`, its output's length, bill and cost, speech over frames without
+    the face). With `content`, the reference face is looked for in the video, and the video
+    and the audio are analysed side by side. `video_extension` is a shorthand for
+    `parameters=Parameters(video_extension=True)`. Inputs may be URLs: see `check_url`
+    (`download`, `url_timeout`)."""
     from concurrent.futures import ThreadPoolExecutor
 
     rules = policy or SERVICE
+    chosen = parameters or Parameters(video_extension=video_extension)
+    look = partial(inspect, download=download, url_timeout=url_timeout)
     with ThreadPoolExecutor(max_workers=2) as pool:
         # The audio needs nothing from the others: it is heard while the faces are looked at.
-        heard = (
-            pool.submit(inspect, audio, "audio", content=content, policy=rules) if audio else None
-        )
-        if content and (video or ref):
+        heard = pool.submit(look, audio, "audio", content=content, policy=rules) if audio else None
+        # (A URL's faces are looked at only when it is downloaded.)
+        if content and any(p and (download or not is_url(os.fspath(p))) for p in (video, ref)):
             pool.submit(preload_face_model)
         ref_media, reference = (
-            inspect(ref, "ref", content=content, identity=video is not None, policy=rules)
+            look(ref, "ref", content=content, identity=video is not None, policy=rules)
             if ref
             else (None, None)
         )
         video_media = (
-            inspect(video, "video", content=content, reference=reference, policy=rules)[0]
+            look(video, "video", content=content, reference=reference, policy=rules)[0]
             if video
             else None
         )
@@ -104,10 +143,33 @@ def check_job(
     report = Report.merge(reports)
     plan = None
     if video_media is not None and audio_media is not None:
-        plan = plan_of(video_media, audio_media, video_extension)
-    extra = judge_job(Job(video_media, audio_media, ref_media, plan), rules)
-    judged = replace(report, findings=report.findings + extra, job=job_facts(plan, video_extension))
+        plan = plan_of(video_media, audio_media, chosen.video_extension)
+    whole = job_rules.Job(video_media, audio_media, ref_media, plan, chosen)
+    extra = judge_job(whole, rules)
+    judged = replace(report, findings=report.findings + extra, job=job_facts(plan, chosen))
     return apply_policy(judged, rules)
+
+
+def check_url(
+    url: str,
+    role: str | None = None,
+    *,
+    content: bool = True,
+    download: bool = False,
+    policy: Policy | None = None,
+    url_timeout: float | None = None,
+) -> Report:
+    """The verdict on an `http(s)://` URL as the service would fetch it: reachable within its
+    60 s (`url_timeout`, shorter, for impatient checks), the announced length against the
+    role's size limit, the metadata read through range requests (the bytes read are in the
+    facts: `url.bytes_read`). Faces and speech are analysed only with `download`, which fetches
+    it whole into a temporary file (at most the size limit), checks that, and removes it. An
+    `oss://` URL is not checked (an info finding says so). Never cached."""
+    rules = policy or SERVICE
+    media = inspect(
+        url, role, content=content, download=download, url_timeout=url_timeout, policy=rules
+    )[0]
+    return apply_policy(judge(media, role, rules), rules)
 
 
 def preload_face_model() -> None:
@@ -126,12 +188,15 @@ def check_paths(
     jobs: int | None = None,
     cache: bool | ResultCache = False,
     progress: Progress | None = None,
+    download: bool = False,
+    url_timeout: float | None = None,
 ) -> Report:
     """`check_file` on each path, folders searched for media files (see `find_media`), reported
     in order. With `cache` (True: the default `ResultCache`), files of bytes checked before
     under the same limits are not checked again; the others are checked by `jobs` worker
     processes (default: the CPU count; 1: one after the other in this process). `progress` is
-    told (done, total)."""
+    told (done, total). URLs among the paths are checked in this process, uncached, as
+    `check_url` says (`download`, `url_timeout`)."""
     from retalk.preflight.many import check_many
 
     if jobs is not None and jobs < 1:
@@ -141,12 +206,25 @@ def check_paths(
 
         cache = ResultCache()
     store = cache or None
-    files = find_media(paths)
+    found = find_media(paths)
+    files = [f for f in found if not is_url(f)]
     rules = policy or SERVICE
-    judged = check_many(
-        files, content=content, policy=rules, jobs=jobs, cache=store, progress=progress
+    judged = iter(
+        check_many(files, content=content, policy=rules, jobs=jobs, cache=store, progress=progress)
     )
-    return apply_policy(Report.merge(judged), rules)
+    reports = [
+        judge(
+            inspect(
+                f, None, content=content, policy=rules, download=download, url_timeout=url_timeout
+            )[0],
+            None,
+            rules,
+        )
+        if is_url(f)
+        else next(judged)
+        for f in found
+    ]
+    return apply_policy(Report.merge(reports), rules)
 
 
 def find_media(paths: Iterable[PathLike]) -> list[str]:
@@ -154,7 +232,7 @@ def find_media(paths: Iterable[PathLike]) -> list[str]:
     folders skipped), sorted; a folder that cannot be read stands for itself."""
     found: list[str] = []
     for path in (os.fspath(p) for p in paths):
-        if not os.path.isdir(path):
+        if is_url(path) or not os.path.isdir(path):
             found.append(path)
             continue
         # A folder that cannot be read is reported as such (File.Unreadable), not passed over.
@@ -176,12 +254,27 @@ def inspect(
     reference: NDArray[Any] | None = None,
     identity: bool = False,
     policy: Policy = SERVICE,
+    download: bool = False,
+    url_timeout: float | None = None,
 ) -> tuple[Media, NDArray[Any] | None]:
     """Gather a file and, with `content`, analyse what its role needs: faces for a video or a
     reference image (matched against `reference`, a face embedding), speech for an audio.
     With `identity`, also returns the embedding of a reference image's one face, for the video
     of its job. Raises `ModelUnavailable` when the analysis is needed and its stack is not
-    installed (`content_stack`)."""
+    installed (`content_stack`). A URL is read as `check_url` says."""
+    if isinstance(path, str) and is_url(path):
+        from retalk.preflight import url
+
+        timeout = url_timeout or float(limits.URL_DOWNLOAD_TIMEOUT_S)
+        if not (download and content):
+            return url.gather_url(path, timeout=timeout, content=content), None
+        with url.downloaded(path, role, timeout) as (local, read):
+            if local is None:
+                return read, None
+            found, embedding = inspect(
+                local, role, content=True, reference=reference, identity=identity, policy=policy
+            )
+            return url.as_url(found, read), embedding
     media = gather(path, content=content)
     embedding = None
     if not content or media.unreadable is not None or media.lfs is not None:
@@ -225,6 +318,9 @@ def judge(media: Media, role: str | None, policy: Policy = SERVICE) -> Report:
     if media.lfs is not None:
         found = judge_file(media, LFS_POINTER, policy)
         return Report((lfs.input_of(media, role or role_of(media)),), found)
+    if media.url is not None and not media.url.judged:
+        found = judge_file(media, URL_NOT_READ, policy)
+        return Report((Input(media.path, "unknown", role, {"url": media.url.to_facts()}),), found)
     role = role or role_of(media)
     facts: dict[str, Any] = {
         "size_bytes": media.size,
@@ -235,6 +331,10 @@ def judge(media: Media, role: str | None, policy: Policy = SERVICE) -> Report:
         found = judge_file(media, UNKNOWN, policy)
         return Report((Input(media.path, media.kind, None, facts),), found)
     findings = judge_file(media, role, policy)
+    if media.url is not None:
+        facts["url"] = media.url.to_facts()
+        if media.url.size is None and not media.url.downloaded:
+            facts["size_bytes"] = None
     if media.faces is not None:
         facts["faces"] = media.faces.to_facts()
     if media.speech is not None:

@@ -10,10 +10,13 @@ frame sampler instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from retalk import limits
+from retalk.preflight.probe import url_options
 from retalk.preflight.source import pinned
 
 
@@ -137,9 +140,7 @@ def decode_stream(path: str, kind: str, *, whole: bool) -> Decoded:
 
     tally = Tally(kind)
     try:
-        # `skip_frame`: opening decodes no frame to learn the stream's parameters (a frame
-        # claiming 8192 x 8192 in 10-bit 4:4:4 took 476 MB right there).
-        with pinned(path) as pin, av.open(pin.path, options={"skip_frame": "all"}) as container:
+        with _opened(path) as (name, options), av.open(name, options=options) as container:
             streams = [
                 s
                 for s in (container.streams.video if kind == "video" else container.streams.audio)
@@ -164,6 +165,20 @@ def decode_stream(path: str, kind: str, *, whole: bool) -> Decoded:
     except (av.error.FFmpegError, ValueError, IndexError, OSError) as error:
         tally.error = tally.error or _reason(error)
     return tally.result()
+
+
+@contextmanager
+def _opened(path: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """The name PyAV opens and its options: the pinned file, or a URL `loopback` serves."""
+    # `skip_frame`: opening decodes no frame to learn the stream's parameters (a frame
+    # claiming 8192 x 8192 in 10-bit 4:4:4 took 476 MB right there).
+    if path.startswith("http://127.0.0.1:"):
+        # With no frame decoded, PyAV's stream probe reads on to its 5 MB: the whole of a
+        # short clip, which over a URL is a download. The first 32 KB tell the streams.
+        yield path, {"skip_frame": "all", "probesize": str(_URL_PROBE_BYTES), **url_options()}
+        return
+    with pinned(path) as pin:
+        yield pin.path, {"skip_frame": "all"}
 
 
 def _read(container: Any, stream: Any, context: Any, tally: Tally, whole: bool) -> None:
@@ -197,6 +212,7 @@ def _read(container: Any, stream: Any, context: Any, tally: Tally, whole: bool) 
     tally.whole = True
 
 
+_URL_PROBE_BYTES = 32 * 1024
 _WORST_FORMAT = "yuv444p16le"
 """The pixel format assumed for a frame's size before one is decoded: the largest."""
 _BEFORE_KEY = 600

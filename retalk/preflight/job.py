@@ -10,11 +10,12 @@ plays forward, backward, forward … until the audio ends. The output's length i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from retalk import limits
 from retalk.findings import Finding, finding
+from retalk.job import Parameters
 from retalk.policy import Policy
 from retalk.preflight import audio, video
 from retalk.preflight.media import Media
@@ -59,17 +60,26 @@ def plan_of(video_media: Media, audio_media: Media, extension: bool) -> Plan | N
     return Plan(video_s, audio_s, extension)
 
 
-def job_facts(plan: Plan | None, extension: bool) -> dict[str, Any]:
-    facts: dict[str, Any] = {"parameters": {"video_extension": extension}}
+def job_facts(plan: Plan | None, parameters: Parameters) -> dict[str, Any]:
+    """The report's `job`: the `parameters` as sent, and with both inputs' lengths the output,
+    its bill (`billable_seconds`) and its forecast cost (`cost_cny`, at
+    `limits.PRICE_CNY_PER_S`, before any free quota)."""
+    facts: dict[str, Any] = {"parameters": parameters.to_wire()}
     if plan is not None:
         facts.update(
             video_duration=round(plan.video, 3),
             audio_duration=round(plan.audio, 3),
             output_duration=round(plan.output, 3),
             billable_seconds=round(plan.output, 3),
+            cost_cny=cost_cny(plan.output),
             video_passes=plan.passes,
         )
     return facts
+
+
+def cost_cny(seconds: float) -> float:
+    """What `seconds` of output cost, in CNY, rounded to the fen."""
+    return round(round(seconds, 3) * limits.PRICE_CNY_PER_S, 2)
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,8 @@ class Job:
     audio: Media | None
     ref: Media | None
     plan: Plan | None
+    parameters: Parameters = field(default_factory=Parameters)
+    """The submit's `parameters`."""
 
 
 def missing_input(job: Job, policy: Policy) -> list[Finding]:
@@ -104,6 +116,26 @@ def missing_input(job: Job, policy: Policy) -> list[Finding]:
                 )
             )
     return found
+
+
+def parameters(job: Job, policy: Policy) -> list[Finding]:
+    """Parameters the service refuses (`InvalidParameter`): a face threshold out of range, or
+    without a reference image."""
+    try:
+        job.parameters.check(job.ref is not None)
+    except ValueError as error:
+        given = next((m for m in (job.video, job.audio, job.ref) if m is not None), None)
+        return [
+            finding(
+                "InvalidParameter",
+                given.path if given is not None else "",
+                f"parameters: {error}",
+                expected=f"query_face_threshold {limits.QUERY_FACE_THRESHOLD.describe()}, "
+                "with a reference image",
+                actual=f"query_face_threshold {job.parameters.query_face_threshold}",
+            )
+        ]
+    return []
 
 
 def length(job: Job, policy: Policy) -> list[Finding]:

@@ -25,6 +25,7 @@ from retalk.preflight.source import NotRegularFile, Pin, pinned
 if TYPE_CHECKING:
     from retalk.preflight.faces.scan import FaceScan
     from retalk.preflight.speech import SpeechScan
+    from retalk.preflight.url import UrlRead
 
 _HEAD_BYTES = 512
 
@@ -75,6 +76,9 @@ class Media:
     decoded: Decoded | None = None
     """How much of its video (or, without one, audio) stream decoded: the start only, or all
     of it (see `decoding`); None for an image, or a file ffprobe cannot read."""
+    url: UrlRead | None = None
+    """How a URL input was read (None for a local file); `path` is then the URL as printed,
+    its query hidden."""
 
     @property
     def kind(self) -> str:
@@ -100,14 +104,17 @@ def gather(path: str | os.PathLike[str], *, content: bool = True) -> Media:
     ending = os.path.splitext(name)[1].lower().lstrip(".")
     try:
         with pinned(name) as pin, open(pin.fd, "rb", closefd=False) as stream:
-            return _gather_open(name, pin, ending, stream, content)
+            return gather_open(name, pin, ending, stream, content)
     except NotRegularFile as error:
         return Media(name, 0, ending, unreadable=error.strerror)
     except OSError as error:
         return Media(name, 0, ending, unreadable=_os_reason(error))
 
 
-def _gather_open(name: str, pin: Pin, ending: str, stream: BinaryIO, content: bool) -> Media:
+def gather_open(name: str, pin: Pin, ending: str, stream: BinaryIO, content: bool) -> Media:
+    """`gather` on an open file: `pin` names it for the tools (a pinned file, or a URL
+    `loopback` serves, with no descriptor: `fd` -1, and `size` -1 when its length is unknown),
+    `stream` reads it."""
     size = pin.size
     if size == 0:
         return Media(name, 0, ending, open_error="the file is empty (0 bytes)")
@@ -124,12 +131,12 @@ def _gather_open(name: str, pin: Pin, ending: str, stream: BinaryIO, content: bo
         container = sniff(head)
 
     if container is not None and container.kind == "image":
-        image, error = _read_image(pin.path)
+        image, error = _read_image(pin.path if pin.fd >= 0 else stream)
         return Media(name, size, ending, container, image=image, open_error=error)
 
     missing = 0
     adts = None
-    if container is not None:
+    if container is not None and size > 0:
         if container.name in ("mp4", "mov", "3gp", "m4a"):
             missing = structure.bmff_missing_bytes(stream, size)
         elif container.name in ("wav", "avi"):
@@ -186,7 +193,8 @@ def _probed(
 ) -> Media:
     size = pin.size
     try:
-        probe = parse_probe(run_ffprobe(pin.path, pass_fds=(pin.fd,)))
+        fds = (pin.fd,) if pin.fd >= 0 else ()
+        probe = parse_probe(run_ffprobe(pin.path, pass_fds=fds))
     except ProbeFailed as failure:
         late = str(failure) if failure.timed_out else None
         return Media(
@@ -221,7 +229,7 @@ def _probed(
     )  # fmt: skip
 
 
-def _read_image(name: str) -> tuple[ImageInfo | None, str | None]:
+def _read_image(name: str | BinaryIO) -> tuple[ImageInfo | None, str | None]:
     """The image's header, and its pixels decoded (a file passes only if it decodes), within
     bounds (`decodable`; a larger picture is rejected by its size alone): a JPEG at an eighth
     of its size, which still reads every byte (a cut file fails)."""

@@ -117,10 +117,14 @@ def run_ffprobe(path: str, *, pass_fds: tuple[int, ...] = ()) -> dict[str, Any]:
     if shutil.which(command) is None:
         raise ToolMissing(command, "install ffmpeg (Debian: apt-get install ffmpeg)")
     # `file:` and an absolute path: a name with a leading dash or a colon stays a file name.
-    target = "file:" + os.path.abspath(path)
+    # A URL is a `loopback.served` one: retalk's own, on 127.0.0.1.
+    url = path.startswith("http://127.0.0.1:")
+    target = path if url else "file:" + os.path.abspath(path)
     # ffmpeg-python's `probe`, with a deadline (its own waits for ever): the same command line.
     args = [command, "-show_format", "-show_streams", "-of", "json"]
     options = {"v": "error", "max_alloc": str(limits.TOOL_MAX_ALLOC)}
+    if url:
+        options.update(url_options())
     args += [*convert_kwargs_to_cmd_line_args(options), target]
     try:
         run = subprocess.run(
@@ -147,6 +151,15 @@ def run_ffprobe(path: str, *, pass_fds: tuple[int, ...] = ()) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ProbeFailed("ffprobe's answer could not be read")
     return data
+
+
+def url_options() -> dict[str, str]:
+    """ffmpeg's options for reading a served URL: give up on silence within the tools' time,
+    and keep a small receive buffer (what is fetched ahead is counted as read)."""
+    return {
+        "rw_timeout": str(int(limits.TOOL_TIMEOUT_S * 1_000_000)),
+        "recv_buffer_size": str(64 * 1024),
+    }
 
 
 def _ffprobe_says(stderr: bytes | None, target: str) -> str:

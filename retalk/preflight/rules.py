@@ -12,7 +12,7 @@ from typing import Any
 
 from retalk.findings import Finding, finding
 from retalk.policy import Policy
-from retalk.preflight import audio, common, image, job, lfs, speech_rules, video
+from retalk.preflight import audio, common, image, job, lfs, speech_rules, url, video
 from retalk.preflight.faces import rules as faces
 from retalk.preflight.media import Media
 
@@ -25,6 +25,10 @@ LFS_POINTER = "lfs-pointer"
 """The pseudo-role of a Git LFS pointer: the file is not here, only its own rule judges it."""
 CHECK_FAILED = "check-failed"
 """The pseudo-role of a file whose check's worker process died (`open_error` says how)."""
+URL_NOT_READ = "url-not-read"
+"""The pseudo-role of a URL of which nothing could be read: the service could not download it
+(`InvalidURL.*`), or it is an `oss://` URL."""
+_URL = "InvalidURL.ConnectionRefused InvalidURL.Timeout"
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,9 @@ FILE_RULES: tuple[Rule, ...] = (
     _rule("no-role", _OPEN, UNKNOWN, no_role),
     _rule("lfs-pointer", "File.LfsPointer", LFS_POINTER, lfs.pointer),
     _rule("check-failed", "File.CheckFailed", CHECK_FAILED, check_failed),
+    _rule("url-reachable", _URL, f"{URL_NOT_READ} video audio ref", url.reachable),
+    _rule("url-not-read", "URL.NotChecked", URL_NOT_READ, url.not_read),
+    _rule("url-read", "File.Unmeasured URL.ContentSkipped", "video audio ref", url.read_notes),
     *_each_role("container", _ERR, "video audio ref", common.container),
     *_each_role("openable", _OPEN, "video audio ref", common.openable),
     *_each_role("cut-short", f"{_OPEN} File.Truncated", "video audio", common.cut_short),
@@ -127,6 +134,7 @@ FILE_RULES: tuple[Rule, ...] = (
 
 JOB_RULES: tuple[JobRule, ...] = (
     JobRule("missing-input", frozenset({"InvalidParameter"}), job.missing_input),
+    JobRule("parameters", frozenset({"InvalidParameter"}), job.parameters),
     JobRule("length", frozenset({"Job.Extended", "Job.Truncated"}), job.length),
     JobRule("speech-without-face", frozenset({"Job.SpeechWithoutFace"}), job.speech_without_face),
 )
@@ -137,7 +145,7 @@ def rules_for(role: str) -> tuple[Rule, ...]:
     return _BY_ROLE[role]
 
 
-_PSEUDO_ROLES = (UNREADABLE, UNKNOWN, LFS_POINTER, CHECK_FAILED)
+_PSEUDO_ROLES = (UNREADABLE, UNKNOWN, LFS_POINTER, CHECK_FAILED, URL_NOT_READ)
 _BY_ROLE: dict[str, tuple[Rule, ...]] = {
     role: tuple(r for r in FILE_RULES if role in r.roles) for role in (*ROLES, *_PSEUDO_ROLES)
 }

@@ -73,7 +73,10 @@ def _result(f: Finding, rule_index: int, blocking: bool) -> dict[str, Any]:
 def file_uri(path: str) -> str:
     """`path` as a URI reference: a relative path stays relative (resolved against where the
     check ran, the repository's root in CI), an absolute one becomes a `file://` URI; every
-    byte that a URI may not hold as is (space, `#`, `%`, `:`, non-ASCII) percent-encoded."""
+    byte that a URI may not hold as is (space, `#`, `%`, `:`, non-ASCII) percent-encoded. A
+    URL input (printed without its query) stays the URL it is."""
+    if path.lower().startswith(("http://", "https://", "oss://")):
+        return quote(path.removesuffix("?…"), safe=":/")
     raw = os.fsencode(path)
     if os.path.isabs(path):
         return "file://" + quote(raw, safe="/")

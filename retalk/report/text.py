@@ -135,8 +135,12 @@ def summary(item: Input) -> str:
         parts.append(f"{facts['sample_rate']} Hz x{facts.get('channels') or '?'}")
     if facts.get("duration") is not None:
         parts.append(f"{facts['duration']:.3f}".rstrip("0").rstrip(".") + " s")
-    if "size_bytes" in facts:
+    if facts.get("size_bytes") is not None:
         parts.append(size_text(facts["size_bytes"]))
+    if isinstance(facts.get("url"), Mapping):
+        from retalk.preflight.url import summary as url_summary
+
+        parts.append(url_summary(dict(facts["url"])))
     return ", ".join(parts)
 
 
@@ -150,10 +154,11 @@ def job_summary(job: Mapping[str, Any]) -> str:
             f"parameters {parameters}; not judged as a whole (that needs both a video and an "
             "audio): each file above only in its role"
         )
+    cost = f" ≈ {job['cost_cny']:.2f} CNY" if job.get("cost_cny") is not None else ""
     return (
-        f"output {_num(job['output_duration'])} s, billed {_num(job['billable_seconds'])} s "
-        f"(video {_num(job['video_duration'])} s, audio {_num(job['audio_duration'])} s); "
-        f"parameters {parameters}"
+        f"output {_num(job['output_duration'])} s, billed {_num(job['billable_seconds'])} s"
+        f"{cost} (video {_num(job['video_duration'])} s, audio {_num(job['audio_duration'])} s)"
+        f"; parameters {parameters}"
     )
 
 
