@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from retalk import limits
+
 if TYPE_CHECKING:
     from retalk.client import Client, Task
 
@@ -33,10 +35,7 @@ CLOCK_MARGIN_S = 120.0
 """Seconds the window is widened by on either side, for clock skew."""
 MAX_PAGES = 20
 """Pages of 100 tasks listed at most, newest first (a window of minutes holds far fewer)."""
-_ZONES = (
-    dt.UTC,
-    dt.timezone(dt.timedelta(hours=8)),
-)
+_ZONES = (dt.UTC, limits.SERVICE_TIMEZONE)
 _FORMATS = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y%m%d%H%M%S")
 
 
@@ -55,19 +54,27 @@ class Lookup:
         return bool(self.unknown)
 
 
-def readings(stamp: str | None) -> list[float] | None:
-    """The instants (UTC seconds) a service time may stand for; None when it cannot be read."""
+def naive_time(stamp: str | None) -> dt.datetime | None:
+    """A service time as written (`2026-11-30 15:02:11.123`), without its zone; None when it
+    cannot be read."""
     if not stamp:
         return None
     text = stamp.strip().replace("T", " ").rstrip("Z")
     for form in _FORMATS:
         try:
-            naive = dt.datetime.strptime(text, form)
+            return dt.datetime.strptime(text, form)
         except ValueError:
             continue
-        local = naive.astimezone().timestamp()
-        return [local, *(naive.replace(tzinfo=zone).timestamp() for zone in _ZONES)]
     return None
+
+
+def readings(stamp: str | None) -> list[float] | None:
+    """The instants (UTC seconds) a service time may stand for; None when it cannot be read."""
+    naive = naive_time(stamp)
+    if naive is None:
+        return None
+    local = naive.astimezone().timestamp()
+    return [local, *(naive.replace(tzinfo=zone).timestamp() for zone in _ZONES)]
 
 
 def in_window(task: Task, start: float, end: float) -> bool:
@@ -79,9 +86,10 @@ def in_window(task: Task, start: float, end: float) -> bool:
     return any(start - CLOCK_MARGIN_S <= t <= end + CLOCK_MARGIN_S for t in found)
 
 
-def window_tasks(client: Client, start: float, end: float) -> list[Task]:
+def window_tasks(client: Client, start: float, end: float) -> tuple[list[Task], bool]:
     """The tasks that may have been submitted between `start` and `end` (UTC seconds), listed
-    newest first until the list is past the window."""
+    newest first until the list is past the window; and whether the list got past it (not
+    when `MAX_PAGES` ran out first)."""
     found: list[Task] = []
     for page_no in range(1, MAX_PAGES + 1):
         page = client.list(page_no, 100)
@@ -94,14 +102,17 @@ def window_tasks(client: Client, start: float, end: float) -> list[Task]:
             or page_no * page.page_size >= page.total
             or (oldest is not None and max(oldest) < start - CLOCK_MARGIN_S)
         ):
-            break
-    return found
+            return found, True
+    return found, False
 
 
 def look_up(client: Client, since: float, known: set[str], until: float | None = None) -> Lookup:
-    """The lost submit's task, sent at or after `since`, among the tasks not in `known`."""
+    """The lost submit's task, sent at or after `since`, among the tasks not in `known`. A
+    list that ran out of pages before the window's start cannot say that no task was made:
+    it counts as a task not found (the job is then uncertain, never sent again)."""
     end = until if until is not None else time.time()
-    unknown = tuple(
-        dict.fromkeys(t.task_id for t in window_tasks(client, since, end) if t.task_id not in known)
-    )
-    return Lookup(unknown[0] if len(unknown) == 1 else None, unknown)
+    tasks, complete = window_tasks(client, since, end)
+    unknown = tuple(dict.fromkeys(t.task_id for t in tasks if t.task_id not in known))
+    if not complete and not unknown:
+        unknown = ("(the task list is longer than retalk reads)",)
+    return Lookup(unknown[0] if len(unknown) == 1 and complete else None, unknown)

@@ -396,10 +396,14 @@ def _safe(text: str) -> str:
 
 
 def _end_time(task: Task) -> float | None:
-    from retalk.jobs.adopt import readings
+    """When the task ended, its `end_time` read in the service's zone (`limits.SERVICE_TIMEZONE`);
+    never later than now."""
+    from retalk.jobs.adopt import naive_time
 
-    found = readings(task.end_time)
-    return min(max(found), time.time()) if found else None
+    found = naive_time(task.end_time)
+    if found is None:
+        return None
+    return min(found.replace(tzinfo=limits.SERVICE_TIMEZONE).timestamp(), time.time())
 
 
 def new_job_name(job: Job) -> str:
