@@ -190,6 +190,7 @@ def test_throttled_submits_and_one_worker(clip: tuple[Path, Path], tmp_path: Pat
         )
         state = emulator.state()
     assert ended.returncode == 0, ended.stdout + ended.stderr
+    assert ended.stderr == ""  # no progress when stderr is not a terminal
     assert state["submits_throttled"] >= 1  # the quota was met, and its 429 waited out
     assert (
         state["tasks_created"] == 4 and state["submits_received"] == 4 + state["submits_throttled"]
@@ -340,4 +341,38 @@ def test_a_job_changed_under_its_name_is_refused(
     assert changed.stderr == (
         f"retalk: the ledger {manifest}.ledger.sqlite holds a job 'talk' of other inputs or "
         "parameters than the manifest's: name the job anew, or use another --ledger\n"
+    )
+
+
+def test_progress_on_a_terminal_only(clip: tuple[Path, Path], tmp_path: Path) -> None:
+    import pty
+
+    manifest = _manifest(tmp_path / "batch", clip, 2)
+    with Emulator(api_key=KEY, pending_s=0.0, running_s=0.3, storage=tmp_path / "emu") as em:
+        leader, follower = pty.openpty()
+        done = subprocess.run(
+            _batch(manifest),
+            env=_env(em),
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=60,
+        )
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+        os.close(leader)
+    text = shown.decode()
+    assert done.returncode == 0, text
+    assert "\r\x1b[Kbatch: 0/2 done; talk: " in text and "batch: 1/2 done; " in text
+    assert text.endswith("\r\x1b[K")  # cleared before the table
+    assert "\x1b" not in done.stdout and done.stdout.endswith(
+        "2 of 2 done; 4.4 s billed, 0.35 CNY at 0.08 CNY/s\n"
     )
