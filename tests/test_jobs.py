@@ -274,3 +274,18 @@ def test_a_lost_connection_while_waiting_says_how_to_come_back(media: Path, tmp_
         f"task {task_id} goes on at the service: retalk wait {task_id} -o "
         f"{tmp_path / 'r.mp4'} fetches its result\n"
     )
+
+
+def test_a_ledger_of_another_schema_or_no_ledger_is_refused(tmp_path: Path) -> None:
+    from retalk.errors import LedgerError
+
+    path = tmp_path / "jobs.ledger.sqlite"
+    with Ledger(path) as ledger:
+        ledger._db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    with pytest.raises(LedgerError, match="is of schema 99; this retalk reads schema 1"):
+        Ledger(path)
+    garbage = tmp_path / "not.sqlite"
+    garbage.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(LedgerError, match="cannot be used as a ledger"):
+        Ledger(garbage)
+    assert garbage.read_bytes() == b"not a database at all" * 100  # left as it was
