@@ -826,12 +826,30 @@ def _posted(server: Hostile) -> int:
 
 
 SUBMIT_ANSWER = {"request_id": "r", "output": {"task_id": "t-9", "task_status": "PENDING"}}
+
+
+def _after_the_body(behave: Behaviour) -> Behaviour:
+    """`behave` once the request's body is read, as a gateway or the service answers."""
+
+    def then(h: _Handler) -> None:
+        _read_body(h)
+        behave(h)
+
+    return then
+
+
 LOST = {
     "read timeout": [_sit],
     "dropped after the body": [_hang_up],
-    "502 from a gateway": [raw(502, b"<html>Bad Gateway</html>")],
+    "502 from a gateway": [_after_the_body(raw(502, b"<html>Bad Gateway</html>"))],
     "504 from a gateway": [
-        answer({"code": "GatewayTimeout", "message": "timed out", "request_id": "r"}, 504)
+        _after_the_body(
+            answer({"code": "GatewayTimeout", "message": "timed out", "request_id": "r"}, 504)
+        )
+    ],
+    "200 that cannot be read": [_after_the_body(raw(200, b"<html>accepted</html>"))],
+    "200 without a task id": [
+        _after_the_body(answer({"request_id": "r", "output": {"task_status": "PENDING"}}))
     ],
 }
 
@@ -854,7 +872,7 @@ def _submit(base: str, asynchronous: bool, timing: Timing = QUICK) -> Task:
 def test_a_lost_submit_answer_is_submit_lost_and_sent_once(
     server: Hostile, asynchronous: bool, how: str
 ) -> None:
-    server.behave = [*LOST[how], answer(SUBMIT_ANSWER)]  # a second try would succeed
+    server.behave = [*LOST[how], _after_the_body(answer(SUBMIT_ANSWER))]  # a second try would do
     timing = Timing(read=0.3, retries=3, backoff=0.01, deadline=2.0)
     before = datetime.now(UTC)
     with pytest.raises(SubmitLost) as lost:
@@ -871,7 +889,7 @@ def test_a_lost_submit_answer_is_submit_lost_and_sent_once(
 def test_a_submit_refused_by_the_service_is_not_lost_and_sent_once(
     server: Hostile, asynchronous: bool
 ) -> None:
-    server.behave = [answer({"code": "InternalError", "message": "oops"}, 500)]
+    server.behave = [_after_the_body(answer({"code": "InternalError", "message": "oops"}, 500))]
     with pytest.raises(ServerError):
         _submit(server.base, asynchronous, Timing(retries=3, backoff=0.01))
     assert _posted(server) == 1
@@ -882,7 +900,7 @@ def test_a_throttled_submit_waits_as_asked_then_goes(server: Hostile, asynchrono
     throttled = raw(
         429, b'{"code": "Throttling.RateQuota", "message": "slow"}', ("Retry-After", "0.3")
     )
-    server.behave = [throttled, answer(SUBMIT_ANSWER)]
+    server.behave = [_after_the_body(throttled), _after_the_body(answer(SUBMIT_ANSWER))]
     started = time.monotonic()
     task = _submit(server.base, asynchronous, Timing(retries=3, backoff=0.01))
     assert task.task_id == "t-9" and _posted(server) == 2

@@ -60,7 +60,8 @@ class TransportError(ApiError):
 
 class SubmitLost(TransportError):
     """A submit left, and no answer came back (a read timeout, a connection dropped after the
-    body was sent, a gateway's 502 or 504): the service may have made the task, and bills it
+    body was sent, a gateway's 502 or 504, a 2xx that cannot be read): the service may have
+    made the task, and bills it
     if it did. Never submit again blindly: look for a task submitted since `sent_at` first.
     A connection that never opened is not this: nothing was sent."""
 

@@ -106,6 +106,10 @@ class Client:
             failure = error.with_traceback(None)
             if sent_at is not None and not isinstance(failure, SubmitLost):
                 failure = SubmitLost(str(error).removeprefix(f"{what}: "), sent_at)
+        except InvalidAnswer as error:
+            failure = error.with_traceback(None)
+            if sent_at is not None:  # a 2xx to a submit that cannot be read: a task may exist
+                failure = SubmitLost(f"an answer that cannot be read: {error.problem}", sent_at)
         except ApiError as error:
             failure = error.with_traceback(None)  # its frames hold the answer, and what it echoed
         raise failure
