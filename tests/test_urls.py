@@ -11,6 +11,7 @@ chosen by the path's first part:
     /lie/SIZE/NAME        as ok, announcing SIZE bytes (Content-Range total, Content-Length)
     /redirect/N/REST      N redirects (302), then /REST
     /changing/NAME        as ok, with an ETag that changes on every request (If-Match: 412)
+    /slowstart/NAME       as ok, its first 128 KB of each answer at 256 KB/s
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("If-Match") not in (None, etag):
             self._plain(412, b"precondition failed")
             return
-        rate = float(parts[1]) if mode == "slow" else None
+        rate = float(parts[1]) if mode == "slow" else 256_000.0 if mode == "slowstart" else None
+        slow_for = 128 * 1024 if mode == "slowstart" else None
         lie = int(parts[1]) if mode == "lie" else None
         name = parts[2] if mode in ("slow", "lie") else parts[-1]
         path = self.server.folder / name
@@ -119,7 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.end_headers()
             self.close_connection = True
-            self._body(_read(path, 0, size), rate)
+            self._body(path, 0, size, rate, slow_for)
             return
         if wanted and mode != "norange":
             start = int(wanted.group(1))
@@ -131,19 +133,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            body = _read(path, start, min(end + 1, size) - start)
+            body = (start, min(end + 1, size) - start)
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{end}/{announced}")
             self.send_header("Content-Length", str(end - start + 1))
         else:
-            body = _read(path, 0, size)
+            body = (0, size)
             self.send_response(200)
             self.send_header("Content-Length", str(announced))
         if mode != "norange":
             self.send_header("Accept-Ranges", "bytes")
         self.send_header("ETag", etag)
         self.end_headers()
-        self._body(body, rate)
+        self._body(path, *body, rate, slow_for)
         if lie is not None:
             self.close_connection = True
 
@@ -153,25 +155,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(text)
 
-    def _body(self, data: bytes, rate: float | None) -> None:
-        step = 4096 if rate is None else max(1, int(rate / 8))
+    def _body(
+        self, path: Path, start: int, count: int, rate: float | None, slow_for: int | None
+    ) -> None:
+        """`count` bytes of `path` from `start`, at `rate` bytes a second (for the first
+        `slow_for` bytes only, when given), else as fast as the reader takes them."""
+        sent = 0
         try:
-            for i in range(0, len(data), step):
-                piece = data[i : i + step]
-                self.wfile.write(piece)
-                self.server.counts.add(len(piece))
-                if rate is not None:
-                    time.sleep(len(piece) / rate)
-                    if self.server.released.is_set():
+            with open(path, "rb") as stream:
+                stream.seek(start)
+                while sent < count:
+                    slow = rate is not None and (slow_for is None or sent < slow_for)
+                    step = max(1, int(rate / 8)) if slow and rate else 4096
+                    piece = stream.read(min(step, count - sent))
+                    if not piece:
                         return
+                    self.wfile.write(piece)
+                    self.server.counts.add(len(piece))
+                    sent += len(piece)
+                    if slow and rate:
+                        time.sleep(len(piece) / rate)
+                        if self.server.released.is_set():
+                            return
         except (ConnectionError, OSError):
             self.close_connection = True
-
-
-def _read(path: Path, start: int, count: int) -> bytes:
-    with open(path, "rb") as stream:
-        stream.seek(start)
-        return stream.read(count)
 
 
 @dataclass
@@ -344,6 +351,17 @@ def test_a_slow_url_that_ends_in_time_passes(web: Served) -> None:
     report = retalk.check_url(web.url("slow/1000000/fps12.mp4"), "video", content=False)
     assert report.codes == ("InvalidFile.FPS",)
     assert float(str(_url_facts(report)["download_estimate_s"])) < 5
+
+
+def test_a_slow_start_is_not_taken_for_a_slow_server(web: Served) -> None:
+    # The first 256 KB come at about 400 KB/s: 300 MB would take 12 minutes at that rate.
+    # Measured again on what follows (full speed), the download ends in time.
+    web.counts.requests.clear()
+    report = retalk.check_url(web.url("slowstart/300MiB+1.mp4"), "video", content=False)
+    assert "InvalidFile.Size" in report.codes and "InvalidURL.Timeout" not in report.codes
+    assert ("/slowstart/300MiB+1.mp4", "bytes=262144-") in web.counts.requests  # engaged
+    assert float(str(_url_facts(report)["download_estimate_s"])) < 60
+    assert int(str(_url_facts(report)["bytes_read"])) < 32 * limits.MIB  # not the 300 MB
 
 
 def test_redirects_are_followed_as_the_service_would(web: Served) -> None:
