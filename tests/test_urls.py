@@ -428,6 +428,12 @@ def test_reach_is_the_submitters_check(web: Served) -> None:
     assert failure is not None and failure.code == "InvalidURL.ConnectionRefused"
 
 
+def test_url_timeout_can_only_be_shorter_than_the_services() -> None:
+    for wrong in (0, -1, 61):
+        with pytest.raises(ValueError, match="url_timeout"):
+            retalk.check_url("http://127.0.0.1:9/clip.mp4", url_timeout=wrong)
+
+
 def test_redact_keeps_secrets_out() -> None:
     assert redact("https://u:pw@b.example.com/a/clip.mp4?Signature=x#f") == (
         "https://b.example.com/a/clip.mp4?…"
