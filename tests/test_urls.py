@@ -19,7 +19,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -40,6 +43,7 @@ from retalk.preflight.remote import redact
 from retalk.preflight.url import reach
 
 Run = Callable[..., CompletedProcess[str]]
+RETALK = str(Path(sys.executable).with_name("retalk"))
 
 
 @dataclass
@@ -519,6 +523,30 @@ def test_download_gives_the_content_findings(run: Run, web: Served) -> None:
     assert audio["facts"]["speech"]["speech_seconds"] > 1
     left = {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("retalk-url-")}
     assert not left - before  # the temporary download is removed
+
+
+@pytest.mark.parametrize(("sent", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_download_ended_by_a_signal_leaves_nothing(
+    web: Served, tmp_path: Path, sent: signal.Signals, code: int
+) -> None:
+    # 2.7 MB at 200 KB/s: 14 s, within the 60 s; ended after 2.5 s, mid-download.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    url = web.url("slow/200000/good.mp4")
+    before = web.counts.sent
+    process = subprocess.Popen(
+        [RETALK, "check", "--download", "--video", url, "--audio", web.url("ok/speech.wav")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.5)
+    assert web.counts.sent - before > limits.URL_SAMPLE_BYTES  # engaged: downloading
+    process.send_signal(sent)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("retalk-url-")]
 
 
 # -- the job value and its cost ---------------------------------------------------------------
