@@ -11,6 +11,7 @@ chosen by the path's first part:
     /lie/SIZE/NAME        as ok, announcing SIZE bytes (Content-Range total, Content-Length)
     /redirect/N/REST      N redirects (302), then /REST
     /changing/NAME        as ok, with an ETag that changes on every request (If-Match: 412)
+    /slowstart/NAME       as ok, its first 128 KB of each answer at 256 KB/s
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -39,6 +43,7 @@ from retalk.preflight.remote import redact
 from retalk.preflight.url import reach
 
 Run = Callable[..., CompletedProcess[str]]
+RETALK = str(Path(sys.executable).with_name("retalk"))
 
 
 @dataclass
@@ -104,7 +109,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("If-Match") not in (None, etag):
             self._plain(412, b"precondition failed")
             return
-        rate = float(parts[1]) if mode == "slow" else None
+        rate = float(parts[1]) if mode == "slow" else 256_000.0 if mode == "slowstart" else None
+        slow_for = 128 * 1024 if mode == "slowstart" else None
         lie = int(parts[1]) if mode == "lie" else None
         name = parts[2] if mode in ("slow", "lie") else parts[-1]
         path = self.server.folder / name
@@ -119,7 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.end_headers()
             self.close_connection = True
-            self._body(_read(path, 0, size), rate)
+            self._body(path, 0, size, rate, slow_for)
             return
         if wanted and mode != "norange":
             start = int(wanted.group(1))
@@ -131,19 +137,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            body = _read(path, start, min(end + 1, size) - start)
+            body = (start, min(end + 1, size) - start)
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{end}/{announced}")
             self.send_header("Content-Length", str(end - start + 1))
         else:
-            body = _read(path, 0, size)
+            body = (0, size)
             self.send_response(200)
             self.send_header("Content-Length", str(announced))
         if mode != "norange":
             self.send_header("Accept-Ranges", "bytes")
         self.send_header("ETag", etag)
         self.end_headers()
-        self._body(body, rate)
+        self._body(path, *body, rate, slow_for)
         if lie is not None:
             self.close_connection = True
 
@@ -153,25 +159,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(text)
 
-    def _body(self, data: bytes, rate: float | None) -> None:
-        step = 4096 if rate is None else max(1, int(rate / 8))
+    def _body(
+        self, path: Path, start: int, count: int, rate: float | None, slow_for: int | None
+    ) -> None:
+        """`count` bytes of `path` from `start`, at `rate` bytes a second (for the first
+        `slow_for` bytes only, when given), else as fast as the reader takes them."""
+        sent = 0
         try:
-            for i in range(0, len(data), step):
-                piece = data[i : i + step]
-                self.wfile.write(piece)
-                self.server.counts.add(len(piece))
-                if rate is not None:
-                    time.sleep(len(piece) / rate)
-                    if self.server.released.is_set():
+            with open(path, "rb") as stream:
+                stream.seek(start)
+                while sent < count:
+                    slow = rate is not None and (slow_for is None or sent < slow_for)
+                    step = max(1, int(rate / 8)) if slow and rate else 4096
+                    piece = stream.read(min(step, count - sent))
+                    if not piece:
                         return
+                    self.wfile.write(piece)
+                    self.server.counts.add(len(piece))
+                    sent += len(piece)
+                    if slow and rate:
+                        time.sleep(len(piece) / rate)
+                        if self.server.released.is_set():
+                            return
         except (ConnectionError, OSError):
             self.close_connection = True
-
-
-def _read(path: Path, start: int, count: int) -> bytes:
-    with open(path, "rb") as stream:
-        stream.seek(start)
-        return stream.read(count)
 
 
 @dataclass
@@ -346,6 +357,17 @@ def test_a_slow_url_that_ends_in_time_passes(web: Served) -> None:
     assert float(str(_url_facts(report)["download_estimate_s"])) < 5
 
 
+def test_a_slow_start_is_not_taken_for_a_slow_server(web: Served) -> None:
+    # The first 256 KB come at about 400 KB/s: 300 MB would take 12 minutes at that rate.
+    # Measured again on what follows (full speed), the download ends in time.
+    web.counts.requests.clear()
+    report = retalk.check_url(web.url("slowstart/300MiB+1.mp4"), "video", content=False)
+    assert "InvalidFile.Size" in report.codes and "InvalidURL.Timeout" not in report.codes
+    assert ("/slowstart/300MiB+1.mp4", "bytes=262144-") in web.counts.requests  # engaged
+    assert float(str(_url_facts(report)["download_estimate_s"])) < 60
+    assert int(str(_url_facts(report)["bytes_read"])) < 32 * limits.MIB  # not the 300 MB
+
+
 def test_redirects_are_followed_as_the_service_would(web: Served) -> None:
     report = retalk.check_url(web.url("redirect/3/ok/fps61.mp4"), content=False)
     assert report.codes == ("InvalidFile.FPS",)
@@ -408,6 +430,12 @@ def test_reach_is_the_submitters_check(web: Served) -> None:
     assert reach("oss://bucket/clip.mp4") is None
     failure = reach(web.url("404/clip.mp4"))
     assert failure is not None and failure.code == "InvalidURL.ConnectionRefused"
+
+
+def test_url_timeout_can_only_be_shorter_than_the_services() -> None:
+    for wrong in (0, -1, 61):
+        with pytest.raises(ValueError, match="url_timeout"):
+            retalk.check_url("http://127.0.0.1:9/clip.mp4", url_timeout=wrong)
 
 
 def test_redact_keeps_secrets_out() -> None:
@@ -495,6 +523,30 @@ def test_download_gives_the_content_findings(run: Run, web: Served) -> None:
     assert audio["facts"]["speech"]["speech_seconds"] > 1
     left = {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("retalk-url-")}
     assert not left - before  # the temporary download is removed
+
+
+@pytest.mark.parametrize(("sent", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_download_ended_by_a_signal_leaves_nothing(
+    web: Served, tmp_path: Path, sent: signal.Signals, code: int
+) -> None:
+    # 2.7 MB at 200 KB/s: 14 s, within the 60 s; ended after 2.5 s, mid-download.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    url = web.url("slow/200000/good.mp4")
+    before = web.counts.sent
+    process = subprocess.Popen(
+        [RETALK, "check", "--download", "--video", url, "--audio", web.url("ok/speech.wav")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.5)
+    assert web.counts.sent - before > limits.URL_SAMPLE_BYTES  # engaged: downloading
+    process.send_signal(sent)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("retalk-url-")]
 
 
 # -- the job value and its cost ---------------------------------------------------------------

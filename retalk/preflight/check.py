@@ -115,6 +115,7 @@ def check_job(
     (`download`, `url_timeout`)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    _check_timeout(url_timeout)
     rules = policy or SERVICE
     chosen = parameters or Parameters(video_extension=video_extension)
     look = partial(inspect, download=download, url_timeout=url_timeout)
@@ -165,11 +166,19 @@ def check_url(
     facts: `url.bytes_read`). Faces and speech are analysed only with `download`, which fetches
     it whole into a temporary file (at most the size limit), checks that, and removes it. An
     `oss://` URL is not checked (an info finding says so). Never cached."""
+    _check_timeout(url_timeout)
     rules = policy or SERVICE
     media = inspect(
         url, role, content=content, download=download, url_timeout=url_timeout, policy=rules
     )[0]
     return apply_policy(judge(media, role, rules), rules)
+
+
+def _check_timeout(url_timeout: float | None) -> None:
+    """A URL's time can only be shorter than the service's: ValueError otherwise."""
+    most = limits.URL_DOWNLOAD_TIMEOUT_S
+    if url_timeout is not None and not 0 < url_timeout <= most:
+        raise ValueError(f"url_timeout must be over 0 and at most {most} s, not {url_timeout}")
 
 
 def preload_face_model() -> None:
@@ -201,6 +210,7 @@ def check_paths(
 
     if jobs is not None and jobs < 1:
         raise ValueError(f"jobs must be 1 or more, not {jobs}")
+    _check_timeout(url_timeout)
     if cache is True:
         from retalk.cache import ResultCache
 

@@ -29,6 +29,9 @@ from retalk.units import size_text
 if TYPE_CHECKING:
     import httpx
 
+_SETTLE_BYTES = 1024 * 1024
+"""Bytes read at least before a faster rate than the first bytes' is believed."""
+
 REFUSED = "InvalidURL.ConnectionRefused"
 TIMEOUT = "InvalidURL.Timeout"
 
@@ -114,6 +117,8 @@ class Remote:
         self._stream: Iterator[bytes] | None = None
         self._response: httpx.Response | None = None
         self._ended = False
+        self._sampled = 0
+        self._sample_s = 0.0
         self.etag: str | None = None
         """The first answer's `ETag`: each range must come from the same file (`If-Match`)."""
 
@@ -227,6 +232,7 @@ class Remote:
         else:
             self._ended = True
         spent = time.monotonic() - began
+        self._sampled, self._sample_s = len(sample), spent
         if sample and spent > 0:
             self.rate = len(sample) / spent
         if self.size is not None and self.rate and len(sample) < self.size:
@@ -238,6 +244,57 @@ class Remote:
             self._head = sample
             self._stream = stream
             self._response = response
+
+    def refine_rate(self) -> None:
+        """Measures the rate again, on what follows the first bytes, read for
+        `limits.URL_SAMPLE_S`: those come slower than the rest (TCP's slow start), and a
+        URL is not called too slow on them alone. The estimate is then the time spent so far
+        and the rest over the new rate. Not when the first bytes took that long already."""
+        import httpx
+
+        if self.size is None or self._ended or self._sample_s >= limits.URL_SAMPLE_S:
+            return
+        window = min(limits.URL_SAMPLE_S, self.timeout)
+        began, got = time.monotonic(), 0
+        try:
+            if self.ranges:
+                headers = {"Range": f"bytes={self._sampled}-"}
+                with self._client.stream("GET", self.url, headers=headers) as response:
+                    self.requests += 1
+                    if response.status_code != 206:
+                        return
+                    for chunk in response.iter_raw():
+                        got += len(chunk)
+                        self.fetched += len(chunk)
+                        if time.monotonic() - began >= window or self._settled(got, began):
+                            break
+            else:
+                while time.monotonic() - began < window and self._stream is not None:
+                    self._allow(limits.URL_BLOCK_BYTES)
+                    chunk = next(self._stream, b"")
+                    if not chunk:
+                        break
+                    got += len(chunk)
+                    self.fetched += len(chunk)
+                    self._head += chunk
+                    if self._settled(got, began):
+                        break
+        except (httpx.HTTPError, ReadStopped):
+            return  # the first estimate stands
+        spent = time.monotonic() - began
+        if got and spent > 0:
+            self.rate = got / spent
+            left = max(self.size - self._sampled - got, 0)
+            self.estimate_s = (time.monotonic() - self.started) + left / self.rate
+
+    def _settled(self, got: int, began: float) -> bool:
+        """Whether `got` bytes since `began` already show the download ending well in time
+        (in half the time allowed): no need to read on for the rest of the window."""
+        spent = time.monotonic() - began
+        if got < _SETTLE_BYTES or spent <= 0 or self.size is None:
+            return False
+        left = max(self.size - self._sampled - got, 0)
+        return (time.monotonic() - self.started) + left * spent / got <= self.timeout / 2
 
     def _keep_blocks(self, sample: bytes) -> None:
         block = limits.URL_BLOCK_BYTES
@@ -381,6 +438,8 @@ def open_remote(url: str, timeout: float) -> Remote | Failure:
     except httpx.HTTPError as error:
         remote.close()
         return Failure(REFUSED, f"its transfer failed: {_reason(error)}")
+    if remote.estimate_s is not None and remote.estimate_s > timeout:
+        remote.refine_rate()
     if remote.estimate_s is not None and remote.estimate_s > timeout and remote.rate:
         remote.close()
         assert remote.size is not None
