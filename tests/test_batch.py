@@ -376,3 +376,31 @@ def test_progress_on_a_terminal_only(clip: tuple[Path, Path], tmp_path: Path) ->
     assert "\x1b" not in done.stdout and done.stdout.endswith(
         "2 of 2 done; 4.4 s billed, 0.35 CNY at 0.08 CNY/s\n"
     )
+
+
+def test_sigterm_ends_a_batch_with_143_and_its_state_kept(
+    clip: tuple[Path, Path], tmp_path: Path
+) -> None:
+    manifest = _manifest(tmp_path / "batch", clip, 1)
+    ledger = Path(f"{manifest}.ledger.sqlite")
+    with Emulator(api_key=KEY, pending_s=0.0, running_s=30.0, storage=tmp_path / "emu") as em:
+        process = subprocess.Popen(
+            _batch(manifest),
+            env=_env(em),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        while _states(ledger) != {"talk": "submitted"}:
+            assert process.poll() is None
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+        status = subprocess.run(
+            [RETALK, "batch", "status", str(manifest)], capture_output=True, text=True
+        )
+    assert process.returncode == 143, err
+    assert "Traceback" not in err and out == ""
+    assert status.stdout.startswith("talk  submitted  task ")  # resumed by the same command
+    with sqlite3.connect(ledger) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
