@@ -289,3 +289,27 @@ def test_a_ledger_of_another_schema_or_no_ledger_is_refused(tmp_path: Path) -> N
     with pytest.raises(LedgerError, match="cannot be used as a ledger"):
         Ledger(garbage)
     assert garbage.read_bytes() == b"not a database at all" * 100  # left as it was
+
+
+def test_a_job_given_by_other_paths_is_the_same_job(run, media: Path, tmp_path: Path) -> None:
+    """A refused job, run again with its files elsewhere: the ledger's job takes the new
+    paths (its identity is its bytes), and the re-run uses them."""
+    first_home, second_home = tmp_path / "a", tmp_path / "b"
+    for home in (first_home, second_home):
+        home.mkdir()
+        (home / "v.mp4").write_bytes((media / "fps12.mp4").read_bytes())
+        (home / "a.wav").write_bytes((media / "good.wav").read_bytes())
+
+    def job(home: Path) -> tuple[str, ...]:
+        return ("submit", "--no-content", "--video", str(home / "v.mp4"), "--audio",
+                str(home / "a.wav"))  # fmt: skip
+
+    with _emulator(tmp_path) as emulator:
+        env = _env(emulator, tmp_path)
+        refused = run(*job(first_home), env=env)
+        (first_home / "v.mp4").unlink()
+        forced = run(*job(second_home), "--force", env=env)
+        made = emulator.state()["tasks_created"]
+    assert refused.returncode == 1 and "InvalidFile.FPS" in refused.stderr
+    assert forced.returncode == 0, forced.stderr  # not "File.Unreadable" of the first folder
+    assert made == 1

@@ -122,6 +122,8 @@ def submit(
         _fail(line, str(error), EXIT_ENVIRONMENT)
     with ledger, _service() as client:
         record = ledger.add(key, key, job, str(target))
+        if record.job != job:  # the same bytes and parameters, given by other paths
+            record = ledger.update(key, job=job)
         if record.output != str(target) and record.state not in (JobState.SUBMITTED,):
             record = ledger.update(key, output=str(target))
         runner = Runner(

@@ -311,10 +311,15 @@ class Ledger:
     def update(self, name: str, **changes: Any) -> Record:
         """Change some of a job's fields, in one transaction; returns the row as it is now."""
         for column in changes:
-            if column not in _COLUMNS or column in ("name", "key", "job"):
+            if column not in _COLUMNS or column in ("name", "key"):
                 raise ValueError(f"no such column: {column}")
         values = {
-            k: json.dumps(v) if k in _JSON and v is not None else v for k, v in changes.items()
+            k: job_to_json(v)  # the same job (its identity), its inputs named anew
+            if isinstance(v, Job)
+            else json.dumps(v)
+            if k in _JSON and v is not None
+            else v
+            for k, v in changes.items()
         }
         values = {k: v.value if isinstance(v, StrEnum) else v for k, v in values.items()} | {
             "updated_at": time.time()
