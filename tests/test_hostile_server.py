@@ -1097,7 +1097,7 @@ def test_a_base_url_without_a_scheme_is_refused_at_once(url: str) -> None:
     started = time.monotonic()
     with pytest.raises(InvalidSetting) as bad:
         Client(api_key=KEY, url=url)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2  # no retries: at once
     assert "DASHSCOPE_HTTP_BASE_URL=https://dashscope.aliyuncs.com/api/v1" in str(bad.value)
 
 
