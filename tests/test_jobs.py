@@ -145,13 +145,21 @@ def test_a_kill_between_the_post_and_the_task_id(
             ledger.update(
                 name, state=JobState.UPLOADED, urls=urls, upload_expires=time.time() + 9e4
             )
-            ledger.intend(name)
+        ledger.intend("made")
         task = client.submit(urls["video"], urls["audio"])  # the one whose id was never recorded
-        runner = Runner(client, ledger, content=False)
+        events: list[Event] = []
+        runner = Runner(client, ledger, content=False, settle=1.5, on_event=events.append)
         first = runner.run(ledger.get("made")).record  # type: ignore[arg-type]
+        ledger.intend("never-sent")
+        waited = time.monotonic()
         second = runner.run(ledger.get("never-sent")).record  # type: ignore[arg-type]
         state = emulator.state()
     assert made and lost
+    # An empty list right after the intent proves nothing: the runner looked again once the
+    # attempt was old enough for any task it made to show.
+    looked_again = [e for e in events if e.step is Step.ADOPT and e.state is State.PROGRESS]
+    assert [e.job for e in looked_again] == ["never-sent"]
+    assert time.monotonic() - waited >= 1.0
     assert first.state is JobState.DONE and first.task_id == task.task_id
     assert second.state is JobState.DONE and second.task_id not in (None, task.task_id)
     assert state["tasks_created"] == 2 and state["submits_received"] == 2
@@ -313,3 +321,37 @@ def test_a_job_given_by_other_paths_is_the_same_job(run, media: Path, tmp_path: 
     assert refused.returncode == 1 and "InvalidFile.FPS" in refused.stderr
     assert forced.returncode == 0, forced.stderr  # not "File.Unreadable" of the first folder
     assert made == 1
+
+
+def test_a_task_that_shows_late_is_adopted_not_sent_again(
+    media: Path, tmp_path: Path, ledger: Ledger
+) -> None:
+    """The lost submit's task is not in the list at the first look (a request held on its way):
+    the runner waits out the settle time, finds it, and adopts it: one task, no second submit."""
+    import threading
+
+    with _emulator(tmp_path) as emulator, Client(KEY, emulator.base_url, timing=FAST) as client:
+        _add(ledger, _job(media, "late"), tmp_path)
+        urls = {
+            "video": client.upload(media / "good.mp4"),
+            "audio": client.upload(media / "good.wav"),
+        }
+        ledger.update("late", state=JobState.UPLOADED, urls=urls, upload_expires=time.time() + 9e4)
+        ledger.intend("late")
+        events: list[Event] = []
+        arrived: list[str] = []
+
+        def arrive() -> None:
+            arrived.append(client.submit(urls["video"], urls["audio"]).task_id)
+
+        def on_event(event: Event) -> None:
+            events.append(event)
+            if event.step is Step.ADOPT and event.state is State.PROGRESS:
+                threading.Thread(target=arrive).start()  # the held request lands now
+
+        runner = Runner(client, ledger, content=False, settle=2.0, on_event=on_event)
+        record = runner.run(ledger.get("late")).record  # type: ignore[arg-type]
+        state = emulator.state()
+    assert arrived, "the late arrival was never sent: the runner did not wait"
+    assert record.state is JobState.DONE and record.task_id == arrived[0]
+    assert state["tasks_created"] == 1 and state["submits_received"] == 1

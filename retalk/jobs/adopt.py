@@ -7,9 +7,12 @@ now, each widened by `CLOCK_MARGIN_S` for the skew between this machine's clock 
 service's) are listed, those the ledger knows are set aside, and then:
 
 - exactly one is left: it is the attempt's task, adopted;
-- none is left: the request never made a task. The service makes the task before it answers
-  (the task id is in the answer) and lists it from then on, so a task the list does not show
-  after the failure was never made: the job is submitted again, at no risk of a duplicate;
+- none is left, once `SUBMIT_SETTLE_S` have passed since the intent: the request never made a
+  task. The service makes the task before it answers (the task id is in the answer) and lists
+  it from then on; a request still on its way, or still being handled when the answer was given
+  up on, has had that long to make its task. So the list is read again once the attempt is
+  that old (the runner waits for it), and a task it still does not show was never made: the
+  job is submitted again, at no risk of a duplicate;
 - more than one: which is the job's cannot be told; the job is `uncertain`, left for the user
   (`--resubmit` accepts a possible duplicate).
 
@@ -33,6 +36,10 @@ if TYPE_CHECKING:
 
 CLOCK_MARGIN_S = 120.0
 """Seconds the window is widened by on either side, for clock skew."""
+SUBMIT_SETTLE_S = 60.0
+"""Seconds after a submit was sent by which the task it made, if any, is in the task list: the
+service answers a submit in well under a second; a minute covers a request held in a gateway
+or a slow connection. Before that, an empty window proves nothing."""
 MAX_PAGES = 20
 """Pages of 100 tasks listed at most, newest first (a window of minutes holds far fewer)."""
 _ZONES = (dt.UTC, limits.SERVICE_TIMEZONE)

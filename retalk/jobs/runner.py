@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from retalk import limits
 from retalk.job import Job, is_url
-from retalk.jobs.adopt import look_up
+from retalk.jobs.adopt import SUBMIT_SETTLE_S, look_up
 from retalk.jobs.events import Event, Listener, State, Step, ignore
 from retalk.jobs.gate import Verdict, gate
 from retalk.jobs.ledger import JobState, Ledger, Record
@@ -63,8 +63,12 @@ class Runner:
         content: bool = True,
         force: bool = False,
         on_event: Listener = ignore,
+        settle: float = SUBMIT_SETTLE_S,
     ) -> None:
         self.client, self.ledger, self.policy = client, ledger, policy
+        self.settle = settle
+        """Seconds after a lost submit's intent before an empty task list proves that it made
+        no task (`retalk.jobs.adopt.SUBMIT_SETTLE_S`)."""
         self.answers: dict[str, Task] = {}
         """Job name → the task its submit was answered with (or that was adopted)."""
         self.content, self.force, self.on_event = content, force, on_event
@@ -199,6 +203,12 @@ class Runner:
         self.emit(name, Step.ADOPT, State.STARTED)
         since = record.intent_at if record.intent_at is not None else time.time()
         lookup = look_up(self.client, since, self.ledger.known_task_ids())
+        wait = since + self.settle - time.time()
+        if not lookup.made and wait > 0:
+            # Too soon for an empty list to prove anything: the request may still make its task.
+            self.emit(name, Step.ADOPT, State.PROGRESS, f"looking again in {wait:.0f} s")
+            time.sleep(wait)
+            lookup = look_up(self.client, since, self.ledger.known_task_ids())
         if lookup.task_id is not None:
             self.emit(name, Step.ADOPT, State.DONE, lookup.task_id)
             return self.ledger.submitted(name, lookup.task_id, outcome="adopted")
