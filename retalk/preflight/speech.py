@@ -9,6 +9,7 @@ to noise ratio compares the energy of the windows it calls speech with that of t
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import shutil
@@ -95,8 +96,15 @@ def analyse_speech(path: str) -> SpeechScan | None:
         "measure_perchannel=Peak_level+Peak_count,anullsink;"
         f"[v]aresample={RATE},aformat=sample_fmts=flt:channel_layouts=mono[out]"
     )
-    try:
-        with pinned(path) as pin:
+    with contextlib.ExitStack() as held:
+        try:
+            pin = held.enter_context(pinned(path))
+        except OSError as error:
+            # Gathered a moment ago, gone or swapped since (for a pipe, say): not ffmpeg's
+            # absence, and no verdict on the file either.
+            said = getattr(error, "strerror", None) or str(error)
+            raise SpeechTimeout(f"the file changed during the check ({said})") from None
+        try:
             # Read as far as the service would take it (`limits.ANALYSIS_MAX_S`): a 2.5-hour
             # file is rejected by its length, and its first minutes say the rest.
             run = subprocess.run(
@@ -110,10 +118,11 @@ def analyse_speech(path: str) -> SpeechScan | None:
                 timeout=limits.TOOL_TIMEOUT_S,
                 check=False,
             )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise SpeechTimeout(f"ffmpeg gave no answer in {limits.TOOL_TIMEOUT_S:g} s") from None
-    except OSError as error:
-        raise ToolMissing(command, str(error)) from None
+        except subprocess.TimeoutExpired:
+            said = f"ffmpeg gave no answer in {limits.TOOL_TIMEOUT_S:g} s"
+            raise SpeechTimeout(said) from None
+        except OSError as error:
+            raise ToolMissing(command, str(error)) from None
     if run.returncode < 0:
         raise killed(command, run.returncode)
     if run.returncode != 0:
