@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from retalk.emulator import Emulator
+from tests.support import drain, media_duration, service_env
 
 KEY = "sk-retalk-batch-93d1"
 RETALK = str(Path(sys.executable).with_name("retalk"))
@@ -58,28 +59,12 @@ def _manifest(folder: Path, clip: tuple[Path, Path], count: int, named: bool = F
 
 
 def _env(emulator: Emulator) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DASHSCOPE_API_KEY": KEY,
-        "DASHSCOPE_HTTP_BASE_URL": emulator.base_url,
-        "RETALK_POLL_INTERVAL": "0.05",
-        "RETALK_RETRY_BACKOFF": "0.01",
-    }
+    return service_env(emulator.base_url, KEY)
 
 
 def _batch(manifest: Path, *more: str) -> list[str]:
     out = manifest.parent / "out"
     return [RETALK, "batch", str(manifest), "--output-dir", str(out), "--no-content", *more]
-
-
-def _duration(path: Path) -> float:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout)
 
 
 def _kill_when(
@@ -154,7 +139,7 @@ def test_a_batch_killed_at_every_step_ends_with_each_job_done_once(
     assert sorted(ids) == sorted(t["task_id"] for t in state["tasks"])  # each job its own task
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in results)
     for result in results:
-        assert _duration(result) == pytest.approx(CLIP_S, abs=0.1)
+        assert media_duration(result) == pytest.approx(CLIP_S, abs=0.1)
     assert "12 of 12 done; 26.4 s billed, 2.11 CNY at 0.08 CNY/s" in ended.stdout
 
 
@@ -359,17 +344,7 @@ def test_progress_on_a_terminal_only(clip: tuple[Path, Path], tmp_path: Path) ->
             timeout=60,
         )
         os.close(follower)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-        os.close(leader)
-    text = shown.decode()
+        text = drain(leader)
     assert done.returncode == 0, text
     assert "\r\x1b[Kbatch: 0/2 done; talk: " in text and "batch: 1/2 done; " in text
     assert text.endswith("\r\x1b[K")  # cleared before the table

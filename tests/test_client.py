@@ -39,19 +39,10 @@ from retalk.client.core import Answer, Core, download_target
 from retalk.emulator import Emulator, Faults
 from retalk.job import Parameters
 from retalk.units import size_text
+from tests.support import drain, media_duration
 
 KEY = "sk-retalk-SECRET-7f3a9c"
 FAST = Timing(poll_interval=0.05, poll_cap=0.2, backoff=0.01, backoff_cap=0.05)
-
-
-def _duration(path: Path) -> float:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout)
 
 
 @pytest.fixture
@@ -101,7 +92,7 @@ def test_round_trip_from_local_files(client: Client, media: Path, tmp_path: Path
     assert done.usage.video_duration == pytest.approx(3.0, abs=0.05)  # cut to the video
     assert done.usage.video_ratio == "standard" and done.end_time
     saved = client.download(done, tmp_path / "out.mp4")
-    assert _duration(saved) == pytest.approx(3.0, abs=0.1)
+    assert media_duration(saved) == pytest.approx(3.0, abs=0.1)
 
 
 def test_video_extension_plays_the_video_back_and_forth(
@@ -114,7 +105,7 @@ def test_video_extension_plays_the_video_back_and_forth(
     )
     done = client.wait(task.task_id)
     assert done.usage.video_duration == pytest.approx(7.54, abs=0.05)  # the audio's length
-    assert _duration(client.download(done, tmp_path)) == pytest.approx(7.54, abs=0.15)
+    assert media_duration(client.download(done, tmp_path)) == pytest.approx(7.54, abs=0.15)
 
 
 def test_round_trip_from_http_inputs(client: Client, file_server: str, tmp_path: Path) -> None:
@@ -362,7 +353,7 @@ def test_cli_submit_wait_round_trip(
     first, last = result.stdout.splitlines()
     assert first.startswith("task ") and first.endswith("submitted (PENDING)")
     assert last.endswith(f"SUCCEEDED, 7.54 s billed; saved {out}")
-    assert _duration(out) == pytest.approx(7.54, abs=0.15)
+    assert media_duration(out) == pytest.approx(7.54, abs=0.15)
     assert result.stderr == ""  # no progress when stderr is not a terminal
     _no_key(result)
 
@@ -468,18 +459,8 @@ def test_cli_shows_progress_on_a_terminal(env, media: Path, tmp_path: Path) -> N
         command, env=env, stderr=follower, stdout=subprocess.PIPE, text=True, timeout=120
     )
     os.close(follower)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(leader)
+    text = drain(leader)
     assert done.returncode == 0
-    text = shown.decode()
     assert "uploading face.mp4:" in text and "uploading speech.wav:" in text
     # In the unit of the limits and of `retalk check` (a MB is 2**20 bytes).
     whole = size_text((media / "face.mp4").stat().st_size)

@@ -20,6 +20,7 @@ import pytest
 
 from retalk.client import Client, Timing
 from retalk.emulator import Emulator
+from tests.support import drain, service_env
 
 KEY = "sk-cli-SECRET-91c2"
 FAST = Timing(poll_interval=0.05, poll_cap=0.2, backoff=0.01, backoff_cap=0.05)
@@ -34,15 +35,7 @@ def emulator(tmp_path: Path) -> Iterator[Emulator]:
 
 
 def _env(emulator: Emulator, tmp_path: Path, **changes: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DASHSCOPE_API_KEY": KEY,
-        "DASHSCOPE_HTTP_BASE_URL": emulator.base_url,
-        "RETALK_POLL_INTERVAL": "0.05",
-        "RETALK_RETRY_BACKOFF": "0.01",
-        "HOME": str(tmp_path),
-        **changes,
-    }
+    return service_env(emulator.base_url, KEY, HOME=str(tmp_path), **changes)
 
 
 def _task(emulator: Emulator, media: Path, wait: bool = True) -> str:
@@ -174,21 +167,15 @@ def _on_a_terminal(
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
     os.close(follower)
-    shown = b""
-    stopped = False
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
+    stopped: list[bool] = []
+
+    def watch(shown: bytes) -> None:
         if not stopped and b": PENDING (" in shown:
             stop(process)
-            stopped = True
-    os.close(leader)
-    return process.wait(timeout=30), shown.decode()
+            stopped.append(True)
+
+    text = drain(leader, watch)
+    return process.wait(timeout=30), text
 
 
 @pytest.fixture

@@ -21,20 +21,11 @@ from retalk.jobs.events import Event, State, Step
 from retalk.jobs.identity import job_key
 from retalk.jobs.ledger import JobState, Ledger
 from retalk.jobs.runner import Runner
+from tests.support import media_duration, service_env
 
 KEY = "sk-retalk-jobs-7c1e"
 FAST = Timing(poll_interval=0.05, poll_cap=0.2, backoff=0.01, backoff_cap=0.05)
 RETALK = str(Path(sys.executable).with_name("retalk"))
-
-
-def _duration(path: Path) -> float:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout)
 
 
 def _emulator(tmp_path: Path, faults: Faults | None = None, **timing: float) -> Emulator:
@@ -84,7 +75,7 @@ def test_the_whole_path_in_order(media: Path, tmp_path: Path, ledger: Ledger) ->
     assert state["tasks_created"] == 1 and record.task_id == state["tasks"][0]["task_id"]
     saved = Path(record.result or "")
     assert saved == tmp_path / "talk.mp4" and record.billed == pytest.approx(3, abs=0.05)
-    assert _duration(saved) == pytest.approx(record.billed, abs=0.1)
+    assert media_duration(saved) == pytest.approx(record.billed, abs=0.1)
     assert [p.name for p in tmp_path.glob(".talk*")] == []  # no part left behind
     assert record.urls["video"].startswith("oss://") and record.upload_expires
 
@@ -105,7 +96,7 @@ def test_a_lost_answer_is_adopted(media: Path, tmp_path: Path, ledger: Ledger) -
     adopted = [e for e in events if e.step is Step.ADOPT and e.state is State.DONE]
     assert [e.detail for e in adopted] == [record.task_id]
     assert [s[3:] for s in ledger.submits()] == [(record.task_id, "adopted")]
-    assert _duration(Path(record.result or "")) == pytest.approx(3, abs=0.1)
+    assert media_duration(Path(record.result or "")) == pytest.approx(3, abs=0.1)
 
 
 def test_two_unknown_tasks_leave_the_job_uncertain(
@@ -168,14 +159,7 @@ def test_a_kill_between_the_post_and_the_task_id(
 
 
 def _env(emulator: Emulator, tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DASHSCOPE_API_KEY": KEY,
-        "DASHSCOPE_HTTP_BASE_URL": emulator.base_url,
-        "RETALK_POLL_INTERVAL": "0.05",
-        "RETALK_RETRY_BACKOFF": "0.01",
-        "HOME": str(tmp_path),
-    }
+    return service_env(emulator.base_url, KEY, HOME=str(tmp_path))
 
 
 def test_the_same_job_is_not_paid_twice(run, media: Path, tmp_path: Path) -> None:

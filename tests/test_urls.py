@@ -321,6 +321,7 @@ def test_a_url_that_does_not_announce_its_length(web: Served) -> None:
         ("404/clip.mp4", "HTTP 404"),
         ("redirect/6/ok/good.mp4", "redirects more than 5 times"),
     ],
+    ids=["refused", "404", "redirect-loop"],  # the same in every xdist worker: not the port
 )
 def test_urls_the_service_cannot_download_are_refused(web: Served, url: str, said: str) -> None:
     started = time.monotonic()
