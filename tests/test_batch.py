@@ -99,8 +99,10 @@ def test_a_batch_killed_at_every_step_ends_with_each_job_done_once(
     ledger = Path(f"{manifest}.ledger.sqlite")
     out = manifest.parent / "out"
     storage = tmp_path / "emulator"
+    # Tasks that take a moment: the batch is still waiting when the third point comes, even
+    # on a loaded machine (with instant tasks it could end first, and never be killed there).
     with Emulator(
-        api_key=KEY, workers=2, pending_s=0.0, running_s=0.0, storage=storage
+        api_key=KEY, workers=2, pending_s=0.0, running_s=0.4, storage=storage
     ) as emulator:
         env = _env(emulator)
         command = _batch(manifest, "--max-in-flight", "4")
