@@ -142,7 +142,7 @@ def test_a_batch_killed_at_every_step_ends_with_each_job_done_once(
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in results)
     for result in results:
         assert media_duration(result) == pytest.approx(CLIP_S, abs=0.1)
-    assert "12 of 12 done; 26.4 s billed, 2.11 CNY at 0.08 CNY/s" in ended.stdout
+    assert "12 of 12 done; 26.40 s billed, 2.11 CNY at 0.08 CNY/s" in ended.stdout
 
 
 def _unfinished_at_once(state: dict[str, object]) -> int:
@@ -206,7 +206,11 @@ def test_an_expired_link_is_no_result(clip: tuple[Path, Path], tmp_path: Path) -
             env=env, capture_output=True, text=True,
         )  # fmt: skip
     assert ended.returncode == 1, ended.stderr
-    assert "expired" in ended.stdout and "0 of 1 done; 1 expired" in ended.stdout
+    assert "expired" in ended.stdout
+    assert (
+        f"0 of 1 done; 1 expired: {CLIP_S:.2f} s billed but not fetched; {CLIP_S:.2f} s billed"
+        in ended.stdout
+    )
     (job,) = json.loads(status.stdout)["jobs"]
     assert job["state"] == "expired" and job["expired_at"] is not None
     assert not (manifest.parent / "out" / "talk.mp4").exists()
@@ -276,9 +280,9 @@ def test_batch_status_reads_the_ledger_only(clip: tuple[Path, Path], tmp_path: P
     assert text.returncode == 0, text.stderr
     out = manifest.parent / "out"
     assert text.stdout.splitlines() == [
-        f"talk    done       {out / 'talk.mp4'} (2.2 s billed)",
-        f"job 01  done       {out / 'job_01.mp4'} (2.2 s billed)",
-        "2 of 2 done; 4.4 s billed, 0.35 CNY at 0.08 CNY/s",
+        f"talk    done       {out / 'talk.mp4'} (2.20 s billed)",
+        f"job 01  done       {out / 'job_01.mp4'} (2.20 s billed)",
+        "2 of 2 done; 4.40 s billed, 0.35 CNY at 0.08 CNY/s",
     ]
     assert data["states"] == {"done": 2} and data["billed_s"] == 4.4 and data["cost_cny"] == 0.35
     assert [j["name"] for j in data["jobs"]] == ["talk", "job 01"]
@@ -351,7 +355,7 @@ def test_progress_on_a_terminal_only(clip: tuple[Path, Path], tmp_path: Path) ->
     assert "\r\x1b[Kbatch: 0/2 done; talk: " in text and "batch: 1/2 done; " in text
     assert text.endswith("\r\x1b[K")  # cleared before the table
     assert "\x1b" not in done.stdout and done.stdout.endswith(
-        "2 of 2 done; 4.4 s billed, 0.35 CNY at 0.08 CNY/s\n"
+        "2 of 2 done; 4.40 s billed, 0.35 CNY at 0.08 CNY/s\n"
     )
 
 
@@ -381,3 +385,63 @@ def test_sigterm_ends_a_batch_with_143_and_its_state_kept(
     assert status.stdout.startswith("talk  submitted  task ")  # resumed by the same command
     with sqlite3.connect(ledger) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_the_progress_line_fits_the_terminal(clip: tuple[Path, Path], tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    folder = tmp_path / "batch"
+    _manifest(folder, clip, 1)
+    long_name = "a job name of forty-eight characters or so and more"
+    (folder / "jobs.csv").write_text(f"video,audio,name\ntalk.mp4,talk.wav,{long_name}\n")
+    with Emulator(api_key=KEY, pending_s=0.0, running_s=0.3, storage=tmp_path / "emu") as em:
+        leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        done = subprocess.run(
+            _batch(folder / "jobs.csv"),
+            env=_env(em),
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=60,
+        )
+        os.close(follower)
+        text = drain(leader)
+    assert done.returncode == 0, text
+    shown = [s for s in text.replace("\r\n", "\n").split("\r\x1b[K") if s]
+    assert shown and all(len(s) < 80 for s in shown), [s for s in shown if len(s) >= 80]
+    assert shown[0] == "batch: 0/1 done; checking the key and the address"
+
+
+def test_batch_status_says_when_a_task_was_last_seen(tmp_path: Path, run) -> None:
+    from retalk.job import Job
+    from retalk.jobs.ledger import Ledger
+
+    path = tmp_path / "jobs.csv.ledger.sqlite"
+    with Ledger(path) as ledger:
+        ledger.add("talk", "k", Job("v.mp4", "a.wav", name="talk"), str(tmp_path / "talk.mp4"))
+        ledger.intend("talk")
+        record = ledger.submitted("talk", "task-1")
+    seen = time.strftime("%H:%M UTC", time.gmtime(record.updated_at))
+    text = run("batch", "status", "--ledger", str(path))
+    assert text.returncode == 0, text.stderr
+    assert f"task task-1 (PENDING as last seen at {seen})" in text.stdout
+
+
+def test_a_file_used_by_several_jobs_is_uploaded_once(
+    clip: tuple[Path, Path], tmp_path: Path
+) -> None:
+    manifest = _manifest(tmp_path / "batch", clip, 3)
+    storage = tmp_path / "emu"
+    with Emulator(api_key=KEY, pending_s=0.0, running_s=0.0, storage=storage) as emulator:
+        done = subprocess.run(_batch(manifest), env=_env(emulator), capture_output=True, text=True)
+        made = emulator.state()["tasks_created"]
+    assert done.returncode == 0, done.stderr
+    assert made == 3
+    assert len([p for p in (storage / "oss").rglob("*") if p.is_file()]) == 2  # video, audio
+    with sqlite3.connect(f"{manifest}.ledger.sqlite") as db:
+        urls = {row[0] for row in db.execute("SELECT urls FROM jobs")}
+    assert len(urls) == 1

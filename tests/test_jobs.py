@@ -17,6 +17,7 @@ import pytest
 from retalk.client import Client, Timing
 from retalk.emulator import Emulator, Faults
 from retalk.job import Job
+from retalk.jobs.batch import Batch
 from retalk.jobs.events import Event, State, Step
 from retalk.jobs.identity import job_key
 from retalk.jobs.ledger import JobState, Ledger
@@ -173,6 +174,7 @@ def test_the_same_job_is_not_paid_twice(run, media: Path, tmp_path: Path) -> Non
         after = emulator.state()["tasks_created"]
     assert first.returncode == 0, first.stderr
     task_id = first.stdout.split()[1]
+    assert f"retalk: retalk wait {task_id} -o good-retalk.mp4 fetches its result" in first.stderr
     assert again.returncode == 1 and created == 1
     assert f"submitted already as task {task_id}" in again.stderr
     assert f"retalk wait {task_id} -o good-retalk.mp4" in again.stderr
@@ -339,3 +341,104 @@ def test_a_task_that_shows_late_is_adopted_not_sent_again(
     assert arrived, "the late arrival was never sent: the runner did not wait"
     assert record.state is JobState.DONE and record.task_id == arrived[0]
     assert state["tasks_created"] == 1 and state["submits_received"] == 1
+
+
+def _run_batch(client: Client, path: Path, job: Job, out: Path) -> JobState:
+    with Ledger(path) as opened:
+        Batch(client, opened, [job], out, content=False, poll_interval=0.05).run()
+        record = opened.get(job.name or "")
+    assert record is not None
+    return record.state
+
+
+@pytest.mark.parametrize(
+    "batch_first", [True, False], ids=["batch-then-submit", "submit-then-batch"]
+)
+def test_a_lost_answer_is_adopted_beside_another_ledgers_tasks(
+    media: Path, tmp_path: Path, batch_first: bool
+) -> None:
+    """The first run's task is known only to its own ledger and to the user-level registry:
+    the second run's lost answer still has one unknown task in its window, and adopts it."""
+    faults = Faults(drop_submit_answer_every=2)  # the second submit's answer is lost
+    batch_job = Job(str(media / "good.mp4"), str(media / "good.wav"), name="batched")
+    submit_job = Job(str(media / "face.mp4"), str(media / "speech.wav"), name="submitted")
+    with (
+        _emulator(tmp_path, faults) as emulator,
+        Client(KEY, emulator.base_url, timing=FAST) as client,
+        Ledger(tmp_path / "submits.sqlite") as user,
+    ):
+        runner = Runner(client, user, content=False)
+        if batch_first:
+            first = _run_batch(client, tmp_path / "jobs.csv.ledger.sqlite", batch_job, tmp_path)
+            second = runner.run(_add(user, submit_job, tmp_path)).record.state  # type: ignore[arg-type]
+        else:
+            first = runner.run(_add(user, submit_job, tmp_path)).record.state  # type: ignore[arg-type]
+            second = _run_batch(client, tmp_path / "jobs.csv.ledger.sqlite", batch_job, tmp_path)
+        state = emulator.state()
+    assert state["answers_dropped"] == 1
+    assert state["submits_received"] == 2 and state["tasks_created"] == 2  # no third
+    assert (first, second) == (JobState.DONE, JobState.DONE)
+
+
+def test_a_job_run_from_another_ledger_is_not_paid_twice(run, media: Path, tmp_path: Path) -> None:
+    """`retalk submit` then `retalk batch` of the same job: the batch adopts the task; a
+    `submit` of a job a batch ran is refused; --resubmit submits anew."""
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for name in ("good.mp4", "good.wav"):
+        (folder / name).write_bytes((media / name).read_bytes())
+    (folder / "jobs.csv").write_text("video,audio,name\ngood.mp4,good.wav,talk\n")
+    batch = ("batch", str(folder / "jobs.csv"), "-d", str(folder / "out"), "--no-content")
+    submit = ("submit", "--no-content", "--video", str(media / "good.mp4"), "--audio")
+    with _emulator(tmp_path) as emulator:
+        env = _env(emulator, tmp_path)
+        first = run(*submit, str(media / "good.wav"), env=env)
+        batched = run(*batch, env=env)
+        made = emulator.state()["tasks_created"]
+        forced = run(*batch, "--ledger", str(tmp_path / "other.sqlite"), "--resubmit", env=env)
+        again = run(*submit, str(media / "good.wav"), env=env)  # the user ledger's own job
+        after = emulator.state()["tasks_created"]
+        other = run(*submit, str(media / "speech.wav"), env=env)
+        state = emulator.state()
+    assert first.returncode == 0, first.stderr
+    task_id = first.stdout.split()[1]
+    assert batched.returncode == 0, batched.stderr
+    assert made == 1 and f"task {task_id} of an earlier run" in batched.stdout
+    assert (folder / "out" / "talk.mp4").is_file()
+    assert forced.returncode == 0 and after == 2 and again.returncode == 1
+    assert other.returncode == 0 and state["tasks_created"] == 3
+
+
+def test_a_submit_of_a_job_a_batch_ran_is_refused(run, media: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    (folder / "jobs.csv").write_text(
+        f"video,audio,name\n{media / 'good.mp4'},{media / 'good.wav'},talk\n"
+    )
+    batch = ("batch", str(folder / "jobs.csv"), "-d", str(folder / "out"), "--no-content")
+    submit = ("submit", "--no-content", "--video", str(media / "good.mp4"), "--audio")
+    with _emulator(tmp_path) as emulator:
+        env = _env(emulator, tmp_path)
+        batched = run(*batch, env=env)
+        refused = run(*submit, str(media / "good.wav"), env=env)
+        made = emulator.state()["tasks_created"]
+        forced = run(*submit, str(media / "good.wav"), "--resubmit", env=env)
+        after = emulator.state()["tasks_created"]
+    assert batched.returncode == 0, batched.stderr
+    assert refused.returncode == 1 and made == 1
+    assert "submitted already as task" in refused.stderr, refused.stderr
+    assert forced.returncode == 0 and after == 2
+
+
+def test_force_shows_the_errors_it_overrides(run, media: Path, tmp_path: Path) -> None:
+    job = ("submit", "--no-content", "--video", str(media / "fps12.mp4"))
+    with _emulator(tmp_path) as emulator:
+        forced = run(
+            *job, "--audio", str(media / "speech.wav"), "--force", env=_env(emulator, tmp_path)
+        )
+    assert forced.returncode == 0, forced.stderr
+    lines = forced.stderr.splitlines()
+    error = next(n for n, line in enumerate(lines) if line.startswith("retalk: error: "))
+    assert "InvalidFile.FPS" in lines[error]
+    assert lines[error + 1] == "retalk: submitting anyway (--force)"
+    assert forced.stdout.startswith("task ")

@@ -163,13 +163,19 @@ class _BatchProgress:
         if event.state is State.WARNING:
             self.line(event)
             return
+        if event.step is Step.ADOPT and event.state is State.DONE and " " in event.detail:
+            self.line.message(f"retalk: {event.job}: task {event.detail}")
+            return
         if event.state is State.FAILED and event.step not in (Step.SUBMIT,):
             self.line.message(f"retalk: {event.job}: {event.step.value}: {event.detail}")
             return
         if event.step is Step.VERIFY and event.state is State.DONE:
             self.done += 1
         what = f"{event.step.value} {event.detail}".strip()
-        self.line.say(f"batch: {self.done}/{self.jobs} done; {event.job}: {what}"[:200])
+        now = f"{event.job}: {what}"
+        if event.step is Step.ACCESS:
+            now = "checking the key and the address"
+        self.line.say(f"batch: {self.done}/{self.jobs} done; {now}")
 
 
 def _table(records: list[Record], summary: Summary) -> None:
@@ -178,9 +184,11 @@ def _table(records: list[Record], summary: Summary) -> None:
 
     width = max((len(r.name) for r in records), default=4)
     for record in records:
-        what = record.result if record.state is JobState.DONE else record.code or ""
+        what = (record.result if record.state is JobState.DONE else record.code) or ""
         if record.state in (JobState.UNCERTAIN, JobState.FAILED, JobState.EXPIRED):
             what = f"{record.code}: {record.message}"
+        if record.task_id is not None and record.attempt == 0:
+            what += f" (task {record.task_id} of an earlier run: not submitted again)"
         click.echo(printable(f"{record.name:<{width}}  {record.state.value:<10} {what}"))
     click.echo(_summary_line(summary))
 
@@ -191,15 +199,17 @@ def _summary_line(summary: Summary) -> str:
     if summary.failed:
         by_code = ", ".join(f"{code} {n}" for code, n in sorted(summary.failed.items()))
         parts.append(f"{states.get('failed', 0)} failed ({by_code})")
-    for state in ("uncertain", "expired"):
-        if states.get(state):
-            parts.append(f"{states[state]} {state}")
+    if states.get("uncertain"):
+        parts.append(f"{states['uncertain']} uncertain")
+    if states.get("expired"):
+        lost = f": {summary.lost_s:.2f} s billed but not fetched" if summary.lost_s else ""
+        parts.append(f"{states['expired']} expired{lost}")
     ended = ("done", "failed", "uncertain", "expired")
     waiting = summary.jobs - sum(states.get(s, 0) for s in ended)
     if waiting:
         parts.append(f"{waiting} not finished")
     parts.append(
-        f"{summary.billed_s:.1f} s billed, {summary.cost_cny:.2f} CNY at "
+        f"{summary.billed_s:.2f} s billed, {summary.cost_cny:.2f} CNY at "
         f"{limits.PRICE_CNY_PER_S:g} CNY/s"
     )
     return "; ".join(parts)
@@ -252,13 +262,15 @@ def _what(record: Record) -> str:
 
     state = record.state
     if state is JobState.DONE:
-        return f"{record.result} ({record.billed or 0:g} s billed)"
+        return f"{record.result} ({record.billed or 0:.2f} s billed)"
     if state in (JobState.FAILED, JobState.UNCERTAIN):
         return f"{record.code}: {record.message}"
     if state is JobState.EXPIRED:
         return f"the result expired at {_utc(record.expired_at)}"
     if state is JobState.SUBMITTED:
-        return f"task {record.task_id} ({record.task_status or 'PENDING'})"
+        # The ledger's, not the service's: a status read now could have moved on.
+        seen = _utc(record.updated_at, "%H:%M UTC")
+        return f"task {record.task_id} ({record.task_status or 'PENDING'} as last seen at {seen})"
     if state is JobState.SUBMITTING:
         sent = _utc(record.intent_at)
         return f"submit attempt {record.attempt} sent at {sent}, its answer not recorded"
@@ -267,10 +279,10 @@ def _what(record: Record) -> str:
     return ""
 
 
-def _utc(moment: float | None) -> str:
+def _utc(moment: float | None, form: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
     if moment is None:
         return "?"
-    return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return dt.datetime.fromtimestamp(moment, dt.UTC).strftime(form)
 
 
 def _fail(line: EventLine, message: str, code: int) -> NoReturn:

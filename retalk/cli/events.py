@@ -3,6 +3,8 @@ elsewhere), cleared before any message; warnings always."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -32,7 +34,10 @@ class EventLine:
     def __call__(self, event: Event) -> None:
         if event.state is State.WARNING:
             job = f"{event.job}: " if event.job and self.show_job else ""
-            self.message(f"retalk: warning: {job}{event.detail}")
+            # A forced run's errors, and its "submitting anyway", are not warnings.
+            forced = event.detail.startswith(("error: ", "submitting anyway"))
+            kind = "" if forced else "warning: "
+            self.message(f"retalk: {kind}{job}{event.detail}")
         elif event.state is State.PROGRESS and event.step in _VERBS:
             verb = _VERBS[event.step]
             label = f"{verb} {event.detail}" if event.step is Step.UPLOAD else verb
@@ -55,7 +60,9 @@ class EventLine:
             return
         self._last = time.monotonic()
         self._shown = True
-        click.echo(f"\r\033[K{printable(text)}", err=True, nl=False)
+        # Cut to the terminal's width: a wrapped line is not all cleared by `\r\033[K`.
+        shown = printable(text)[: max(terminal_width() - 1, 1)]
+        click.echo(f"\r\033[K{shown}", err=True, nl=False)
 
     def clear(self) -> None:
         """The progress line gone."""
@@ -67,3 +74,11 @@ class EventLine:
         """A line on stderr, the progress line cleared first."""
         self.clear()
         click.echo(printable(text), err=True)
+
+
+def terminal_width() -> int:
+    """The columns of the terminal stderr is on (else of stdout's, or $COLUMNS, or 80)."""
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns or 80
+    except (OSError, ValueError):
+        return shutil.get_terminal_size().columns

@@ -196,7 +196,7 @@ def _emit(task: Task, fmt: str, saved: Path | None = None) -> None:
     if task.code:
         line += f" ({task.code}: {task.message or ''})"
     if task.usage.video_duration is not None:
-        line += f", {task.usage.video_duration:g} s billed"
+        line += f", {task.usage.video_duration:.2f} s billed"
     if saved is not None:
         line += f"; saved {saved}"
     elif task.video_url:

@@ -231,6 +231,9 @@ def _render(
             _fail(line, f"{record.code}: {record.message}", EXIT_FINDINGS)
         if fmt == "json" and task is not None:
             click.echo(json.dumps(task.to_dict(), indent=2))
+        if record.state is JobState.SUBMITTED and record.task_id is not None:
+            command = f"retalk wait {record.task_id} -o {shlex.quote(str(target))}"
+            line.message(f"retalk: {command} fetches its result")
         return
     _emit(task, fmt, outcome.saved)
     if record.state is JobState.EXPIRED:

@@ -48,8 +48,11 @@ class Summary:
     failed: dict[str, int]
     """Failed jobs by code."""
     billed_s: float
-    """Seconds billed, all done jobs together."""
+    """Seconds billed, every job whose task billed (`usage.video_duration` known) together,
+    expired ones included."""
     jobs: int
+    lost_s: float = 0.0
+    """Of `billed_s`, the seconds of expired jobs: billed, and their results not fetched."""
 
     @property
     def cost_cny(self) -> float:
@@ -68,6 +71,7 @@ class Summary:
             "states": self.states,
             "failed": self.failed,
             "billed_s": round(self.billed_s, 3),
+            "billed_not_fetched_s": round(self.lost_s, 3),
             "cost_cny": round(self.cost_cny, 2),
             "price_cny_per_s": limits.PRICE_CNY_PER_S,
         }
@@ -78,8 +82,9 @@ def summarize(records: Iterable[Record]) -> Summary:
     records = list(records)
     states = Counter(r.state.value for r in records)
     failed = Counter(r.code or "?" for r in records if r.state is JobState.FAILED)
-    billed = sum(r.billed or 0.0 for r in records if r.state is JobState.DONE)
-    return Summary(dict(states), dict(failed), billed, len(records))
+    billed = sum(r.billed or 0.0 for r in records)
+    lost = sum(r.billed or 0.0 for r in records if r.state is JobState.EXPIRED)
+    return Summary(dict(states), dict(failed), billed, len(records), lost)
 
 
 @dataclass
@@ -196,7 +201,12 @@ class Batch:
         return summarize(self._records(names))
 
     def _ready(self, record: Record) -> Record:
-        """The job checked and uploaded (or failed by the preflight)."""
+        """The job checked and uploaded (or failed by the preflight); or, when another ledger's
+        run of the same job has a task still good, that task adopted (not paid twice)."""
+        if record.state is JobState.NEW and not self.resubmit:
+            known = self.runner.known_elsewhere(record)
+            if known is not None:
+                return self.runner.adopt_known(record, known)
         if record.state is JobState.NEW:
             record, _ = self.runner.check(record)
         if record.state in (JobState.CHECKED, JobState.UPLOADED):

@@ -25,6 +25,7 @@ from typing import Any
 
 from retalk.errors import LedgerBusy, LedgerError
 from retalk.job import Job, Parameters
+from retalk.jobs.registry import Registry
 
 SCHEMA_VERSION = 1
 """The layout of the tables; a ledger of a newer one is refused, never rewritten."""
@@ -182,9 +183,11 @@ def job_from_json(text: str) -> Job:
 class Ledger:
     """A ledger file, opened (and made, with its folder, when missing)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], registry: Registry | None = None) -> None:
         self.path = Path(path)
         self._lock_fd: int | None = None
+        self.registry = registry if registry is not None else Registry()
+        """Every task id retalk received, of any ledger (`retalk.jobs.registry`)."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -218,6 +221,7 @@ class Ledger:
         """Let the file (and its lock) go."""
         self.unlock()
         self._db.close()
+        self.registry.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -281,12 +285,13 @@ class Ledger:
         return [_record(row) for row in rows]
 
     def known_task_ids(self) -> set[str]:
-        """Every task id the ledger has heard of, of any job and attempt."""
+        """Every task id the ledger has heard of, of any job and attempt, and every one the
+        user-level registry knows (of any ledger)."""
         rows = self._db.execute(
             "SELECT task_id FROM submits WHERE task_id IS NOT NULL "
             "UNION SELECT task_id FROM jobs WHERE task_id IS NOT NULL"
         )
-        return {row[0] for row in rows}
+        return {row[0] for row in rows} | self.registry.task_ids()
 
     def submits(self) -> list[tuple[str, int, float, str | None, str | None]]:
         """Every submit attempt: (name, attempt, intent_at, task_id, outcome)."""
@@ -367,6 +372,7 @@ class Ledger:
             )
         found = self.get(name)
         assert found is not None
+        self.registry.record(task_id, found.key, str(self.path))
         return found
 
     def settle_attempt(self, name: str, outcome: str) -> None:

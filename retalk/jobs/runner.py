@@ -13,7 +13,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +72,8 @@ class Runner:
         self.answers: dict[str, Task] = {}
         """Job name → the task its submit was answered with (or that was adopted)."""
         self.content, self.force, self.on_event = content, force, on_event
+        self.uploads: dict[str, tuple[str, float]] = {}
+        """A file's SHA-256 → its upload's `oss://` URL and when it expires."""
 
     def emit(self, name: str, step: Step, state: State, detail: str = "", **more: Any) -> None:
         """Tell the listener."""
@@ -107,6 +109,11 @@ class Runner:
             self.emit(name, Step.CHECK, State.FAILED, f"{first.code}: {first.message}",
                       elapsed=elapsed)  # fmt: skip
             return record, verdict
+        if not verdict.passed:  # forced: the errors it overrides, told before the upload
+            for finding in verdict.blocking:
+                said = f"error: {finding.path}: {finding.code}: {finding.message}"
+                self.emit(name, Step.CHECK, State.WARNING, said)
+            self.emit(name, Step.CHECK, State.WARNING, "submitting anyway (--force)")
         # The warnings, told before anything is uploaded (a refused job shows its errors).
         for finding in verdict.warnings:
             said = f"{finding.path}: {finding.code}: {finding.message}"
@@ -127,23 +134,43 @@ class Runner:
             return record
         started = time.time()
         urls: dict[str, str] = {}
+        expires: list[float] = []
         for role, source in job.inputs().items():
             if is_url(source):
                 urls[role] = source
                 continue
-            label = os.path.basename(source)
-            began = time.monotonic()
-            self.emit(name, Step.UPLOAD, State.STARTED, label)
-            urls[role] = self.client.upload(source, self._bytes(name, Step.UPLOAD, label))
-            self.emit(name, Step.UPLOAD, State.DONE, label, elapsed=time.monotonic() - began)
-        local = any(not is_url(s) for s in job.inputs().values())
+            urls[role], until = self._upload_once(name, source)
+            expires.append(until)
         return self.ledger.update(
             name,
             state=JobState.UPLOADED,
             urls=urls,
             uploaded_at=started,
-            upload_expires=started + limits.UPLOAD_LIFETIME_S if local else None,
+            upload_expires=min(expires) if expires else None,
         )
+
+    def _upload_once(self, name: str, source: str) -> tuple[str, float]:
+        """A local file's `oss://` URL and when it expires: an upload of the same bytes this
+        runner made is reused while it lives long enough for a task to run; else uploaded."""
+        from retalk.jobs.identity import file_digest
+
+        try:
+            digest: str | None = file_digest(source)
+        except OSError:
+            digest = None
+        known = self.uploads.get(digest) if digest else None
+        if known is not None and known[1] - time.time() > UPLOAD_MARGIN_S:
+            return known
+        label = os.path.basename(source)
+        started = time.time()
+        began = time.monotonic()
+        self.emit(name, Step.UPLOAD, State.STARTED, label)
+        url = self.client.upload(source, self._bytes(name, Step.UPLOAD, label))
+        self.emit(name, Step.UPLOAD, State.DONE, label, elapsed=time.monotonic() - began)
+        uploaded = (url, started + limits.UPLOAD_LIFETIME_S)
+        if digest:
+            self.uploads[digest] = uploaded
+        return uploaded
 
     def submit(self, record: Record) -> Record:
         """Submit once: the intent is recorded first; a lost answer is looked up in the task
@@ -225,6 +252,32 @@ class Runner:
         self.emit(name, Step.ADOPT, State.FAILED, said)
         return self.ledger.update(name, state=JobState.UNCERTAIN, code="Submit.Lost", message=said)
 
+    def known_elsewhere(self, record: Record) -> Task | None:
+        """The task of the same job (its identity) that another ledger's run received and that
+        is still good: not failed, canceled or forgotten by the service (each queried, the
+        latest first); None when there is none."""
+        from retalk.client import NotFound, TaskStatus
+
+        gone = (TaskStatus.FAILED, TaskStatus.CANCELED, TaskStatus.UNKNOWN)
+        since = time.time() - limits.TASK_RETENTION_S
+        for task_id, at, ledger in self.ledger.registry.by_key(record.key):
+            if ledger == str(self.ledger.path) or at < since:
+                continue
+            try:
+                task = self.client.get(task_id)
+            except NotFound:
+                continue
+            if task.status not in gone:
+                return task
+        return None
+
+    def adopt_known(self, record: Record, task: Task) -> Record:
+        """Take over another ledger's task of the same job instead of submitting it again."""
+        self.answers[record.name] = task
+        said = f"{task.task_id}: run before (another ledger): not submitted again"
+        self.emit(record.name, Step.ADOPT, State.DONE, said)
+        return self.ledger.submitted(record.name, task.task_id, outcome="known")
+
     def seen(self, record: Record, task: Task) -> Record:
         """Record what a query of the job's task said: a failure fails the job, with its code;
         a task the service no longer knows is expired when it had ended, failed otherwise."""
@@ -233,7 +286,10 @@ class Runner:
         name = record.name
         if task.status is TaskStatus.SUCCEEDED:
             ended = record.ended_at or _end_time(task) or time.time()
-            return self.ledger.update(name, task_status=task.status.value, ended_at=ended)
+            billed = task.usage.video_duration  # billed now, whether or not it is fetched
+            return self.ledger.update(
+                name, task_status=task.status.value, ended_at=ended, billed=billed
+            )
         if task.status is TaskStatus.UNKNOWN:
             submitted = record.submitted_at or time.time()
             if record.ended_at is not None or time.time() - submitted > limits.TASK_RETENTION_S:
@@ -314,6 +370,10 @@ class Runner:
         verdict = None
         if not adopted:
             self.access()
+            other = None if resubmit or good else self.known_elsewhere(record)
+            if other is not None:
+                known = replace(record, task_id=other.task_id, state=JobState.SUBMITTED)
+                return Outcome(record, task=other, known=known)
             if record.state is JobState.NEW:
                 record, verdict = self.check(record)
                 if record.state is JobState.FAILED:
