@@ -442,3 +442,16 @@ def test_force_shows_the_errors_it_overrides(run, media: Path, tmp_path: Path) -
     assert "InvalidFile.FPS" in lines[error]
     assert lines[error + 1] == "retalk: submitting anyway (--force)"
     assert forced.stdout.startswith("task ")
+
+
+def test_a_known_task_that_is_gone_does_not_stop_a_new_submit(media: Path, tmp_path: Path) -> None:
+    from retalk.jobs.registry import Registry
+
+    job = _job(media, "talk")
+    registry = Registry()
+    registry.record("no-such-task", job_key(job), str(tmp_path / "elsewhere.sqlite"))
+    registry.close()
+    with _emulator(tmp_path) as emulator, Client(KEY, emulator.base_url, timing=FAST) as client:
+        state = _run_batch(client, tmp_path / "jobs.csv.ledger.sqlite", job, tmp_path)
+        made = emulator.state()["tasks_created"]
+    assert state is JobState.DONE and made == 1

@@ -194,6 +194,7 @@ class Ledger:
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
             )
         except (OSError, sqlite3.Error) as error:
+            self.registry.close()
             raise LedgerError(f"cannot open the ledger {self.path}: {error}") from None
         try:
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -212,9 +213,11 @@ class Ledger:
                     )
         except sqlite3.DatabaseError as error:
             self._db.close()
+            self.registry.close()
             raise LedgerError(f"{self.path} cannot be used as a ledger: {error}") from None
         except LedgerError:
             self._db.close()
+            self.registry.close()
             raise
 
     def close(self) -> None:
