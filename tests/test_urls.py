@@ -421,6 +421,24 @@ def test_an_image_over_the_limit_is_judged_by_its_header(tmp_path: Path) -> None
         assert _settled(served, 0, facts["bytes_read"]) < limits.MIB
 
 
+def test_a_file_over_the_limit_is_read_no_further_than_its_header(
+    tmp_path: Path, media: Path
+) -> None:
+    # An MP3 behind a 31 MB ID3 tag: ffprobe would read the whole tag for the audio after it.
+    # Its length refuses it: reading stops 1 MB past the first bytes, and says so.
+    body = b"x\0\0\0\0" + bytes(31 * limits.MIB)
+    frame = b"PRIV" + len(body).to_bytes(4, "big") + b"\0\0" + body
+    size = bytes((len(frame) >> shift) & 127 for shift in (21, 14, 7, 0))
+    (tmp_path / "tagged.mp3").write_bytes(
+        b"ID3\3\0\0" + size + frame + (media / "good.mp3").read_bytes()
+    )
+    with serving(tmp_path) as served:
+        report = retalk.check_url(served.url("ok/tagged.mp3"), "audio", content=False)
+    assert set(report.codes) == {"InvalidFile.Size", "File.Unmeasured"}
+    assert any("over the 30 MB limit" in f.message for f in report.findings)
+    assert int(str(_url_facts(report)["bytes_read"])) < 2 * limits.MIB
+
+
 def test_a_large_image_under_the_limit_is_not_decoded_over_a_url(
     tmp_path: Path, web: Served
 ) -> None:
