@@ -82,6 +82,7 @@ _INFO = {
     "Job.Extended": "the video will be played back and forth to the audio's length",
     "URL.NotChecked": "an oss:// URL: the platform's storage, which cannot be read here",
     "URL.ContentSkipped": "a URL's faces and speech are analysed only with --download",
+    "URL.NotDecoded": "a URL's image over 4 MB: its pixels are decoded only with --download",
 }
 
 CODES: dict[str, Code] = {

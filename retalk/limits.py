@@ -273,3 +273,10 @@ URL_BLOCK_BYTES = 64 * 1024
 URL_READ_MAX_BYTES = 80 * 1024 * 1024
 """Bytes of a URL read at most for its metadata (an MP4's index may take 64 MB); past them,
 reading stops and the file is reported as not measured."""
+URL_HEADER_READ_BYTES = 1024 * 1024
+"""Bytes of a URL read at most, past its first bytes, when only its header is wanted: a file
+announced over its role's size limit (refused by its length whatever else it says), an image
+too large to decode over a URL."""
+URL_IMAGE_DECODE_MAX_BYTES = 4 * 1024 * 1024
+"""An image URL announced at most this long is decoded through ranges (every byte read);
+a larger one only with `--download`: without it, its header is read, not its pixels."""

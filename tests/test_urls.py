@@ -397,6 +397,62 @@ def test_a_server_that_lies_about_its_length(web: Served) -> None:
     assert web.counts.sent - sent < limits.MIB
 
 
+def _noise_png(path: Path, side: int) -> Path:
+    """A PNG of random pixels, stored uncompressed: `side` x `side` x 3 bytes and a little."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(7).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, compress_level=0)
+    return path
+
+
+def test_an_image_over_the_limit_is_judged_by_its_header(tmp_path: Path) -> None:
+    # 11 MB: its length refuses it; Pillow reads the size from the first bytes (IHDR), and
+    # the picture is never decoded over the URL (which read every byte of it).
+    size = _noise_png(tmp_path / "big.png", 1900).stat().st_size
+    assert size > limits.IMAGE.max_bytes
+    with serving(tmp_path) as served:
+        report = retalk.check_url(served.url("ok/big.png"), content=False)
+        assert report.codes == ("InvalidFile.Size",)
+        assert report.inputs[0].facts["width"] == 1900
+        facts = _url_facts(report)
+        assert int(str(facts["bytes_read"])) < limits.MIB
+        assert _settled(served, 0, facts["bytes_read"]) < limits.MIB
+
+
+def test_a_file_over_the_limit_is_read_no_further_than_its_header(
+    tmp_path: Path, media: Path
+) -> None:
+    # An MP3 behind a 31 MB ID3 tag: ffprobe would read the whole tag for the audio after it.
+    # Its length refuses it: reading stops 1 MB past the first bytes, and says so.
+    body = b"x\0\0\0\0" + bytes(31 * limits.MIB)
+    frame = b"PRIV" + len(body).to_bytes(4, "big") + b"\0\0" + body
+    size = bytes((len(frame) >> shift) & 127 for shift in (21, 14, 7, 0))
+    (tmp_path / "tagged.mp3").write_bytes(
+        b"ID3\3\0\0" + size + frame + (media / "good.mp3").read_bytes()
+    )
+    with serving(tmp_path) as served:
+        report = retalk.check_url(served.url("ok/tagged.mp3"), "audio", content=False)
+    assert set(report.codes) == {"InvalidFile.Size", "File.Unmeasured"}
+    assert any("over the 30 MB limit" in f.message for f in report.findings)
+    assert int(str(_url_facts(report)["bytes_read"])) < 2 * limits.MIB
+
+
+def test_a_large_image_under_the_limit_is_not_decoded_over_a_url(
+    tmp_path: Path, web: Served
+) -> None:
+    # 5 MB: within the 10 MB limit, over the 4 MB decoded through ranges: its header is read,
+    # and a note says that its pixels were not decoded. A small one is still decoded whole.
+    _noise_png(tmp_path / "large.png", 1300)
+    with serving(tmp_path) as served:
+        report = retalk.check_url(served.url("ok/large.png"), "ref", content=False)
+        assert report.codes == ("URL.NotDecoded",) and report.ok
+        assert int(str(_url_facts(report)["bytes_read"])) < limits.MIB
+    cut = retalk.check_url(web.url("ok/cut.jpg"), "ref", content=False)
+    assert "InvalidFile.Openerror" in cut.codes
+
+
 def test_download_stops_at_the_size_limit(web: Served) -> None:
     # Announced over the limit: not downloaded at all; unannounced: not past the limit.
     sent = web.counts.sent

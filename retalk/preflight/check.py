@@ -277,7 +277,7 @@ def inspect(
 
         timeout = url_timeout or float(limits.URL_DOWNLOAD_TIMEOUT_S)
         if not (download and content):
-            return url.gather_url(path, timeout=timeout, content=content), None
+            return url.gather_url(path, timeout=timeout, content=content, role=role), None
         with url.downloaded(path, role, timeout) as (local, read):
             if local is None:
                 return read, None

@@ -111,10 +111,12 @@ def gather(path: str | os.PathLike[str], *, content: bool = True) -> Media:
         return Media(name, 0, ending, unreadable=_os_reason(error))
 
 
-def gather_open(name: str, pin: Pin, ending: str, stream: BinaryIO, content: bool) -> Media:
+def gather_open(
+    name: str, pin: Pin, ending: str, stream: BinaryIO, content: bool, *, decode_image: bool = True
+) -> Media:
     """`gather` on an open file: `pin` names it for the tools (a pinned file, or a URL
     `loopback` serves, with no descriptor: `fd` -1, and `size` -1 when its length is unknown),
-    `stream` reads it."""
+    `stream` reads it. Without `decode_image`, an image's header is read, not its pixels."""
     size = pin.size
     if size == 0:
         return Media(name, 0, ending, open_error="the file is empty (0 bytes)")
@@ -131,7 +133,7 @@ def gather_open(name: str, pin: Pin, ending: str, stream: BinaryIO, content: boo
         container = sniff(head)
 
     if container is not None and container.kind == "image":
-        image, error = _read_image(pin.path if pin.fd >= 0 else stream)
+        image, error = _read_image(pin.path if pin.fd >= 0 else stream, decode=decode_image)
         return Media(name, size, ending, container, image=image, open_error=error)
 
     missing = 0
@@ -229,10 +231,12 @@ def _probed(
     )  # fmt: skip
 
 
-def _read_image(name: str | BinaryIO) -> tuple[ImageInfo | None, str | None]:
-    """The image's header, and its pixels decoded (a file passes only if it decodes), within
-    bounds (`decodable`; a larger picture is rejected by its size alone): a JPEG at an eighth
-    of its size, which still reads every byte (a cut file fails)."""
+def _read_image(
+    name: str | BinaryIO, *, decode: bool = True
+) -> tuple[ImageInfo | None, str | None]:
+    """The image's header, and (with `decode`) its pixels decoded (a file passes only if it
+    decodes), within bounds (`decodable`; a larger picture is rejected by its size alone): a
+    JPEG at an eighth of its size, which still reads every byte (a cut file fails)."""
     from PIL import Image, UnidentifiedImageError  # lazily: not needed for audio and video
 
     try:
@@ -250,7 +254,7 @@ def _read_image(name: str | BinaryIO) -> tuple[ImageInfo | None, str | None]:
                 )
                 if width <= 0 or height <= 0:
                     return None, f"the image claims a size of {width}x{height}"
-                if decodable(image):
+                if decode and decodable(image):
                     if image.format == "JPEG":
                         image.draft(image.mode, (max(width // 8, 1), max(height // 8, 1)))
                     image.load()

@@ -111,6 +111,11 @@ class Remote:
         """How long the whole transfer would take at that rate, the answer's delay included."""
         self.stopped: str | None = None
         """Why reading stopped short, when it did."""
+        self.read_max = limits.URL_READ_MAX_BYTES
+        self.read_max_why = (
+            f"its metadata was not found in the first {size_text(self.read_max)} read"
+        )
+        """The bound on `fetched` for the readers, and what is said when they reach it."""
         self._lock = threading.Lock()
         self._blocks: dict[int, bytes] = {}
         self._head = bytearray()  # no ranges: every byte read from the start
@@ -205,11 +210,21 @@ class Remote:
         return bytes(self._head[offset:want])
 
     def _allow(self, more: int) -> None:
-        if self.fetched + more > limits.URL_READ_MAX_BYTES:
-            self._stop(
-                f"its metadata was not found in the first {size_text(limits.URL_READ_MAX_BYTES)}"
-                " read"
-            )
+        if self.fetched + more > self.read_max:
+            self._stop(self.read_max_why)
+
+    @property
+    def length(self) -> int | None:
+        """The announced length; failing it, the length of a file already read to its end."""
+        if self.size is not None:
+            return self.size
+        return len(self._head) if self._ended and not self.ranges else None
+
+    def header_only(self, why: str) -> None:
+        """Let the readers read no more than `limits.URL_HEADER_READ_BYTES` past what was read
+        so far; `why`: the reason, said when they reach that bound."""
+        self.read_max = min(self.read_max, self.fetched + limits.URL_HEADER_READ_BYTES)
+        self.read_max_why = f"{why}: no more than its header was read"
 
     def _stop(self, why: str) -> None:
         self.stopped = self.stopped or why

@@ -4,10 +4,12 @@ how it was read.
 Without `download`, nothing is fetched whole: the first bytes tell whether the service could
 download it and how long that would take (`remote.open_remote`), the announced length is
 judged against the role's size limit, and the metadata rules and the first frames' decoding
-read it through range requests (`loopback`), counted. With `download`, it is fetched whole
-into a temporary folder (at most the role's size limit, within the service's time), checked
-as a file, and removed. An `oss://` URL names the platform's storage, which only the service
-reads. URL checks are never cached: what a URL serves can change from one request to the next.
+read it through range requests (`loopback`), counted. A file announced over its limit, or an
+image too large to decode that way (decoding reads every byte), has its header read only.
+With `download`, it is fetched whole into a temporary folder (at most the role's size limit,
+within the service's time), checked as a file, and removed. An `oss://` URL names the
+platform's storage, which only the service reads. URL checks are never cached: what a URL
+serves can change from one request to the next.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, BinaryIO, cast
 from retalk import limits
 from retalk.findings import Finding, finding
 from retalk.policy import Policy
+from retalk.preflight.formats import CONTAINERS, sniff
 from retalk.preflight.media import Media, gather_open
 from retalk.preflight.remote import (
     REFUSED,
@@ -64,6 +67,8 @@ class UrlRead:
     """Fetched whole (`download`) and checked as a file."""
     content_skipped: str | None = None
     """Why its faces or speech were not analysed, when content analysis was asked for."""
+    not_decoded: str | None = None
+    """Why an image's pixels were not decoded (only its header read), when they were not."""
 
     @property
     def judged(self) -> bool:
@@ -88,7 +93,7 @@ def is_oss(url: str) -> bool:
     return url.lower().startswith("oss://")
 
 
-def gather_url(url: str, *, timeout: float, content: bool) -> Media:
+def gather_url(url: str, *, timeout: float, content: bool, role: str | None = None) -> Media:
     """The URL gathered without downloading it (see the module docstring). With `content`,
     the record says that its faces and speech were not analysed."""
     shown, ending = redact(url), ending_of(url)
@@ -99,7 +104,7 @@ def gather_url(url: str, *, timeout: float, content: bool) -> Media:
     if isinstance(opened, Failure):
         return Media(shown, 0, ending, url=UrlRead(failure=opened))
     with opened as remote:
-        return _read_metadata(url, remote, skipped)
+        return _read_metadata(url, remote, skipped, role)
 
 
 _OSS = (
@@ -108,17 +113,27 @@ _OSS = (
 )
 
 
-def _read_metadata(url: str, remote: Remote, skipped: str | None) -> Media:
+def _read_metadata(url: str, remote: Remote, skipped: str | None, role: str | None) -> Media:
     from retalk.preflight.loopback import served
 
     shown, ending = redact(url), ending_of(url)
     size = remote.size if remote.size is not None else -1
+    decode, not_decoded = _bound(remote, role, ending)
     container = None
     try:
         with served(remote, name_of(url)) as address, remote.open() as stream:
             pin = Pin(-1, address, size)  # no descriptor: the tools read the served URL
-            media = gather_open(shown, pin, ending, cast(BinaryIO, stream), content=False)
+            media = gather_open(
+                shown,
+                pin,
+                ending,
+                cast(BinaryIO, stream),
+                content=False,
+                decode_image=decode,
+            )
             container = media.container
+            if media.kind != "image":
+                not_decoded = None
     except ReadStopped:
         media = Media(shown, max(size, 0), ending)
     if remote.stopped is not None:
@@ -127,8 +142,52 @@ def _read_metadata(url: str, remote: Remote, skipped: str | None) -> Media:
     return replace(
         media,
         size=max(size, 0),
-        url=_read_of(remote, stopped=remote.stopped, content_skipped=skipped),
+        url=_read_of(
+            remote, stopped=remote.stopped, content_skipped=skipped, not_decoded=not_decoded
+        ),
     )
+
+
+_ROLE_OF_KIND = {"video": "video", "audio": "audio", "image": "ref"}
+
+
+def _bound(remote: Remote, role: str | None, ending: str) -> tuple[bool, str | None]:
+    """Bounds the readers of a URL that needs only its header read (`Remote.header_only`): one
+    announced over its role's size limit (its length refuses it), an image too large to decode
+    over a URL (decoding reads every byte). Returns whether an image is decoded, and why not
+    when it is not and that is worth saying."""
+    kind = _kind_of(remote, ending)
+    taken = limits.BY_ROLE[role] if role else limits.BY_ROLE.get(_ROLE_OF_KIND.get(kind, ""))
+    if taken is not None and remote.size is not None and remote.size > taken.max_bytes:
+        remote.header_only(f"it is over the {taken.max_mb} MB limit")
+        return False, None
+    not_decoded = _not_decoded(remote.length)
+    if not_decoded is not None and kind == "image":
+        remote.header_only(f"an image {not_decoded}")
+    return not_decoded is None, not_decoded
+
+
+def _kind_of(remote: Remote, ending: str) -> str:
+    """The kind (`video`, `audio`, `image`) the URL's first bytes (already read) say; failing
+    them, its name's ending; "" when neither does."""
+    try:
+        container = sniff(remote.read_at(0, 512))
+    except ReadStopped:
+        container = None
+    if container is not None:
+        return container.kind
+    return next((c.kind for c in CONTAINERS.values() if ending in c.endings), "")
+
+
+def _not_decoded(size: int | None) -> str | None:
+    """Why an image of this announced length is not decoded over a URL, or None when it is:
+    decoding reads every byte, so only a small one is."""
+    most = limits.URL_IMAGE_DECODE_MAX_BYTES
+    if size is None:
+        return "whose length is not announced"
+    if size > most:
+        return f"over {size_text(most)}"
+    return None
 
 
 def _read_of(remote: Remote, **more: Any) -> UrlRead:
@@ -162,7 +221,8 @@ def downloaded(url: str, role: str | None, timeout: float) -> Iterator[tuple[str
     cap = taken.max_bytes
     with opened as remote:
         if remote.size is not None and remote.size > cap:
-            yield None, _read_metadata(url, remote, f"over {taken.max_mb} MB: not downloaded")
+            skipped = f"over {taken.max_mb} MB: not downloaded"
+            yield None, _read_metadata(url, remote, skipped, role)
             return
         folder = tempfile.mkdtemp(prefix="retalk-url-")
         try:
@@ -238,6 +298,14 @@ def read_notes(media: Media, policy: Policy) -> Iterator[Finding]:
             "File.Unmeasured",
             media.path,
             "the server does not announce its length: the size limit was not checked",
+            hint="check it whole with --download",
+        )
+    if read.not_decoded is not None and media.kind == "image" and read.stopped is None:
+        yield finding(
+            "URL.NotDecoded",
+            media.path,
+            f"its pixels were not decoded, only its header read: an image {read.not_decoded}"
+            f" is decoded only when downloaded",
             hint="check it whole with --download",
         )
     if read.content_skipped is not None:
