@@ -239,7 +239,9 @@ def test_the_three_hour_timeout_fails_the_job_with_its_code(
 def test_a_second_batch_on_the_ledger_is_refused(clip: tuple[Path, Path], tmp_path: Path) -> None:
     manifest = _manifest(tmp_path / "batch", clip, 2)
     ledger = Path(f"{manifest}.ledger.sqlite")
-    with Emulator(api_key=KEY, pending_s=0.0, running_s=1.0, storage=tmp_path / "emu") as emulator:
+    # Tasks of 2.5 s: the first batch is still running while the second and `status` start
+    # (two interpreters, slow on a loaded machine).
+    with Emulator(api_key=KEY, pending_s=0.0, running_s=2.5, storage=tmp_path / "emu") as emulator:
         env = _env(emulator)
         first = subprocess.Popen(
             _batch(manifest), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
