@@ -185,7 +185,8 @@ def _quoted(path: str) -> str:
     return shlex.quote(path)
 
 
-def _emit(task: Task, fmt: str, saved: Path | None = None) -> None:
+def _emit(task: Task, fmt: str, saved: Path | None = None, *, times: bool = False) -> None:
+    """The task on stdout, as JSON or one line; with `times`, its submit and end in UTC."""
     if fmt == "json":
         data: dict[str, Any] = task.to_dict()
         if saved is not None:
@@ -198,7 +199,7 @@ def _emit(task: Task, fmt: str, saved: Path | None = None) -> None:
     if task.usage.video_duration is not None:
         line += f", {task.usage.video_duration:g} s billed"
     for label, stamp in (("submitted", task.submit_time), ("ended", task.end_time)):
-        if stamp:
+        if times and stamp:
             when = _utc(stamp)
             line += f", {label} {when} UTC" if when else f", {label} {stamp}"
     if saved is not None:
@@ -241,7 +242,7 @@ def status(task_id: str, fmt: str) -> None:
         if fmt == "json":
             _emit(task, fmt)
         _fail(f"task {task_id}: UNKNOWN: {_UNKNOWN}", EXIT_FINDINGS)
-    _emit(task, fmt)
+    _emit(task, fmt, times=True)
     if task.status in (TaskStatus.FAILED, TaskStatus.CANCELED):
         sys.exit(EXIT_FINDINGS)
 
