@@ -395,7 +395,8 @@ def test_cli_task_commands(run, env, media: Path, tmp_path: Path) -> None:
     waited = run("wait", task_id, "--format", "json", env=env)
     assert json.loads(waited.stdout)["task_status"] == "SUCCEEDED"
     status = run("status", task_id, env=env)
-    assert status.stdout.startswith(f"task {task_id}: SUCCEEDED, 3.00 s billed; result at http://")
+    assert status.stdout.startswith(f"task {task_id}: SUCCEEDED, 3.00 s billed, submitted ")
+    assert " UTC; result at http://" in status.stdout
     fetched = run("download", task_id, str(tmp_path), env=env)
     assert fetched.returncode == 0 and (tmp_path / f"{task_id}.mp4").exists()
     listed = run("tasks", "--format", "json", env=env)

@@ -6,6 +6,7 @@ first. A wrong base URL is known at once, with what to set."""
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import pty
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from retalk.client import Client, Timing
+from retalk import limits
+from retalk.client import Client, TaskFailed, Timing
 from retalk.emulator import Emulator
 from tests.support import drain, service_env
 
@@ -134,6 +136,101 @@ def test_tasks_refuses_an_unknown_status_and_takes_a_window(
     bad = run("tasks", "--since", "yesterday-ish", env=env)
     assert bad.returncode == 2 and "is not a time" in bad.stderr
     _clean(bogus, listed, lower, bad)
+
+
+def test_a_new_folder_is_made_and_a_foreign_ending_refused(
+    run: Run, emulator: Emulator, media: Path, tmp_path: Path
+) -> None:
+    env = _env(emulator, tmp_path)
+    task_id = _task(emulator, media)
+    slash = run("download", task_id, f"{tmp_path / 'new' / 'dir'}/", env=env)
+    bare = run("download", task_id, str(tmp_path / "bare"), env=env)
+    named = run("download", task_id, str(tmp_path / "named.MP4"), env=env)
+    waited = run("wait", task_id, "-o", f"{tmp_path / 'waited'}/", env=env)
+    assert [r.returncode for r in (slash, bare, named, waited)] == [0, 0, 0, 0], bare.stderr
+    for folder in ("new/dir", "bare", "waited"):
+        assert (tmp_path / folder).is_dir()
+        assert [p.name for p in (tmp_path / folder).iterdir()] == [f"{task_id}.mp4"]
+    assert (tmp_path / "named.MP4").is_file()
+    odd = run("download", task_id, str(tmp_path / "out.mkv"), env=env)
+    assert odd.returncode == 2 and not (tmp_path / "out.mkv").exists()
+    assert odd.stderr == (
+        f"retalk: {tmp_path / 'out.mkv'}: the result is an MP4 video: name it .mp4 (or .mov), "
+        "or end a folder's name with /\n"
+    )
+    _clean(slash, bare, named, waited, odd)
+
+
+def test_status_exits_1_for_a_task_without_a_result_or_unknown(
+    run: Run, emulator: Emulator, media: Path, tmp_path: Path
+) -> None:
+    env = _env(emulator, tmp_path)
+    with Client(api_key=KEY, url=emulator.base_url, timing=FAST) as client:
+        urls = ("http://127.0.0.1:9/v.mp4", "http://127.0.0.1:9/a.wav")  # quick to fail
+        failed = client.submit(*urls).task_id
+        with pytest.raises(TaskFailed):
+            client.wait(failed)
+    good = run("status", _task(emulator, media), env=env)
+    bad = run("status", failed, env=env)
+    unknown = run("status", "nonexistent-id", env=env)
+    as_json = run("status", "nonexistent-id", "--format", "json", env=env)
+    assert (good.returncode, bad.returncode, unknown.returncode, as_json.returncode) == (0, 1, 1, 1)
+    assert unknown.stdout == ""
+    assert unknown.stderr == (
+        "retalk: task nonexistent-id: UNKNOWN: no such task, or forgotten 24 hours after it ended\n"
+    )
+    assert json.loads(as_json.stdout)["task_status"] == "UNKNOWN"
+    _clean(good, bad, unknown, as_json)
+
+
+def _seconds(text: str) -> float:
+    """A `YYYY-MM-DD hh:mm:ss` read as UTC, in epoch seconds."""
+    return calendar.timegm(time.strptime(text, "%Y-%m-%d %H:%M:%S"))
+
+
+def test_tasks_and_status_show_times_in_utc(
+    run: Run, emulator: Emulator, media: Path, tmp_path: Path
+) -> None:
+    env = _env(emulator, tmp_path)
+    task_id = _task(emulator, media)
+    listed = run("tasks", env=env)
+    assert listed.returncode == 0, listed.stderr
+    header, row, *_ = listed.stdout.splitlines()
+    assert header.split() == ["TASK", "STATUS", "SUBMITTED", "(UTC)"]
+    assert row.split()[:2] == [task_id, "SUCCEEDED"]
+    assert _seconds(" ".join(row.split()[2:])) == pytest.approx(time.time(), abs=60)
+    shown = run("status", task_id, env=env)
+    submitted = shown.stdout.split("submitted ")[1].split(" UTC")[0]
+    assert _seconds(submitted) == pytest.approx(time.time(), abs=60)
+    _clean(listed, shown)
+
+
+def test_a_scaled_emulator_writes_times_true_on_the_wall_clock(
+    run: Run, media: Path, tmp_path: Path
+) -> None:
+    with Emulator(
+        api_key=KEY,
+        pending_s=0,
+        running_s=0,
+        time_scale=3600,
+        retention=2 * limits.TASK_RETENTION_S,  # the task is still known when its link dies
+        storage=tmp_path / "em",
+    ) as em:
+        env = _env(em, tmp_path)
+        time.sleep(1.0)  # a second: an hour, on the clock that ran faster
+        task_id = _task(em, media)
+        fresh = run("status", task_id, env=env)
+        expires = int(fresh.stdout.split("Expires=")[1].split("&")[0])
+        assert time.time() < expires <= time.time() + 24 + 5  # 24 hours a second each
+        listed = run("tasks", "--since", "2h", "--format", "json", env=env)
+        assert [t["task_id"] for t in json.loads(listed.stdout)["tasks"]] == [task_id]
+        em.clock.advance(limits.RESULT_URL_LIFETIME_S)
+        late = run("status", task_id, env=env)
+        gone = run("download", task_id, str(tmp_path / "out"), env=env)
+    assert late.returncode == 0 and "(expired at " in late.stdout, late.stdout
+    assert gone.returncode == 4 and "the result link expired at" in gone.stderr, gone.stderr
+    assert not (tmp_path / "out").exists()
+    _clean(fresh, listed, late, gone)
 
 
 def test_a_wrong_base_url_is_known_at_once_with_what_to_set(

@@ -278,7 +278,9 @@ def test_an_expired_result_link_answers_403_with_oss_xml(tmp_path: Path, files: 
     assert "<Code>AccessDenied</Code><Message>Request has expired.</Message>" in body
     when = re.search(r"<Expires>([^<]+)</Expires><ServerTime>([^<]+)</ServerTime>", body)
     assert when is not None
-    assert time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(expires)) == when.group(1)[:19]
+    # The advance moved the task's end, and so its link's expiry, as far into the past.
+    moved = expires - (limits.RESULT_URL_LIFETIME_S + 60)
+    assert time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moved)) == when.group(1)[:19]
     assert when.group(2) > when.group(1) and when.group(2).endswith("Z")
 
 
@@ -415,7 +417,7 @@ def test_the_list_filters_by_status_and_time_window(tmp_path: Path, files: str) 
         assert all(t["model_name"] == "videoretalk" for t in everything["tasks"])
         pending = listed(status="PENDING").json()
         assert [t["task_id"] for t in pending["tasks"]] == [new[2], new[1], old]
-        now = clock.now()
+        now = time.time()  # the client's: what the emulator writes is on the wall clock
         window = {"start_time": time_text(now - HOUR), "end_time": time_text(now)}
         assert [t["task_id"] for t in listed(**window).json()["tasks"]] == [*reversed(new)]
         early = {"start_time": time_text(now - 3 * HOUR), "end_time": time_text(now - HOUR)}
@@ -533,20 +535,35 @@ def test_a_port_in_use_is_one_line_and_leaves_no_folder(tmp_path: Path, run: Any
     assert len(taken.stderr.splitlines()) == 1 and list(scratch.iterdir()) == []
 
 
-def test_the_command_line_clock_runs_faster_and_submits_are_limited(tmp_path: Path) -> None:
-    server, base, _ = _serve(tmp_path, "--time-scale", "3600", "--submit-rate", "1")
+def test_the_command_line_time_scale_shortens_lives_and_submits_are_limited(
+    tmp_path: Path,
+) -> None:
+    server, base, _ = _serve(
+        tmp_path, "--time-scale", "3600", "--retention", "3600", "--submit-rate", "1",
+        "--pending", "0", "--processing", "0", "--running", "0",
+    )  # fmt: skip
     try:
         origin = base.removesuffix("/api/v1")
-        first = httpx.get(origin + "/_emulator/state").json()["clock"]
-        time.sleep(0.5)
-        later = httpx.get(origin + "/_emulator/state").json()["clock"]
-        assert later - first == pytest.approx(1800, rel=0.5)  # half an hour in half a second
+        state = httpx.get(origin + "/_emulator/state").json()
+        assert state["clock"] == pytest.approx(time.time(), abs=2)  # the wall clock's time
         body = {"model": "videoretalk", "input": {"video_url": "http://127.0.0.1:9/v.mp4"}}
         codes = [
             httpx.post(base + SUBMIT_PATH, json=body, headers=SUBMIT_HEADERS).status_code
             for _ in range(2)
         ]
         assert codes == [400, 429]  # the quota counts every submit past the key check
+        time.sleep(1.1)  # the quota's next token
+        good = {**body, "input": {**body["input"], "audio_url": "http://127.0.0.1:9/a.wav"}}
+        task_id = _task_id(httpx.post(base + SUBMIT_PATH, json=good, headers=SUBMIT_HEADERS))
+        url = f"{base}/tasks/{task_id}"
+        while (output := httpx.get(url, headers=AUTH).json()["output"])["task_status"] != "FAILED":
+            time.sleep(0.05)
+        submitted = dt.datetime.strptime(output["submit_time"], "%Y-%m-%d %H:%M:%S.%f")
+        assert submitted.replace(tzinfo=limits.SERVICE_TIMEZONE).timestamp() == pytest.approx(
+            time.time(), abs=5
+        )  # true on the wall clock, not hours ahead
+        time.sleep(1.2)  # an hour of retention lasts a second
+        assert httpx.get(url, headers=AUTH).json()["output"]["task_status"] == "UNKNOWN"
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=30)

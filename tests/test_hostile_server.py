@@ -645,7 +645,7 @@ def test_cli_control_characters_are_escaped(
     message = "line one\nretalk: forged\x1b[2J\u202eevil"
     server.behave = [task_answer(task_status="FAILED", code="InvalidFile.FPS", message=message)]
     shown = run("status", "t-1", env=cli_env)
-    assert shown.returncode == 0 and shown.stdout.count("\n") == 1
+    assert shown.returncode == 1 and shown.stdout.count("\n") == 1  # FAILED: exit 1
     assert "line one\\nretalk: forged\\x1b[2J\\u202eevil" in shown.stdout
     server.behave = [answer({"code": "InvalidParameter", "message": message}, 400)]
     refused = run("status", "t-1", env=cli_env)

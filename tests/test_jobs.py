@@ -455,3 +455,18 @@ def test_a_known_task_that_is_gone_does_not_stop_a_new_submit(media: Path, tmp_p
         state = _run_batch(client, tmp_path / "jobs.csv.ledger.sqlite", job, tmp_path)
         made = emulator.state()["tasks_created"]
     assert state is JobState.DONE and made == 1
+
+
+def test_submit_reads_its_output_as_download_does(run, media: Path, tmp_path: Path) -> None:
+    """`-o new/` (or a new name without an ending) is a folder, made; `-o x.mkv` is refused
+    before anything is uploaded."""
+    job = ("submit", "--no-content", "--video", str(media / "good.mp4"))
+    job += ("--audio", str(media / "good.wav"), "--wait")
+    with _emulator(tmp_path) as emulator:
+        env = _env(emulator, tmp_path)
+        refused = run(*job, "-o", str(tmp_path / "x.mkv"), env=env)
+        nothing = emulator.state()["submits_received"]
+        saved = run(*job, "-o", f"{tmp_path / 'new' / 'deeper'}/", env=env)
+    assert refused.returncode == 2 and "name it .mp4" in refused.stderr and nothing == 0
+    assert saved.returncode == 0, saved.stderr
+    assert (tmp_path / "new" / "deeper" / "good-retalk.mp4").is_file()

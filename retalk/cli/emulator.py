@@ -66,15 +66,15 @@ _STOPS = {signal.SIGINT, signal.SIGTERM}
     type=click.FloatRange(min=0, min_open=True),
     default=1.0,
     show_default=True,
-    help="Emulated seconds a real second, for the timeout, the forgetting, the result links and "
-    "the uploads (3600: an hour a second).",
+    help="Divide the timeout, the forgetting, the result links' and the uploads' lifetimes by "
+    "this (3600: an hour lasts a second); times stay the wall clock's.",
 )
 @click.option(
     "--task-timeout",
     type=click.FloatRange(min=0),
     default=limits.TASK_TIMEOUT_S,
     show_default=True,
-    help="Emulated seconds from submit after which an unfinished task fails "
+    help="Seconds (divided by --time-scale) from submit after which an unfinished task fails "
     "(InternalError.Timeout).",
 )
 @click.option(
@@ -82,21 +82,22 @@ _STOPS = {signal.SIGINT, signal.SIGTERM}
     type=click.FloatRange(min=0),
     default=limits.TASK_RETENTION_S,
     show_default=True,
-    help="Emulated seconds after its end that a task is forgotten (queries: UNKNOWN).",
+    help="Seconds (divided by --time-scale) after its end that a task is forgotten "
+    "(queries: UNKNOWN).",
 )
 @click.option(
     "--result-lifetime",
     type=float,
     default=limits.RESULT_URL_LIFETIME_S,
     show_default=True,
-    help="Emulated seconds after its task's end that a result link lives.",
+    help="Seconds (divided by --time-scale) after its task's end that a result link lives.",
 )
 @click.option(
     "--upload-lifetime",
     type=click.FloatRange(min=0),
     default=limits.UPLOAD_LIFETIME_S,
     show_default=True,
-    help="Emulated seconds an uploaded file lives.",
+    help="Seconds (divided by --time-scale) an uploaded file lives.",
 )
 @click.option("--throttle-every", type=int, default=0, help="Answer every Nth request 429.")
 @click.option("--error-every", type=int, default=0, help="Answer every Nth request 500.")

@@ -138,7 +138,7 @@ class _Progress:
 def _wait_and_save(
     client: Client,
     task_id: str,
-    target: Path,
+    target: str,
     timeout: float | None,
     fmt: str,
     progress: _Progress,
@@ -179,13 +179,14 @@ def _wait_and_save(
     _emit(task, fmt, saved)
 
 
-def _quoted(path: Path) -> str:
+def _quoted(path: str) -> str:
     import shlex
 
-    return shlex.quote(str(path))
+    return shlex.quote(path)
 
 
-def _emit(task: Task, fmt: str, saved: Path | None = None) -> None:
+def _emit(task: Task, fmt: str, saved: Path | None = None, *, times: bool = False) -> None:
+    """The task on stdout, as JSON or one line; with `times`, its submit and end in UTC."""
     if fmt == "json":
         data: dict[str, Any] = task.to_dict()
         if saved is not None:
@@ -197,11 +198,24 @@ def _emit(task: Task, fmt: str, saved: Path | None = None) -> None:
         line += f" ({task.code}: {task.message or ''})"
     if task.usage.video_duration is not None:
         line += f", {task.usage.video_duration:.2f} s billed"
+    for label, stamp in (("submitted", task.submit_time), ("ended", task.end_time)):
+        if times and stamp:
+            when = _utc(stamp)
+            line += f", {label} {when} UTC" if when else f", {label} {stamp}"
     if saved is not None:
         line += f"; saved {saved}"
     elif task.video_url:
         line += f"; result at {task.video_url} ({_lifetime(task.video_url)})"
     click.echo(printable(line))
+
+
+def _utc(stamp: str | None) -> str | None:
+    """A service time (UTC+8, `limits.SERVICE_TIMEZONE`) in UTC, to the second; None when it
+    cannot be read."""
+    from retalk.client.core import service_instant
+
+    when = service_instant(stamp)
+    return f"{when:%Y-%m-%d %H:%M:%S}" if when else None
 
 
 def _lifetime(url: str) -> str:
@@ -218,9 +232,22 @@ def _lifetime(url: str) -> str:
 @click.argument("task_id")
 @_FORMAT
 def status(task_id: str, fmt: str) -> None:
-    """Where a task is."""
+    """Where a task is. Exit 1 when it FAILED or was CANCELED, or the service does not know
+    it (UNKNOWN: no such task, or forgotten 24 hours after it ended)."""
+    from retalk.client import TaskStatus
+
     with _service() as client:
-        _emit(client.get(task_id), fmt)
+        task = client.get(task_id)
+    if task.status is TaskStatus.UNKNOWN:
+        if fmt == "json":
+            _emit(task, fmt)
+        _fail(f"task {task_id}: UNKNOWN: {_UNKNOWN}", EXIT_FINDINGS)
+    _emit(task, fmt, times=True)
+    if task.status in (TaskStatus.FAILED, TaskStatus.CANCELED):
+        sys.exit(EXIT_FINDINGS)
+
+
+_UNKNOWN = "no such task, or forgotten 24 hours after it ended"
 
 
 @main.command("wait")
@@ -229,7 +256,8 @@ def status(task_id: str, fmt: str) -> None:
     "-o",
     "--output",
     type=click.Path(dir_okay=True),
-    help="Save the result here (a folder: as <task>.mp4).",
+    help="Save the result here: a file ending .mp4 or .mov, or a folder (one there, or a new "
+    "name without an ending, made) where it is <task>.mp4.",
 )
 @click.option("--force", is_flag=True, help="Replace a file already at --output.")
 @click.option("--timeout", type=float, help="Give up after this many seconds.")
@@ -243,7 +271,7 @@ def wait_command(
     progress = _Progress()
     with _service() as client:
         if output:
-            _wait_and_save(client, task_id, Path(output), timeout, fmt, progress, overwrite=force)
+            _wait_and_save(client, task_id, output, timeout, fmt, progress, overwrite=force)
             return
         again = f"retalk wait {task_id}"
         try:
@@ -268,9 +296,9 @@ def wait_command(
 @click.option("--force", is_flag=True, help="Replace a file already at PATH.")
 @_FORMAT
 def download(task_id: str, path: str, force: bool, fmt: str) -> None:
-    """Download a finished task's result to PATH (a file, or a folder where it is named
-    <task>.mp4), verified; never over an existing file without --force. Exit 4: the link
-    has expired."""
+    """Download a finished task's result to PATH, verified: a file ending .mp4 or .mov, or a
+    folder (one there, or a new name without an ending, made) where it is <task>.mp4; never
+    over an existing file without --force. Exit 4: the link has expired."""
     progress = _Progress()
     with _service() as client:
         task = client.get(task_id)
@@ -377,9 +405,18 @@ def tasks(
             data = {"page_no": listing.page_no, "page_size": listing.page_size, **data}
         click.echo(json.dumps(data, indent=2))
         return
-    for task in found:
-        click.echo(printable(f"{task.task_id}  {task.status.value:<16} {task.submit_time or ''}"))
+    _table(found)
     if since is None and until is None:
         click.echo(f"{len(found)} of {total} tasks (page {listing.page_no})")
     else:
         click.echo(f"{total} tasks")
+
+
+def _table(found: list[Task]) -> None:
+    """The tasks as a table under a header row; their submit times in UTC."""
+    width = max([len("TASK"), *(len(printable(t.task_id)) for t in found)])
+    click.echo(f"{'TASK':<{width}}  {'STATUS':<16} SUBMITTED (UTC)")
+    for task in found:
+        submitted = _utc(task.submit_time) or printable(task.submit_time or "")
+        line = f"{printable(task.task_id):<{width}}  {task.status.value:<16} {submitted}"
+        click.echo(line.rstrip())

@@ -29,12 +29,19 @@ if TYPE_CHECKING:
 
 
 def _output_for(video: str, output: str | None) -> Path:
-    """Where the result goes: `-o` (a folder: the video's stem inside it), else
+    """Where the result goes: `-o` (a folder — one there, `out/`, or a new name without an
+    ending, as `retalk download` reads it — gets the video's stem inside it), else
     `STEM-retalk.mp4` here."""
+    from retalk.client.core import is_folder
+
     stem = Path(video.split("?")[0]).stem or "result"
-    if output and Path(output).is_dir():
-        return Path(output) / f"{stem}-retalk.mp4"
-    return Path(output) if output else Path(f"{stem}-retalk.mp4")
+    if not output:
+        return Path(f"{stem}-retalk.mp4")
+    try:
+        folder = is_folder(output)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    return Path(output) / f"{stem}-retalk.mp4" if folder else Path(output)
 
 
 @main.command()

@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -377,6 +377,19 @@ def service_time(value: datetime | str) -> str:
     return value
 
 
+def service_instant(stamp: str | None) -> datetime | None:
+    """A time in an answer (`submit_time` …: `2026-11-30 14:03:11.123`, in the service's zone,
+    `limits.SERVICE_TIMEZONE`) as an aware UTC datetime; None when absent or unreadable."""
+    text = (stamp or "").strip().replace("T", " ")
+    for form in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", _SERVICE_TIME):
+        try:
+            naive = datetime.strptime(text, form)
+        except ValueError:
+            continue
+        return naive.replace(tzinfo=limits.SERVICE_TIMEZONE).astimezone(UTC)
+    return None
+
+
 def _parse_service_time(value: str) -> datetime:
     try:
         return datetime.strptime(value, _SERVICE_TIME)
@@ -469,12 +482,35 @@ def content_type(path: Path) -> str:
     }.get(path.suffix.lower(), "application/octet-stream")
 
 
+RESULT_ENDINGS = (".mp4", ".mov")
+"""The endings that name a result's file; a path without an ending names a folder."""
+
+
+def is_folder(path: str | os.PathLike[str]) -> bool:
+    """Whether a download's path names a folder: one that exists, one written with a separator
+    at its end (`out/`), or a new path without an ending (`out`). A new path with another
+    ending (`out.mkv`) is neither a result's name nor a folder's: ValueError."""
+    text = os.fspath(path)
+    target = Path(text)
+    if target.is_dir() or text.endswith(tuple({os.sep, os.altsep or os.sep})):
+        return True
+    if target.exists() or target.suffix.lower() in RESULT_ENDINGS:
+        return False
+    if target.suffix:
+        raise ValueError(
+            f"{text}: the result is an MP4 video: name it .mp4 (or .mov), "
+            f"or end a folder's name with {os.sep}"
+        )
+    return True
+
+
 def download_target(path: str | os.PathLike[str], url: str, task_id: str | None) -> Path:
-    """Where a download goes: `path` itself, or inside it when it is a folder, as
-    `<task_id>.mp4` (else under the URL's file name made safe). Never outside the folder the
-    caller named, whatever the URL or the id says."""
+    """Where a download goes: `path` itself when it names a file (`.mp4`, `.mov`, or one
+    already there), or inside it when it names a folder (one there, `out/`, or a new `out`,
+    made with its parents), as `<task_id>.mp4` (else under the URL's file name made safe).
+    Never outside the folder the caller named, whatever the URL or the id says."""
     target = Path(path)
-    if not target.is_dir():
+    if not is_folder(path):
         return target
     name = f"{safe_name(task_id)}.mp4" if task_id else ""
     if not name:

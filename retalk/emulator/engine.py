@@ -3,9 +3,9 @@
 fetches and judges its inputs with retalk's own preflight (PRE-PROCESSING), renders a real
 result with ffmpeg (RUNNING), stores it (POST-PROCESSING), and ends it SUCCEEDED or FAILED.
 
-On the emulator's clock (`clock.Clock`): a task not finished within `task_timeout` of its submit
-fails with `InternalError.Timeout`, queued or not; a finished task is forgotten `retention`
-after its end (queries answer UNKNOWN)."""
+On the emulator's clock (`clock.Clock`, whose scale shortens these durations): a task not
+finished within `task_timeout` of its submit fails with `InternalError.Timeout`, queued or not;
+a finished task is forgotten `retention` after its end (queries answer UNKNOWN)."""
 
 from __future__ import annotations
 
@@ -159,7 +159,7 @@ class Engine:
             if task.forgotten:
                 continue
             if task.status not in FINAL:
-                deadline = task.submit_at + self.task_timeout
+                deadline = task.submit_at + self.clock.span(self.task_timeout)
                 if now >= deadline:
                     task.code = "InternalError.Timeout"
                     task.message = (
@@ -167,7 +167,7 @@ class Engine:
                         "submission."
                     )
                     task.move(FAILED, deadline)
-            elif task.end_at is not None and now >= task.end_at + self.retention:
+            elif task.end_at is not None and now >= task.end_at + self.clock.span(self.retention):
                 task.forgotten = True
 
     def state(self) -> dict[str, Any]:
@@ -175,7 +175,7 @@ class Engine:
         with self.lock:
             self.sweep()
             return {
-                "tasks": [task.inspected() for task in self.tasks.values()],
+                "tasks": [task.inspected(self.clock) for task in self.tasks.values()],
                 "tasks_created": self.created,
                 "seconds_billed": round(self.seconds_billed, 3),
                 "worker_busy_s": round(self.busy_s, 3),
@@ -325,7 +325,9 @@ class Engine:
                 return refused
             with self.lock:
                 since = self.uploaded.get(key)
-            if since is not None and self.clock.now() >= since + self.upload_lifetime:
+            if since is not None and self.clock.now() >= since + self.clock.span(
+                self.upload_lifetime
+            ):
                 return refused  # expired: as gone as an object never stored
             return stored
         target = folder / (safe_name(unquote(urlsplit(url).path.rsplit("/", 1)[-1])) or "input")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from retalk import limits
 from retalk.client.config import MODEL
+from retalk.emulator.clock import Clock
 from retalk.emulator.tasks import (
     CANCELED,
     FAILED,
@@ -63,10 +64,12 @@ class Selection:
         return tasks[first : first + self.page_size]
 
 
-def selection(query: dict[str, str], now: float) -> Selection | str:
+def selection(query: dict[str, str], clock: Clock) -> Selection | str:
     """A list request's query read, or why the platform refuses it (400 InvalidParameter).
-    Without `end_time`, the window ends now; without `start_time`, it starts 24 hours before
-    its end."""
+    Its times are the client's (the wall clock's), read as moments of `clock`. Without
+    `end_time`, the window ends now; without `start_time`, it starts 24 hours before its
+    end."""
+    now = clock.now()
     numbers = [query.get("page_no") or "1", query.get("page_size") or "10"]
     if not all(re.fullmatch(r"\d{1,9}", n) for n in numbers):
         return "page_no and page_size must be numbers"
@@ -82,7 +85,7 @@ def selection(query: dict[str, str], now: float) -> Selection | str:
             if not re.fullmatch(r"\d{14}", text):
                 raise ValueError(text)
             moment = dt.datetime.strptime(text, _TIME).replace(tzinfo=limits.SERVICE_TIMEZONE)
-            moments[name] = moment.timestamp()
+            moments[name] = clock.moment(moment.timestamp())
         except (ValueError, OverflowError):
             return f"{name} must be a time as YYYYMMDDhhmmss"
     end = moments.get("end_time", now) + (1.0 if "end_time" in moments else 0.001)

@@ -80,10 +80,11 @@ class Emulator:
     stays PENDING `pending_s` at least, PRE- and POST-PROCESSING `processing_s` each, RUNNING
     `running_s` (real seconds). `submit_rate`: submits a second before 429
     `Throttling.RateQuota` (the service: 1; 0, the default in process, is no quota). On its
-    `clock` (`time_scale` emulated seconds a real second, or a `Clock` to `advance`): tasks
-    fail `task_timeout` after their submit, are forgotten `retention` after their end, and
-    their result links expire `result_lifetime` after it; uploads `upload_lifetime` after
-    they were stored. `query_rate`: queries a second, as `submit_rate` (the service: 20)."""
+    `clock` (the wall clock's time, its durations divided by `time_scale`; or a `Clock` to
+    `advance`): tasks fail `task_timeout` after their submit, are forgotten `retention` after
+    their end, and their result links expire `result_lifetime` after it; uploads
+    `upload_lifetime` after they were stored. `query_rate`: queries a second, as
+    `submit_rate` (the service: 20)."""
 
     def __init__(
         self,
@@ -241,8 +242,8 @@ class Emulator:
         `video_duration` billed or null, `code`, `history` of states, `forgotten`), and
         `submits_received`, `submits_throttled`, `answers_dropped`, `tasks_created`,
         `seconds_billed` (of the tasks that succeeded), `worker_busy_s` (real seconds the
-        workers spent on tasks), `workers`, `queued`, `verdicts_reused`, `clock` (emulated
-        epoch seconds)."""
+        workers spent on tasks), `workers`, `queued`, `verdicts_reused`, `clock` (its
+        epoch seconds: the wall clock's plus every advance), `time_scale`."""
         with self._lock:
             counters = {
                 "submits_received": self.submits_received,
@@ -256,6 +257,7 @@ class Emulator:
             **self.engine.state(),
             **counters,
             "clock": round(self.clock.now(), 3),
+            "time_scale": self.clock.scale,
         }
 
     # The upload policy: a signed, expiring statement of where uploads may go.
@@ -297,11 +299,19 @@ class Emulator:
         # The wall clock's: a policy lives a few minutes, for the upload it was asked for.
         return oss.judge(statement, fields, time.time())
 
-    def result_url(self, task: EmulatedTask) -> str | None:
-        """A signed link to the result, with `Expires=` (epoch seconds) as OSS signs them."""
-        if task.result is None or task.end_at is None:
+    def result_expiry(self, task: EmulatedTask) -> float | None:
+        """When the task's result link expires, on the emulator's clock."""
+        if task.end_at is None:
             return None
-        expires = int(task.end_at + self.result_lifetime)
+        return task.end_at + self.clock.span(self.result_lifetime)
+
+    def result_url(self, task: EmulatedTask) -> str | None:
+        """A signed link to the result, with `Expires=` (epoch seconds, on the wall clock as
+        it has the link's expiry now) as OSS signs them."""
+        ends = self.result_expiry(task)
+        if task.result is None or ends is None:
+            return None
+        expires = int(self.clock.wall(ends))
         query = f"Expires={expires}&Signature={self.url_signature(task.task_id, str(expires))}"
         return f"{self.origin}{RESULTS}{task.task_id}/result.mp4?{query}"
 
@@ -643,23 +653,26 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             body: dict[str, Any] = {
                 "request_id": _rid(),
-                "output": self.service.faults.spelled(task.output(self.service.result_url(task))),
+                "output": self.service.faults.spelled(
+                    task.output(self.service.result_url(task), self.service.clock)
+                ),
             }
             if task.status == SUCCEEDED:
                 body["usage"] = task.usage
         self._json(200, body)
 
     def _list(self, query: dict[str, str]) -> None:
-        chosen = listing.selection(query, self.service.clock.now())
+        chosen = listing.selection(query, self.service.clock)
         if isinstance(chosen, str):
             self._error(400, "InvalidParameter", chosen)
             return
         with self.service.engine.lock:
             self.service.engine.sweep()
             tasks = chosen.select(self.service.engine.tasks.values())
+            clock = self.service.clock
             spelled = self.service.faults.spelled
             listed = [
-                {**spelled(t.output(self.service.result_url(t))), "model_name": MODEL}
+                {**spelled(t.output(self.service.result_url(t), clock)), "model_name": MODEL}
                 for t in chosen.page(tasks)
             ]
         self._json(
@@ -784,13 +797,16 @@ class _Handler(BaseHTTPRequestHandler):
         if not hmac.compare_digest(signed, query.get("Signature", [""])[-1]):
             self._xml_error(403, "SignatureDoesNotMatch", "The request signature does not match.")
             return
-        now = self.service.clock.now()
-        if now > int(expires):  # signed by the emulator: a number
+        # Judged by the task's own expiry, not the link's `Expires=`: a link written before an
+        # `advance` names a time the clock has since moved past.
+        clock, ends = self.service.clock, self.service.result_expiry(task)
+        now = clock.wall(clock.now())
+        if ends is not None and now > int(clock.wall(ends)):
             self._xml_error(
                 403,
                 "AccessDenied",
                 "Request has expired.",
-                Expires=iso(int(expires)),
+                Expires=iso(int(clock.wall(ends))),
                 ServerTime=iso(now),
             )
             return

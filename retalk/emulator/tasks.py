@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retalk.emulator.clock import stamp
+from retalk.emulator.clock import Clock, stamp
 from retalk.job import Parameters
 
 PENDING, PRE, RUNNING, POST = "PENDING", "PRE-PROCESSING", "RUNNING", "POST-PROCESSING"
@@ -47,7 +47,8 @@ MESSAGES = {
 
 @dataclass
 class EmulatedTask:
-    """One task as the emulated service holds it. Times are on the emulator's clock."""
+    """One task as the emulated service holds it. Times are on the emulator's clock, and
+    written as the wall clock has them (`Clock.wall`)."""
 
     task_id: str
     """The id the submit answered with."""
@@ -90,36 +91,36 @@ class EmulatedTask:
         if status in FINAL:
             self.end_at = moment
 
-    def output(self, result_url: str | None) -> dict[str, Any]:
+    def output(self, result_url: str | None, clock: Clock) -> dict[str, Any]:
         """The answer's `output` object."""
         out: dict[str, Any] = {
             "task_id": self.task_id,
             "task_status": self.status,
-            "submit_time": stamp(self.submit_at),
+            "submit_time": stamp(clock.wall(self.submit_at)),
         }
         if self.scheduled_at is not None:
-            out["scheduled_time"] = stamp(self.scheduled_at)
+            out["scheduled_time"] = stamp(clock.wall(self.scheduled_at))
         if self.end_at is not None:
-            out["end_time"] = stamp(self.end_at)
+            out["end_time"] = stamp(clock.wall(self.end_at))
         if self.status == SUCCEEDED and result_url:
             out["video_url"] = result_url
         if self.status == FAILED:
             out["code"], out["message"] = self.code, self.message
         return out
 
-    def inspected(self) -> dict[str, Any]:
+    def inspected(self, clock: Clock) -> dict[str, Any]:
         """What the inspection endpoint shows of it."""
         return {
             "task_id": self.task_id,
             "status": self.status,
-            "submit_time": stamp(self.submit_at),
-            "end_time": None if self.end_at is None else stamp(self.end_at),
+            "submit_time": stamp(clock.wall(self.submit_at)),
+            "end_time": None if self.end_at is None else stamp(clock.wall(self.end_at)),
             "inputs": dict(self.inputs),
             "parameters": self.parameters.to_wire(),
             "video_duration": self.usage.get("video_duration")
             if self.status == SUCCEEDED
             else None,
             "code": self.code,
-            "history": [[status, stamp(moment)] for status, moment in self.history],
+            "history": [[status, stamp(clock.wall(moment))] for status, moment in self.history],
             "forgotten": self.forgotten,
         }
