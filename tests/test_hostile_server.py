@@ -982,6 +982,22 @@ def test_an_expired_link_is_result_expired_and_keeps_nothing(
 
 
 @both
+def test_an_expired_answer_without_its_time_names_no_false_one(
+    server: Hostile, tmp_path: Path, asynchronous: bool
+) -> None:
+    """Refused as expired, with no `<Expires>`, by a link that claims to live for centuries:
+    no date is made up from the link."""
+    xml = EXPIRED_XML.replace(b"<Expires>", b"<Other>").replace(b"</Expires>", b"</Other>")
+    assert xml != EXPIRED_XML
+    server.behave = [raw(403, xml, ("Content-Type", "application/xml"))]
+    url = f"{server.origin}/r/result.mp4?Expires=9999999999&Signature=x"
+    with pytest.raises(ResultExpired) as expired:
+        _download(url, tmp_path / "out.mp4", asynchronous)
+    assert expired.value.expired_at is None
+    assert str(expired.value) == "the result link expired: nothing was saved"
+
+
+@both
 def test_a_link_already_past_is_not_asked(
     server: Hostile, tmp_path: Path, asynchronous: bool
 ) -> None:

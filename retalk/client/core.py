@@ -285,7 +285,10 @@ class Core:
         `ResultExpired`, with when it expired."""
         error = self.error(answer)
         if says_expired(answer.status, error.code, error.message):
-            when = answer_expiry(answer.body) or link_expiry(url)
+            # The storage's own time first; the link's only when it is past: a link that says
+            # it lives until 2286 and is refused as expired tells no time worth printing.
+            signed = link_expiry(url)
+            when = answer_expiry(answer.body) or (signed if is_past(signed) else None)
             return ResultExpired(when, error.request_id)
         return error
 
