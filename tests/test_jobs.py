@@ -470,3 +470,149 @@ def test_submit_reads_its_output_as_download_does(run, media: Path, tmp_path: Pa
     assert refused.returncode == 2 and "name it .mp4" in refused.stderr and nothing == 0
     assert saved.returncode == 0, saved.stderr
     assert (tmp_path / "new" / "deeper" / "good-retalk.mp4").is_file()
+
+
+def _checked_and_uploaded(runner: Runner, ledger: Ledger, job: Job, out: Path) -> None:
+    """The job checked (its forecast recorded) and uploaded, ready to submit."""
+    record = runner.check(_add(ledger, job, out))  # type: ignore[arg-type]
+    runner.upload(record[0])
+
+
+@pytest.mark.parametrize(
+    ("video", "audio", "adopted"),
+    [("2s.mp4", "2s.wav", False), ("good.mp4", "good.wav", True)],
+    ids=["another-length", "same-length"],
+)
+def test_a_swallowed_submit_and_another_clients_task(
+    media: Path, tmp_path: Path, ledger: Ledger, video: str, audio: str, adopted: bool
+) -> None:
+    """The submit never reached the service (swallowed on its way: the intent recorded, no
+    task made); another client of the account submitted a job in the window. Of another length
+    than this job's forecast (3 s), the task is not this job's once its length is known: the
+    job is uncertain, nothing saved, the task set aside for good; of the same length, it cannot
+    be told apart and is adopted (the README says so)."""
+    from retalk.jobs.registry import Registry
+
+    job = _job(media)
+    with _emulator(tmp_path) as emulator, Client(KEY, emulator.base_url, timing=FAST) as client:
+        runner = Runner(client, ledger, content=False)
+        _checked_and_uploaded(runner, ledger, job, tmp_path)
+        ledger.intend("talk")  # sent, and swallowed: no task
+        other = client.submit(client.upload(media / video), client.upload(media / audio))
+        record = runner.run(ledger.get("talk")).record  # type: ignore[arg-type]
+        again = runner.run(record).record
+        made = emulator.state()["tasks_created"]
+    registry = Registry()
+    foreign_by_key = [t for t, _, _ in registry.by_key(job_key(job))]
+    registry.close()
+    assert made == 1  # the other client's only
+    if adopted:
+        assert record.state is JobState.DONE and record.task_id == other.task_id
+        return
+    assert record.state is JobState.UNCERTAIN and record.task_id is None, record
+    assert record.billed is None and record.result is None
+    message = record.message or ""
+    assert other.task_id in message and "2.00 s" in message and "3.00 s" in message, message
+    assert [p.name for p in tmp_path.glob("*talk*")] == []  # nothing saved, no part either
+    assert [s[3:] for s in ledger.submits()] == [(other.task_id, "not this job's")]
+    assert other.task_id in ledger.known_task_ids() and foreign_by_key == []
+    assert again.state is JobState.UNCERTAIN  # left for the user
+
+
+def test_a_task_made_after_the_attempts_window_is_not_adopted(
+    media: Path, tmp_path: Path, ledger: Ledger
+) -> None:
+    """A submit attempt ten minutes old, its answer lost, resumed now: a task submitted now
+    (another client's, of the same length) is past the longest the attempt could last, so it
+    is not the attempt's: no task was made, and the job is submitted anew."""
+    with _emulator(tmp_path) as emulator, Client(KEY, emulator.base_url, timing=FAST) as client:
+        runner = Runner(client, ledger, content=False)
+        _checked_and_uploaded(runner, ledger, _job(media), tmp_path)
+        ledger.intend("talk")
+        ledger.update("talk", intent_at=time.time() - 600)
+        other = client.submit(client.upload(media / "good.mp4"), client.upload(media / "good.wav"))
+        record = runner.run(ledger.get("talk")).record  # type: ignore[arg-type]
+        made = emulator.state()["tasks_created"]
+    assert record.state is JobState.DONE and record.task_id not in (None, other.task_id)
+    assert made == 2
+    assert [s[4] for s in ledger.submits()] == ["not made", "answered"]
+
+
+def test_a_task_forgotten_before_its_end_was_seen_has_its_bill_unknown(
+    media: Path, tmp_path: Path
+) -> None:
+    """A batch stopped (SIGTERM) while its task runs; the task succeeds (and bills) and the
+    service forgets it 24 hours later; the batch run again finds it UNKNOWN: the job is not
+    failed by the service but forgotten, and the summary says its bill is not known."""
+    from retalk import limits
+    from retalk.emulator import Clock
+
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    manifest = folder / "jobs.csv"
+    manifest.write_text(f"video,audio,name\n{media / 'good.mp4'},{media / 'good.wav'},talk\n")
+    ledger = Path(f"{manifest}.ledger.sqlite")
+    command = [RETALK, "batch", str(manifest), "-d", str(folder / "out"), "--no-content"]
+    clock = Clock()
+    with _emulator(tmp_path, running_s=1.5, clock=clock) as emulator:  # type: ignore[arg-type]
+        env = _env(emulator, tmp_path)
+        first = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        while _last_seen(ledger) is None and first.poll() is None:
+            time.sleep(0.02)
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 143
+        while emulator.state()["tasks"][0]["status"] != "SUCCEEDED":
+            time.sleep(0.05)
+        clock.advance(limits.TASK_RETENTION_S + 60)
+        again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        billed = emulator.state()["seconds_billed"]
+    assert billed == pytest.approx(3, abs=0.05)  # the service billed it
+    assert again.returncode == 1, again.stderr
+    summary = again.stdout.splitlines()[-1]
+    assert "1 forgotten by the service: its bill not known" in summary, summary
+    assert "failed" not in summary and "at least 0.00 s billed" in summary, summary
+    with Ledger(ledger) as opened:
+        record = opened.get("talk")
+    assert record is not None and record.state is JobState.EXPIRED
+    assert record.code == "Task.Forgotten" and record.billed is None
+
+
+def _last_seen(ledger: Path) -> str | None:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(ledger, timeout=5) as db:
+            row = db.execute("SELECT task_status FROM jobs").fetchone()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
+
+
+def test_a_wait_that_finds_its_task_forgotten_says_so(
+    media: Path, tmp_path: Path, ledger: Ledger
+) -> None:
+    """`retalk submit --wait`'s path: the task was seen running, then succeeded and was
+    forgotten before the next query: the job is forgotten (its bill not known), not failed."""
+    from retalk import limits
+    from retalk.client import Task, TaskStatus
+    from retalk.emulator import Clock
+
+    clock = Clock()
+    with (
+        _emulator(tmp_path, running_s=0.5, clock=clock) as emulator,  # type: ignore[arg-type]
+        Client(KEY, emulator.base_url, timing=FAST) as client,
+    ):
+
+        def on_task(task: Task) -> None:
+            if task.status is TaskStatus.RUNNING and not emulator.state()["tasks"][0]["forgotten"]:
+                while emulator.state()["tasks"][0]["status"] != "SUCCEEDED":
+                    time.sleep(0.02)
+                clock.advance(limits.TASK_RETENTION_S + 60)  # before the waiter looks again
+
+        runner = Runner(client, ledger, content=False)
+        outcome = runner.run(_add(ledger, _job(media), tmp_path), on_task=on_task)  # type: ignore[arg-type]
+    record = outcome.record
+    assert record.state is JobState.EXPIRED and record.code == "Task.Forgotten", record
+    assert record.billed is None and "bill" in (record.message or "")

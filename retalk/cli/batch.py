@@ -201,15 +201,19 @@ def _summary_line(summary: Summary) -> str:
         parts.append(f"{states.get('failed', 0)} failed ({by_code})")
     if states.get("uncertain"):
         parts.append(f"{states['uncertain']} uncertain")
-    if states.get("expired"):
+    if states.get("expired", 0) - summary.forgotten:
         lost = f": {summary.lost_s:.2f} s billed but not fetched" if summary.lost_s else ""
-        parts.append(f"{states['expired']} expired{lost}")
+        parts.append(f"{states['expired'] - summary.forgotten} expired{lost}")
+    if summary.forgotten:
+        bills = "its bill" if summary.forgotten == 1 else "their bills"
+        parts.append(f"{summary.forgotten} forgotten by the service: {bills} not known")
     ended = ("done", "failed", "uncertain", "expired")
     waiting = summary.jobs - sum(states.get(s, 0) for s in ended)
     if waiting:
         parts.append(f"{waiting} not finished")
+    least = "at least " if summary.forgotten else ""
     parts.append(
-        f"{summary.billed_s:.2f} s billed, {summary.cost_cny:.2f} CNY at "
+        f"{least}{summary.billed_s:.2f} s billed, {summary.cost_cny:.2f} CNY at "
         f"{limits.PRICE_CNY_PER_S:g} CNY/s"
     )
     return "; ".join(parts)
@@ -259,11 +263,14 @@ def status(manifest: str | None, ledger: str | None, fmt: str) -> None:
 
 def _what(record: Record) -> str:
     from retalk.jobs.ledger import JobState
+    from retalk.jobs.runner import FORGOTTEN
 
     state = record.state
     if state is JobState.DONE:
         return f"{record.result} ({record.billed or 0:.2f} s billed)"
     if state in (JobState.FAILED, JobState.UNCERTAIN):
+        return f"{record.code}: {record.message}"
+    if state is JobState.EXPIRED and record.code == FORGOTTEN:
         return f"{record.code}: {record.message}"
     if state is JobState.EXPIRED:
         return f"the result expired at {_utc(record.expired_at)}"

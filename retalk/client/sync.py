@@ -67,6 +67,11 @@ class Client:
             follow_redirects=True,
         )
 
+    @property
+    def timing(self) -> Timing:
+        """The timeouts and deadlines this client keeps to."""
+        return self._core.timing
+
     def __enter__(self) -> Client:
         return self
 

@@ -2,11 +2,10 @@
 
 The service has no idempotency key: a submit sent again after a lost answer may make a second
 task, and bill it. So a lost answer is never followed by another submit blindly: the tasks
-submitted in the attempt's time window (from its intent, recorded before the request left, to
-now, each widened by `CLOCK_MARGIN_S` for the skew between this machine's clock and the
-service's) are listed, those the ledger knows are set aside, and then:
+submitted in the attempt's time window are listed, those any retalk ledger knows (the user-level
+registry) are set aside, and then:
 
-- exactly one is left: it is the attempt's task, adopted;
+- exactly one is left: it is taken for the attempt's task, adopted;
 - none is left, once `SUBMIT_SETTLE_S` have passed since the intent: the request never made a
   task. The service makes the task before it answers (the task id is in the answer) and lists
   it from then on; a request still on its way, or still being handled when the answer was given
@@ -16,10 +15,24 @@ service's) are listed, those the ledger knows are set aside, and then:
 - more than one: which is the job's cannot be told; the job is `uncertain`, left for the user
   (`--resubmit` accepts a possible duplicate).
 
-The service writes `submit_time` in its own clock and zone, which it does not name: a time is
-taken to be in the window when its reading in UTC, in this machine's zone or in China Standard
-Time (UTC+8, the mainland region's) falls in it. A wider window can only find more tasks, and
-so make a job uncertain, never adopt a wrong one.
+The window is the attempt's: from its intent (recorded before the request left) to the longest
+the attempt could have lasted (`attempt_end`: the client's deadline for a call, or the settle
+time if longer), each end widened by `CLOCK_MARGIN_S` for the skew between this machine's clock
+and the service's; never "until now", which would take in tasks made long after the attempt
+ended. The service writes `submit_time` in its own clock and zone, which it does not name: a
+time is taken to be in the window when its reading in UTC, in this machine's zone or in China
+Standard Time (UTC+8, the mainland region's) falls in it.
+
+What is and is not guaranteed. The service's list does not say who submitted a task or with
+which inputs, so a task of the same account that no retalk ledger knows (another machine,
+another tool, the console) submitted within the window looks like the attempt's own. A wider
+window can only find more tasks, and so make a job uncertain rather than adopt. When the
+attempt made no task and exactly one such foreign task is in the window, it is adopted at
+first; once it has a result, its billed length (`usage.video_duration`) is checked against the
+job's forecast (the preflight's `output_duration`, within `limits.JOB_LENGTH_TOLERANCE_S`,
+`same_length`): a different length proves it is not the job's, and the job becomes uncertain,
+nothing saved and the task set aside for good. A foreign task of the same length (or of a job
+with no forecast, such as one never checked) cannot be told apart, and is taken as the job's.
 """
 
 from __future__ import annotations
@@ -113,10 +126,26 @@ def window_tasks(client: Client, start: float, end: float) -> tuple[list[Task], 
     return found, False
 
 
+def attempt_end(intent: float, deadline: float, settle: float = SUBMIT_SETTLE_S) -> float:
+    """The latest an attempt whose intent was recorded at `intent` can have made its task: the
+    client gives up on a call after `deadline` seconds, and a request held on its way lands
+    within `settle`."""
+    return intent + max(deadline, settle)
+
+
+def same_length(billed: float | None, forecast: float | None) -> bool:
+    """Whether a task's billed length can be the job's forecast output length (within the
+    preflight's `limits.JOB_LENGTH_TOLERANCE_S`); either unknown: it cannot be told."""
+    if billed is None or forecast is None:
+        return True
+    return abs(billed - forecast) <= limits.JOB_LENGTH_TOLERANCE_S
+
+
 def look_up(client: Client, since: float, known: set[str], until: float | None = None) -> Lookup:
-    """The lost submit's task, sent at or after `since`, among the tasks not in `known`. A
-    list that ran out of pages before the window's start cannot say that no task was made:
-    it counts as a task not found (the job is then uncertain, never sent again)."""
+    """The lost submit's task, sent between `since` and `until` (default: now; a caller that
+    knows how long the attempt could last gives `attempt_end`), among the tasks not in
+    `known`. A list that ran out of pages before the window's start cannot say that no task
+    was made: it counts as a task not found (the job is then uncertain, never sent again)."""
     end = until if until is not None else time.time()
     tasks, complete = window_tasks(client, since, end)
     unknown = tuple(dict.fromkeys(t.task_id for t in tasks if t.task_id not in known))

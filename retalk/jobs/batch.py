@@ -29,7 +29,7 @@ from retalk.job import Job
 from retalk.jobs.events import Listener, State, Step, ignore
 from retalk.jobs.identity import job_key
 from retalk.jobs.ledger import JobState, Ledger, Record
-from retalk.jobs.runner import Runner
+from retalk.jobs.runner import FORGOTTEN, Runner
 from retalk.policy import SERVICE, Policy
 
 if TYPE_CHECKING:
@@ -49,10 +49,13 @@ class Summary:
     """Failed jobs by code."""
     billed_s: float
     """Seconds billed, every job whose task billed (`usage.video_duration` known) together,
-    expired ones included."""
+    expired ones included; a task forgotten before its end was seen adds nothing (`forgotten`)."""
     jobs: int
     lost_s: float = 0.0
     """Of `billed_s`, the seconds of expired jobs: billed, and their results not fetched."""
+    forgotten: int = 0
+    """Of the expired jobs, those whose task the service forgot before its end was seen: what
+    they billed is not known, and not in `billed_s`."""
 
     @property
     def cost_cny(self) -> float:
@@ -72,6 +75,7 @@ class Summary:
             "failed": self.failed,
             "billed_s": round(self.billed_s, 3),
             "billed_not_fetched_s": round(self.lost_s, 3),
+            "bill_unknown": self.forgotten,
             "cost_cny": round(self.cost_cny, 2),
             "price_cny_per_s": limits.PRICE_CNY_PER_S,
         }
@@ -84,7 +88,8 @@ def summarize(records: Iterable[Record]) -> Summary:
     failed = Counter(r.code or "?" for r in records if r.state is JobState.FAILED)
     billed = sum(r.billed or 0.0 for r in records)
     lost = sum(r.billed or 0.0 for r in records if r.state is JobState.EXPIRED)
-    return Summary(dict(states), dict(failed), billed, len(records), lost)
+    forgotten = sum(r.state is JobState.EXPIRED and r.code == FORGOTTEN for r in records)
+    return Summary(dict(states), dict(failed), billed, len(records), lost, forgotten)
 
 
 @dataclass

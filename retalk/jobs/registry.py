@@ -58,6 +58,11 @@ class Registry:
             (task_id, key, time.time(), ledger),
         )
 
+    def disown(self, task_id: str) -> None:
+        """A task taken for a job's and found not to be (another client's): it stays known, so
+        that no lookup takes it again, but no job's identity leads to it."""
+        self._db.execute("UPDATE tasks SET key = '' WHERE task_id = ?", (task_id,))
+
     def task_ids(self) -> set[str]:
         """Every task id known."""
         return {row[0] for row in self._db.execute("SELECT task_id FROM tasks")}

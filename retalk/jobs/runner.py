@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from retalk import limits
 from retalk.job import Job, is_url
-from retalk.jobs.adopt import SUBMIT_SETTLE_S, look_up
+from retalk.jobs.adopt import SUBMIT_SETTLE_S, attempt_end, look_up, same_length
 from retalk.jobs.events import Event, Listener, State, Step, ignore
 from retalk.jobs.gate import Verdict, gate
 from retalk.jobs.ledger import JobState, Ledger, Record
@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 UPLOAD_MARGIN_S = limits.TASK_TIMEOUT_S
 """An upload is redone when it has less than this left to live: a submitted task may wait and
 run for up to 3 hours, and the service fetches its inputs when it runs."""
+FORGOTTEN = "Task.Forgotten"
+"""The code of an expired job whose task the service forgot (24 hours after its end) before a
+run saw it end: its result and its bill are not known."""
+NOT_THIS_JOBS = "Submit.NotThisJob"
+"""The code of an uncertain job whose adopted task turned out to be another's."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ class Runner:
         self.emit(name, Step.CHECK, State.STARTED)
         verdict = gate(record.job, self.policy, self.content)
         elapsed = time.monotonic() - started
-        summary = verdict.summary(self.force)
+        summary = {**verdict.summary(self.force), **_forecast(verdict)}
         if verdict.pointers:
             paths = ", ".join(f.path for f in verdict.pointers)
             message = f"{paths}: a Git LFS pointer, not the file: run `git lfs pull` first"
@@ -229,13 +234,14 @@ class Runner:
         name = record.name
         self.emit(name, Step.ADOPT, State.STARTED)
         since = record.intent_at if record.intent_at is not None else time.time()
-        lookup = look_up(self.client, since, self.ledger.known_task_ids())
+        until = attempt_end(since, self.client.timing.deadline, self.settle)
+        lookup = look_up(self.client, since, self.ledger.known_task_ids(), until)
         wait = since + self.settle - time.time()
         if not lookup.made and wait > 0:
             # Too soon for an empty list to prove anything: the request may still make its task.
             self.emit(name, Step.ADOPT, State.PROGRESS, f"looking again in {wait:.0f} s")
             time.sleep(wait)
-            lookup = look_up(self.client, since, self.ledger.known_task_ids())
+            lookup = look_up(self.client, since, self.ledger.known_task_ids(), until)
         if lookup.task_id is not None:
             self.emit(name, Step.ADOPT, State.DONE, lookup.task_id)
             return self.ledger.submitted(name, lookup.task_id, outcome="adopted")
@@ -280,22 +286,21 @@ class Runner:
 
     def seen(self, record: Record, task: Task) -> Record:
         """Record what a query of the job's task said: a failure fails the job, with its code;
-        a task the service no longer knows is expired when it had ended, failed otherwise."""
+        an adopted task whose billed length is not the job's forecast is not the job's (the job
+        is uncertain); a task the service no longer knows is `forgotten`."""
         from retalk.client import TaskStatus
 
         name = record.name
         if task.status is TaskStatus.SUCCEEDED:
+            if not self._may_be_ours(record, task):
+                return self._not_ours(record, task)
             ended = record.ended_at or _end_time(task) or time.time()
             billed = task.usage.video_duration  # billed now, whether or not it is fetched
             return self.ledger.update(
                 name, task_status=task.status.value, ended_at=ended, billed=billed
             )
         if task.status is TaskStatus.UNKNOWN:
-            submitted = record.submitted_at or time.time()
-            if record.ended_at is not None or time.time() - submitted > limits.TASK_RETENTION_S:
-                return self._expired(record, "the service has forgotten the task (24 hours)")
-            self.emit(name, Step.WAIT, State.FAILED, "the service does not know the task")
-            return self._failed(record, "UNKNOWN", "the service does not know the task")
+            return self.forgotten(record)
         if task.status.finished:
             code = task.code or task.status.value
             self.emit(name, Step.WAIT, State.FAILED, f"{code}: {task.message or ''}")
@@ -304,6 +309,30 @@ class Runner:
             self.emit(name, Step.WAIT, State.PROGRESS, f"{record.task_id}: {task.status.value}")
             return self.ledger.update(name, task_status=task.status.value)
         return record
+
+    def forgotten(self, record: Record) -> Record:
+        """The service answers UNKNOWN for the job's task: it made the task (its id came from
+        the service) and has forgotten it, 24 hours after its end. Seen ended, its bill is
+        known and its result lost (`expired`); seen queued or running only (or submitted over
+        24 hours ago), whether it succeeded and what it billed are not known (`expired`,
+        `FORGOTTEN`, nothing billed recorded); never seen at all, the service does not know it
+        (failed)."""
+        name = record.name
+        if record.ended_at is not None:
+            return self._expired(record, "the service has forgotten the task (24 hours)")
+        submitted = record.submitted_at or time.time()
+        if record.task_status is not None or time.time() - submitted > limits.TASK_RETENTION_S:
+            why = (
+                f"the service forgot task {record.task_id} (24 hours after its end) before this "
+                "run saw it end: its result and its bill are not known"
+            )
+            self.emit(name, Step.WAIT, State.FAILED, why)
+            return self.ledger.update(
+                name, state=JobState.EXPIRED, expired_at=time.time(), code=FORGOTTEN,
+                message=why, billed=None,
+            )  # fmt: skip
+        self.emit(name, Step.WAIT, State.FAILED, "the service does not know the task")
+        return self._failed(record, "UNKNOWN", "the service does not know the task")
 
     def fetch(self, record: Record, task: Task) -> Record:
         """Download the result beside its target (resumed after a kill), verify it, and give
@@ -385,17 +414,69 @@ class Runner:
         began = time.monotonic()
         self.emit(record.name, Step.WAIT, State.STARTED, record.task_id)
         try:
-            task = self.client.wait(record.task_id, timeout=timeout, on_update=on_task)
+            task = self.client.wait(
+                record.task_id, timeout=timeout, on_update=self._watch(record.name, on_task)
+            )
         except TaskFailed as failed:
-            record = self.seen(record, failed.task)
+            record = self.seen(self._current(record), failed.task)
             return Outcome(record, verdict, failed.task)
         self.emit(record.name, Step.WAIT, State.DONE, elapsed=time.monotonic() - began)
-        record = self.seen(record, task)
+        record = self.seen(self._current(record), task)
+        if record.state is not JobState.SUBMITTED:
+            return Outcome(record, verdict, task)
         record = self.fetch(record, task)
         saved = Path(record.result) if record.state is JobState.DONE and record.result else None
         return Outcome(record, verdict, task, saved)
 
     # Helpers.
+    def _watch(self, name: str, then: Callable[[Task], None] | None) -> Callable[[Task], None]:
+        """A wait's listener that records each new status of the task (so that a task later
+        forgotten is known to have been made and seen), then tells `then`."""
+
+        def update(task: Task) -> None:
+            record = self.ledger.get(name)
+            unfinished = not task.status.finished
+            if record is not None and unfinished and record.task_status != task.status.value:
+                self.ledger.update(name, task_status=task.status.value)
+            if then is not None:
+                then(task)
+
+        return update
+
+    def _current(self, record: Record) -> Record:
+        return self.ledger.get(record.name) or record
+
+    def _may_be_ours(self, record: Record, task: Task) -> bool:
+        """Whether the task can be the job's: a task adopted after a lost answer must have the
+        billed length the job's preflight forecast (`retalk.jobs.adopt.same_length`)."""
+        if not self._adopted(record):
+            return True
+        return same_length(task.usage.video_duration, _forecast_of(record))
+
+    def _adopted(self, record: Record) -> bool:
+        """Whether the job's task was taken from the task list after a lost answer."""
+        attempts = [s for s in self.ledger.submits() if s[0] == record.name]
+        return bool(attempts) and attempts[-1][3:] == (record.task_id, "adopted")
+
+    def _not_ours(self, record: Record, task: Task) -> Record:
+        """The adopted task is another's: the job becomes uncertain, nothing of the task kept
+        as its own, and the task remembered as not the job's (no lookup adopts it again)."""
+        billed, forecast = task.usage.video_duration, _forecast_of(record)
+        said = (
+            f"task {task.task_id}, taken for this job's lost submit, made {billed:.2f} s of "
+            f"video where this job's is {forecast:.2f} s: it is another's task, and nothing "
+            "was saved; whether this job's submit made a task is not known: --resubmit "
+            "submits it again (a possible duplicate)"
+        )
+        self.ledger.settle_attempt(record.name, "not this job's")
+        self.ledger.registry.disown(task.task_id)
+        self.answers.pop(record.name, None)
+        self.emit(record.name, Step.ADOPT, State.FAILED, said)
+        return self.ledger.update(
+            record.name, state=JobState.UNCERTAIN, task_id=None, task_status=None,
+            ended_at=None, billed=None, code=NOT_THIS_JOBS, message=said,
+        )  # fmt: skip
+
     def _failed(self, record: Record, code: str, message: str, **more: Any) -> Record:
         return self.ledger.update(
             record.name, state=JobState.FAILED, code=code, message=message, **more
@@ -463,6 +544,19 @@ def _safe(text: str) -> str:
     from retalk.client.core import safe_name
 
     return safe_name(text)
+
+
+def _forecast(verdict: Verdict) -> dict[str, float]:
+    """The preflight's forecast of the output's length (seconds), for the ledger's verdict."""
+    job = verdict.report.job or {}
+    length = job.get("output_duration")
+    return {"output_s": float(length)} if isinstance(length, int | float) else {}
+
+
+def _forecast_of(record: Record) -> float | None:
+    """The job's forecast output length, as its checked verdict recorded it."""
+    length = (record.verdict or {}).get("output_s")
+    return float(length) if isinstance(length, int | float) else None
 
 
 def _end_time(task: Task) -> float | None:
