@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from retalk.emulator import Emulator
+from retalk.jobs.ledger import Ledger
 from tests.support import drain, media_duration, service_env
 
 KEY = "sk-retalk-batch-93d1"
@@ -85,8 +86,9 @@ def _kill_when(
 
 
 def _states(ledger: Path) -> dict[str, str]:
+    # Read-only: a ledger not made yet must stay unmade (an empty file is refused as one).
     try:
-        with sqlite3.connect(ledger, timeout=5) as db:
+        with sqlite3.connect(f"{ledger.absolute().as_uri()}?mode=ro", uri=True, timeout=5) as db:
             return dict(db.execute("SELECT name, state FROM jobs").fetchall())
     except sqlite3.Error:
         return {}
@@ -308,6 +310,8 @@ def test_batch_status_reads_the_ledger_only(clip: tuple[Path, Path], tmp_path: P
         ("h.csv", "video,audio,ref,query_face_threshold\nv.mp4,a.wav,r.png,300\n",
          "h.csv line 2, column query_face_threshold: query_face_threshold must be 120 to 200"),
         ("i.csv", "", "i.csv: no jobs in it"),
+        ("j.csv", f"video,audio,name\nv.mp4,a.wav,{'n' * 101}\n",
+         "j.csv line 2, column name: a name of 100 characters at most"),
     ],
 )  # fmt: skip
 def test_a_wrong_manifest_is_one_line_and_exit_2(
@@ -420,7 +424,6 @@ def test_the_progress_line_fits_the_terminal(clip: tuple[Path, Path], tmp_path: 
 
 def test_batch_status_says_when_a_task_was_last_seen(tmp_path: Path, run) -> None:
     from retalk.job import Job
-    from retalk.jobs.ledger import Ledger
 
     path = tmp_path / "jobs.csv.ledger.sqlite"
     with Ledger(path) as ledger:
@@ -447,3 +450,158 @@ def test_a_file_used_by_several_jobs_is_uploaded_once(
     with sqlite3.connect(f"{manifest}.ledger.sqlite") as db:
         urls = {row[0] for row in db.execute("SELECT urls FROM jobs")}
     assert len(urls) == 1
+
+
+def _hold(ledger: Path) -> Ledger:
+    """The ledger made and locked by this process, as a batch running on it would hold it."""
+    from retalk.jobs.registry import Registry
+
+    held = Ledger(ledger, Registry(ledger.with_name("tasks.sqlite")))
+    held.lock()
+    return held
+
+
+@pytest.mark.parametrize("link", [os.symlink, os.link])
+def test_a_linked_ledger_is_refused_while_a_batch_holds_it(
+    run, clip: tuple[Path, Path], tmp_path: Path, link: Callable[[Path, Path], None]
+) -> None:
+    manifest = _manifest(tmp_path / "batch", clip, 1)
+    ledger = Path(f"{manifest}.ledger.sqlite")
+    held = _hold(ledger)
+    other = tmp_path / "other.sqlite"
+    link(ledger, other)
+    second = run(*_batch(manifest)[1:], "--ledger", str(other))
+    assert second.returncode == 3 and second.stdout == "", second.stderr
+    assert second.stderr == (
+        f"retalk: another batch is running on the ledger {other}: wait for it to end "
+        "(`retalk batch status` shows where it is)\n"
+    )
+    held.close()
+
+
+def test_an_inconsistent_ledger_is_repaired_or_its_job_failed_in_seconds(
+    clip: tuple[Path, Path], tmp_path: Path
+) -> None:
+    manifest = _manifest(tmp_path / "batch", clip, 2, named=True)
+    ledger = Path(f"{manifest}.ledger.sqlite")
+    with Emulator(api_key=KEY, pending_s=0.0, running_s=0.0, storage=tmp_path / "emu") as emulator:
+        env = _env(emulator)
+        first = subprocess.run(_batch(manifest), env=env, capture_output=True, text=True)
+        assert first.returncode == 0, first.stderr
+        # As two batches on one ledger left it: `checked` with a task id (the task made),
+        # `checked` with its uploads and no task (its submit not made).
+        with sqlite3.connect(ledger) as db:
+            db.execute("UPDATE jobs SET state = 'checked', result = NULL WHERE name = 'talk'")
+            db.execute("UPDATE jobs SET state = 'checked', task_id = NULL WHERE name = 'job 01'")
+        again = subprocess.run(
+            _batch(manifest), env=env, capture_output=True, text=True, timeout=30
+        )
+        created = emulator.state()["tasks_created"]
+    assert again.returncode == 0, again.stderr
+    assert _states(ledger) == {"talk": "done", "job 01": "done"}
+    assert created == 3  # talk's task followed, not paid again; job 01 submitted once more
+    assert "followed, not submitted again" in again.stderr
+
+
+def test_a_long_job_name_or_task_id_makes_short_file_names() -> None:
+    from retalk.jobs.batch import MAX_STEM_BYTES, _file_stem
+    from retalk.jobs.runner import _safe
+
+    long = _file_stem("n" * 230)
+    assert len(long.encode()) <= MAX_STEM_BYTES and long != _file_stem("n" * 231)
+    cjk = _file_stem("会議の録画" * 30)
+    assert len(cjk.encode()) <= MAX_STEM_BYTES and cjk.startswith("会議の録画")
+    assert _file_stem("会議 1/2") == "会議_1_2" and _file_stem("../..") == "file"
+    assert len(_safe("t" * 200_000)) <= 64 and _safe("a-task-id") == "a-task-id"
+
+
+def test_a_result_that_cannot_be_saved_leaves_its_job_and_the_batch_goes_on(
+    clip: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from retalk.jobs.manifest import read_manifest
+    from retalk.jobs.registry import Registry
+
+    manifest = _manifest(tmp_path / "batch", clip, 2, named=True)
+    ledger = Path(f"{manifest}.ledger.sqlite")
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    first = read_manifest(manifest)[0]
+    with Ledger(ledger, Registry(tmp_path / "tasks.sqlite")) as opened:
+        opened.add(first.name or "", "k", first, str(blocked / "talk.mp4"))
+    with Emulator(api_key=KEY, pending_s=0.0, running_s=0.0, storage=tmp_path / "emu") as emulator:
+        done = subprocess.run(
+            _batch(manifest), env=_env(emulator), capture_output=True, text=True, timeout=60
+        )
+        created = emulator.state()["tasks_created"]
+    assert done.returncode == 1, done.stderr
+    assert _states(ledger) == {"talk": "submitted", "job 01": "done"}
+    assert created == 2
+    assert "retalk: talk: download: cannot save the result: " in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_fifo_input_fails_its_job_and_ctrl_c_ends_a_batch(
+    clip: tuple[Path, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "batch"
+    manifest = _manifest(folder, clip, 2)
+    os.mkfifo(folder / "ff.wav")
+    manifest.write_text("video,audio,name\ntalk.mp4,ff.wav,fifo\ntalk.mp4,talk.wav,ok\n")
+    ledger = Path(f"{manifest}.ledger.sqlite")
+    with Emulator(api_key=KEY, pending_s=0.0, running_s=0.0, storage=tmp_path / "emu") as emulator:
+        env = _env(emulator)
+        done = subprocess.run(_batch(manifest), env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert _states(ledger) == {"fifo": "failed", "ok": "done"}
+    assert "retalk: fifo: check: File.Unreadable: " in done.stderr, done.stderr
+    # Ctrl-C while a task runs: 130.
+    (folder / "ff.wav").unlink()
+    manifest.write_text("video,audio,name\ntalk.mp4,talk.wav,slow\n")
+    with Emulator(api_key=KEY, pending_s=0.0, running_s=30, storage=tmp_path / "emu2") as emulator:
+        process = subprocess.Popen(
+            _batch(manifest), env=_env(emulator), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        while _states(ledger).get("slow") != "submitted":
+            assert process.poll() is None
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 130, err
+    assert b"Traceback" not in err
+
+
+def test_a_ledger_in_no_folder_or_empty_is_refused(
+    run, clip: tuple[Path, Path], tmp_path: Path
+) -> None:
+    manifest = _manifest(tmp_path / "batch", clip, 1)
+    missing = tmp_path / "nonexist" / "dir" / "l.sqlite"
+    typo = run(*_batch(manifest)[1:], "--ledger", str(missing))
+    assert typo.returncode == 2 and not missing.parent.parent.exists(), typo.stderr
+    assert typo.stderr == f"retalk: --ledger {missing}: no folder {missing.parent}\n"
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+    refused = run(*_batch(manifest)[1:], "--ledger", str(empty))
+    assert refused.returncode == 3 and empty.stat().st_size == 0, refused.stderr
+    assert refused.stderr == (f"retalk: {empty} is empty: not a ledger; remove it to start over\n")
+
+
+def test_batch_status_only_reads_and_needs_no_registry(tmp_path: Path, run) -> None:
+    from retalk.job import Job
+    from retalk.jobs.registry import Registry
+
+    path = tmp_path / "jobs.csv.ledger.sqlite"
+    with Ledger(path, Registry(tmp_path / "tasks.sqlite")) as ledger:
+        ledger.add("talk", "k", Job("v.mp4", "a.wav", name="talk"), str(tmp_path / "talk.mp4"))
+
+    def files() -> list[str]:  # SQLite's -wal and -shm aside: a reader of WAL may make them
+        return sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm")))
+
+    before = files(), path.stat().st_mtime_ns, path.read_bytes()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    env = {**os.environ, "RETALK_STATE_DIR": str(blocked / "state")}  # cannot be made
+    shown = run("batch", "status", "--ledger", str(path), env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("talk  new")
+    blocked.unlink()
+    assert (files(), path.stat().st_mtime_ns, path.read_bytes()) == before

@@ -56,6 +56,13 @@ def _ledger_for(manifest: str, ledger: str | None) -> Path:
     return Path(ledger) if ledger else Path(f"{manifest}.ledger.sqlite")
 
 
+def _folder_of(line: EventLine, ledger: str | None) -> None:
+    """An explicit --ledger's folder must be there: made silently, a typo in it would be a new
+    ledger, and every job run (and paid) again."""
+    if ledger is not None and not Path(ledger).absolute().parent.is_dir():
+        _fail(line, f"--ledger {ledger}: no folder {Path(ledger).parent}", EXIT_USAGE)
+
+
 @batch.command("run")
 @click.argument("manifest", type=click.Path(path_type=str, readable=False))
 @click.option(
@@ -108,6 +115,7 @@ def run(
     except ManifestError as error:
         _fail(line, str(error), EXIT_USAGE)
     policy = policy_or_exit(config, strict=strict)
+    _folder_of(line, ledger)
     path = _ledger_for(manifest, ledger)
     try:
         opened = Ledger(path)
@@ -242,7 +250,7 @@ def status(manifest: str | None, ledger: str | None, fmt: str) -> None:
     if not path.is_file():
         _fail(line, f"no ledger at {path}: the batch has not run", EXIT_USAGE)
     try:
-        with Ledger(path) as opened:
+        with Ledger(path, readonly=True) as opened:
             records = opened.records()
     except LedgerError as error:
         _fail(line, str(error), EXIT_ENVIRONMENT)

@@ -4,7 +4,11 @@ Each job's state lives in the ledger, so a batch killed at any point is resumed 
 again: a job found `submitting` is looked up in the task list (adopted, or submitted again when
 no task was made, or left uncertain); no job with a task id is submitted again; uploads too old
 for a task to run on are redone; results not fetched are fetched (an expired link makes the job
-`expired`, never a saved file); done, failed and uncertain jobs are left as they are.
+`expired`, never a saved file); done, failed and uncertain jobs are left as they are. A ledger
+left inconsistent (a job waiting to be submitted that has a task id, one submitted without) is
+repaired or the job failed, and a job that makes no progress is failed with a message: no
+ledger makes a batch spin or wait for ever. A result that cannot be saved (a full disk, a folder
+that cannot be written) is told and left for the next run; the other jobs go on.
 
 The quotas (`retalk.limits`): submits are spaced by the per-second limit; at most
 `max_in_flight` tasks are unfinished at once; the in-flight tasks are polled with one list call
@@ -17,6 +21,8 @@ while the next job is checked and uploaded.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -37,6 +43,10 @@ if TYPE_CHECKING:
 
 MAX_IN_FLIGHT = 2
 """Unfinished tasks at once, by default (see the module's note)."""
+MAX_STEM_BYTES = 80
+"""A result's file name, before `.mp4`, at most (UTF-8 bytes): a longer one is cut and ends
+with a hash of the job's name, so that its temporary and numbered names fit too."""
+_WAITING = (JobState.NEW, JobState.CHECKED, JobState.UPLOADED)
 
 
 @dataclass(frozen=True)
@@ -140,6 +150,8 @@ class Batch:
         self.queries = _Pace(limits.QUERIES_PER_S)
         self.peak_in_flight = 0
         """The most unfinished tasks seen at once."""
+        self.unsaved: set[str] = set()
+        """Jobs whose result could not be saved in this run: left for the next."""
 
     def emit(self, name: str, step: Step, state: State, detail: str = "") -> None:
         """Tell the listener."""
@@ -163,8 +175,28 @@ class Batch:
                 )
             elif self.resubmit and record.state in (JobState.UNCERTAIN, JobState.FAILED):
                 record = self.ledger.update(job.name, state=JobState.NEW, task_id=None)
-            records.append(record)
+            records.append(self._consistent(record))
         return records
+
+    def _consistent(self, record: Record) -> Record:
+        """The row, repaired when the ledger contradicts itself (two writers, a hand edit): a
+        job waiting to be submitted that has a task id is that task's (followed, not paid
+        again); a submitted one without a task id is failed, for the user to decide."""
+        if record.state in _WAITING and record.task_id is not None:
+            said = f"the ledger has its task {record.task_id}: followed, not submitted again"
+            self.emit(record.name, Step.ADOPT, State.WARNING, said)
+            return self.ledger.update(record.name, state=JobState.SUBMITTED)
+        if record.state is JobState.SUBMITTED and record.task_id is None:
+            return self._stuck(record, "the ledger has it submitted, without a task id")
+        return record
+
+    def _stuck(self, record: Record, why: str) -> Record:
+        """Fail a job the ledger cannot take further, saying why."""
+        said = f"{why}: --resubmit runs it again (it may then be paid twice)"
+        self.emit(record.name, Step.SUBMIT, State.FAILED, said)
+        return self.ledger.update(
+            record.name, state=JobState.FAILED, code="Ledger.Inconsistent", message=said
+        )
 
     def run(self) -> Summary:
         """Run every job as far as it goes; the summary of the ledger's jobs at the end."""
@@ -176,13 +208,13 @@ class Batch:
         for record in self._records(names, JobState.SUBMITTING):
             self.runner.resolve(record)
         while True:
-            records = [r for r in map(self.ledger.get, names) if r is not None]
-            in_flight = [r for r in records if r.state is JobState.SUBMITTED]
+            in_flight = self._in_flight(names)
             self.peak_in_flight = max(self.peak_in_flight, len(in_flight))
             if in_flight:
                 self._poll(in_flight)
-            in_flight = self._records(names, JobState.SUBMITTED)
-            waiting = self._records(names, JobState.NEW, JobState.CHECKED, JobState.UPLOADED)
+            in_flight = self._in_flight(names)
+            waiting = [self._consistent(r) for r in self._records(names, *_WAITING)]
+            waiting = [r for r in waiting if r.state in _WAITING]
             if not in_flight and not waiting:
                 break
             if waiting and len(in_flight) < self.max_in_flight:
@@ -214,8 +246,12 @@ class Batch:
                 return self.runner.adopt_known(record, known)
         if record.state is JobState.NEW:
             record, _ = self.runner.check(record)
+        before = record.state
         if record.state in (JobState.CHECKED, JobState.UPLOADED):
             record = self.runner.upload(record)
+        if record.state is before and before is not JobState.UPLOADED:
+            # Nothing moved it: going round again would spin for ever.
+            return self._stuck(record, f"it stays {before.value}: nothing takes it further")
         return record
 
     def _poll(self, in_flight: list[Record]) -> None:
@@ -246,13 +282,35 @@ class Batch:
             self.ledger.update(
                 record.name, state=JobState.FAILED, code="Result.Invalid", message=str(error)
             )
+        except OSError as error:
+            # This job's result alone: the others go on; the next run fetches it again.
+            where = f"{error.filename}: " if error.filename else ""
+            said = f"cannot save the result: {where}{error.strerror or error}"
+            self.emit(record.name, Step.DOWNLOAD, State.FAILED, f"{said}; the next run retries")
+            self.ledger.update(record.name, code="Result.NotSaved", message=said)
+            self.unsaved.add(record.name)
+
+    def _in_flight(self, names: list[str]) -> list[Record]:
+        """The submitted jobs this run still follows (not those whose result it could not
+        save)."""
+        found = self._records(names, JobState.SUBMITTED)
+        return [r for r in found if r.name not in self.unsaved]
 
     def _records(self, names: list[str], *states: JobState) -> list[Record]:
         found = [r for r in map(self.ledger.get, names) if r is not None]
         return [r for r in found if not states or r.state in states]
 
 
-def _file_stem(name: str) -> str:
-    from retalk.client.core import safe_name
+_UNSAFE = re.compile(r"[^\w.-]+")
 
-    return safe_name(name)
+
+def _file_stem(name: str) -> str:
+    """A job's name as a file name: letters and digits of any script, `.`, `-`, `_`; the rest
+    `_`; cut to `MAX_STEM_BYTES`, with a hash of the whole name when cut."""
+    cleaned = _UNSAFE.sub("_", name).strip("._") or "file"
+    if len(cleaned.encode()) <= MAX_STEM_BYTES:
+        return cleaned
+    tag = hashlib.sha256(name.encode()).hexdigest()[:12]
+    room = MAX_STEM_BYTES - len(tag) - 1
+    cut = cleaned.encode()[:room].decode(errors="ignore").rstrip("._")
+    return f"{cut}-{tag}"

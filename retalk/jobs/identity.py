@@ -8,14 +8,17 @@ import hashlib
 import json
 
 from retalk.job import Job, is_url
+from retalk.preflight.source import open_regular
 
 _CHUNK = 1 << 20
 
 
 def file_digest(path: str) -> str:
-    """SHA-256 of a file's bytes (0.3 s for 300 MiB)."""
+    """SHA-256 of a file's bytes (0.3 s for 300 MiB). OSError (`NotRegularFile`) for anything but
+    a regular file."""
     digest = hashlib.sha256()
-    with open(path, "rb") as stream:
+    fd, _ = open_regular(path)  # a pipe or a device refused, never waited on
+    with open(fd, "rb") as stream:
         while chunk := stream.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()

@@ -6,7 +6,9 @@ Every change is one transaction (`BEGIN IMMEDIATE`), in WAL mode with a busy tim
 intent of a submit (`submitting`, with its time and attempt number) is committed before the
 request leaves; the task id after the answer: a job found `submitting` was perhaps submitted,
 and is looked up (`retalk.jobs.adopt`) rather than sent again. A batch holds an exclusive lock
-on the ledger (`lock`); a second one on the same ledger is refused (`LedgerBusy`).
+on the ledger file itself (`lock`: any path to it, a symbolic or hard link, is the same file); a
+second one on the same ledger is refused (`LedgerBusy`). `batch status` opens it read-only
+(`readonly`), with no task registry.
 """
 
 from __future__ import annotations
@@ -180,37 +182,55 @@ def job_from_json(text: str) -> Job:
     return Job(data["video"], data["audio"], data.get("ref"), parameters, data.get("name"))
 
 
-class Ledger:
-    """A ledger file, opened (and made, with its folder, when missing)."""
+class _NoRegistry(Registry):
+    """The registry of a ledger opened read-only: none (nothing is recorded)."""
 
-    def __init__(self, path: str | os.PathLike[str], registry: Registry | None = None) -> None:
+    def __init__(self) -> None:
+        pass
+
+    def close(self) -> None:
+        """Nothing to let go."""
+
+    def task_ids(self) -> set[str]:
+        """None known."""
+        return set()
+
+
+class Ledger:
+    """A ledger file, opened (and made, with its folder, when missing); or, `readonly`, only
+    read (never made, never written, no task registry)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        registry: Registry | None = None,
+        *,
+        readonly: bool = False,
+    ) -> None:
         self.path = Path(path)
         self._lock_fd: int | None = None
+        _refuse_empty(self.path)
+        if readonly:
+            registry = _NoRegistry()
         self.registry = registry if registry is not None else Registry()
         """Every task id retalk received, of any ledger (`retalk.jobs.registry`)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
-            )
+            self._db = _connect(self.path, readonly)
         except (OSError, sqlite3.Error) as error:
             self.registry.close()
             raise LedgerError(f"cannot open the ledger {self.path}: {error}") from None
         try:
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if readonly:
+                self._check_schema(self._db)
+                return
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             with self._write() as db:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     db.execute(statement)
-                row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-                if row is None:
+                if self._check_schema(db) is None:
                     db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-                elif row[0] != str(SCHEMA_VERSION):
-                    raise LedgerError(
-                        f"the ledger {self.path} is of schema {row[0]}; this retalk reads "
-                        f"schema {SCHEMA_VERSION}"
-                    )
         except sqlite3.DatabaseError as error:
             self._db.close()
             self.registry.close()
@@ -220,10 +240,21 @@ class Ledger:
             self.registry.close()
             raise
 
+    def _check_schema(self, db: sqlite3.Connection) -> str | None:
+        """The ledger's schema (None when it has none yet); LedgerError when it is not ours."""
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if row is not None and row[0] != str(SCHEMA_VERSION):
+            raise LedgerError(
+                f"the ledger {self.path} is of schema {row[0]}; this retalk reads "
+                f"schema {SCHEMA_VERSION}"
+            )
+        return None if row is None else str(row[0])
+
     def close(self) -> None:
         """Let the file (and its lock) go."""
-        self.unlock()
+        # The database first: closing the lock's descriptor would drop SQLite's own locks.
         self._db.close()
+        self.unlock()
         self.registry.close()
 
     def __enter__(self) -> Ledger:
@@ -235,9 +266,13 @@ class Ledger:
     # Locking: one batch at a time on a ledger.
     def lock(self) -> None:
         """Hold the ledger for this process, or raise `LedgerBusy` when another holds it. The
-        kernel lets the lock go when the process ends, however it ends."""
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        lock is on the database file itself (`flock`, apart from SQLite's own `fcntl` locks), so
+        a symbolic or hard link to it is the same ledger. The kernel lets the lock go when the
+        process ends, however it ends."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as error:
+            raise LedgerError(f"cannot lock the ledger {self.path}: {error.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -246,8 +281,6 @@ class Ledger:
                 f"another batch is running on the ledger {self.path}: wait for it to end "
                 "(`retalk batch status` shows where it is)"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
 
     def unlock(self) -> None:
@@ -387,6 +420,27 @@ class Ledger:
                 "(SELECT max(id) FROM submits WHERE name = ?)",
                 (outcome, name),
             )
+
+
+def _refuse_empty(path: Path) -> None:
+    """An existing file of no bytes is not a new ledger: taking it for one would run its jobs
+    (and pay for them) again."""
+    try:
+        empty = path.stat().st_size == 0
+    except OSError:
+        return
+    if empty:
+        raise LedgerError(f"{path} is empty: not a ledger; remove it to start over")
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    """The database, opened for writing (made, with its folder, when missing) or only read."""
+    timeout = BUSY_TIMEOUT_MS / 1000
+    if readonly:
+        uri = f"{path.absolute().as_uri()}?mode=ro"
+        return sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return sqlite3.connect(path, timeout=timeout, isolation_level=None)
 
 
 def _record(row: tuple[Any, ...]) -> Record:

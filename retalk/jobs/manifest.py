@@ -22,6 +22,8 @@ COLUMNS = ("video", "audio", "ref", "video_extension", "query_face_threshold", "
 REQUIRED = ("video", "audio")
 MAX_BYTES = 64 * 1024 * 1024
 """A manifest larger than this is refused unread (a million jobs is 100 MB of CSV at most)."""
+MAX_NAME = 100
+"""The longest name a job may be given: its result's file is named after it."""
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n", ""}
 
@@ -138,6 +140,8 @@ def _job(path: Path, line: int, row: dict[str, Any]) -> Job:
     name = name.strip() if name else None
     if name is not None and not name.isprintable():
         raise ManifestError(f"{where('name')}: a name of printable characters")
+    if name is not None and len(name) > MAX_NAME:
+        raise ManifestError(f"{where('name')}: a name of {MAX_NAME} characters at most")
     video, audio = sources["video"], sources["audio"]
     assert video is not None and audio is not None
     return Job(video, audio, sources["ref"], parameters, name or None)

@@ -136,7 +136,9 @@ class Runner:
         now = time.time()
         fresh = record.upload_expires is None or record.upload_expires - now > UPLOAD_MARGIN_S
         if record.urls and set(record.urls) == set(job.inputs()) and fresh:
-            return record
+            if record.state is JobState.UPLOADED:
+                return record
+            return self.ledger.update(name, state=JobState.UPLOADED)  # a ledger left `checked`
         started = time.time()
         urls: dict[str, str] = {}
         expires: list[float] = []
@@ -541,9 +543,13 @@ def placed(part: Path, target: Path) -> Path | None:
 
 
 def _safe(text: str) -> str:
+    """`text` fit for a file name, and short whatever its length (a service's long task id)."""
+    import hashlib
+
     from retalk.client.core import safe_name
 
-    return safe_name(text)
+    safe = safe_name(text)
+    return safe if len(safe) <= 64 else hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _forecast(verdict: Verdict) -> dict[str, float]:
