@@ -582,8 +582,8 @@ def test_a_task_forgotten_before_its_end_was_seen_has_its_bill_unknown(
 def _last_seen(ledger: Path) -> str | None:
     import sqlite3
 
-    try:
-        with sqlite3.connect(ledger, timeout=5) as db:
+    try:  # read-only: a ledger not made yet must stay unmade (an empty file is refused)
+        with sqlite3.connect(f"{ledger.absolute().as_uri()}?mode=ro", uri=True, timeout=5) as db:
             row = db.execute("SELECT task_status FROM jobs").fetchone()
     except sqlite3.Error:
         return None
