@@ -247,6 +247,15 @@ judged by its metadata."""
 TOOL_MAX_ALLOC = 80 * 1024 * 1024
 """The largest block ffmpeg and ffprobe may allocate (`-max_alloc`): one plane of a frame up
 to 8192 x 8192 in 8 bits fits; a larger frame is refused rather than decoded."""
+TOOL_DEMUXERS = (
+    "mov", "avi", "wav", "mp3", "aac", "image2", "image2pipe", "jpeg_pipe", "png_pipe",
+    "bmp_pipe", "webp_pipe", "tiff_pipe", "gif", "gif_pipe", "ico", "matroska", "flv", "asf",
+    "mpegts", "mpeg", "flac", "ogg", "aiff", "amr", "caf", "tty",
+)  # fmt: skip
+"""The only demuxers ffprobe may use (`-format_whitelist`): those of the formats retalk names
+(`formats.CONTAINERS`). ffmpeg's others include readers built on outside libraries that
+`-max_alloc` does not bound: libgme inflates a gzip body whole, 1 MB of it to 1 GB, into
+2.1 GB of memory."""
 TOOL_TIMEOUT_S = 60.0
 """The longest an ffprobe or ffmpeg run may take before it is stopped (a file that makes
 ffprobe hang, a path swapped for a pipe)."""

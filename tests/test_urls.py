@@ -12,6 +12,7 @@ chosen by the path's first part:
     /redirect/N/REST      N redirects (302), then /REST
     /changing/NAME        as ok, with an ETag that changes on every request (If-Match: 412)
     /slowstart/NAME       as ok, its first 128 KB of each answer at 256 KB/s
+    /gzip/NAME            as norange, with `Content-Encoding: gzip`, whatever was accepted
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,6 +57,8 @@ class Counts:
     """Body bytes written, every request counted."""
     requests: list[tuple[str, str]] = field(default_factory=list)
     """(path, Range header) of each request."""
+    encodings: list[str] = field(default_factory=list)
+    """The Accept-Encoding header of each request."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, n: int) -> None:
@@ -87,6 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
         counts = self.server.counts
         with counts.lock:
             counts.requests.append((self.path, self.headers.get("Range", "")))
+            counts.encodings.append(self.headers.get("Accept-Encoding", ""))
         parts = unquote(self.path.split("?", 1)[0]).lstrip("/").split("/")
         mode = parts[0]
         if mode == "redirect":
@@ -127,7 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._body(path, 0, size, rate, slow_for)
             return
-        if wanted and mode != "norange":
+        if wanted and mode not in ("norange", "gzip"):
             start = int(wanted.group(1))
             end = int(wanted.group(2)) if wanted.group(2) else announced - 1
             end = min(end, announced - 1)
@@ -145,8 +151,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = (0, size)
             self.send_response(200)
             self.send_header("Content-Length", str(announced))
-        if mode != "norange":
+        if mode not in ("norange", "gzip"):
             self.send_header("Accept-Ranges", "bytes")
+        if mode == "gzip":
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("ETag", etag)
         self.end_headers()
         self._body(path, *body, rate, slow_for)
@@ -451,6 +459,68 @@ def test_a_large_image_under_the_limit_is_not_decoded_over_a_url(
         assert int(str(_url_facts(report)["bytes_read"])) < limits.MIB
     cut = retalk.check_url(web.url("ok/cut.jpg"), "ref", content=False)
     assert "InvalidFile.Openerror" in cut.codes
+
+
+def _gzip_bomb(path: Path, gib: int = 1) -> Path:
+    """A gzip file of about 1 MB per GiB of zeros it expands to, written in a moment: with a
+    full flush the dictionary starts afresh, so each MiB of zeros compresses to the same
+    bytes, compressed once."""
+    zeros = bytes(limits.MIB)
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: a gzip header and trailer
+    first = packer.compress(zeros) + packer.flush(zlib.Z_FULL_FLUSH)
+    again = packer.compress(zeros) + packer.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(1024 * gib):
+        crc = zlib.crc32(zeros, crc)
+    trailer = struct.pack("<II", crc, (1024 * gib * limits.MIB) & 0xFFFFFFFF)
+    body = first + again * (1024 * gib - 1) + packer.compress(b"") + packer.flush()[:-8]
+    with open(path, "wb") as out:
+        out.write(body + trailer)
+    return path
+
+
+_MEASURED = """
+import re, resource, sys
+from retalk.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as stop:
+    code = stop.code
+with open("/proc/self/status") as status:
+    own = int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1))
+children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(f"PEAK_KB {max(own, children)}", file=sys.stderr)
+sys.exit(code)
+"""
+"""`retalk ARGS`, printing the peak memory of it and its children (see test_hostile_media)."""
+
+
+@pytest.mark.parametrize("how", ["ranges", "download", "file"])
+def test_a_gzip_bomb_is_read_as_its_bytes(tmp_path: Path, how: str) -> None:
+    # 1 MB that a decompressing reader expands to 1 GiB of zeros, sent encoded although
+    # `identity` was asked for. The service reads a URL's bytes as a file, and so does retalk:
+    # never inflated (ffmpeg's libgme reader inflated it whole, to 2.1 GB), not a video.
+    size = _gzip_bomb(tmp_path / "v.mp4").stat().st_size
+    head = zlib.decompressobj(31).decompress((tmp_path / "v.mp4").read_bytes()[:4096], 4096)
+    assert size < 2 * limits.MIB and head == bytes(4096)  # a gzip stream of zeros
+    args = ["check", "--no-content", *(["--download"] if how == "download" else [])]
+    with serving(tmp_path) as served:
+        target = str(tmp_path / "v.mp4") if how == "file" else served.url("gzip/v.mp4")
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-c", _MEASURED, *args, target],
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        spent = time.monotonic() - started
+        assert set(served.counts.encodings) == (set() if how == "file" else {"identity"})
+        assert served.counts.sent <= size
+    assert done.returncode == 1, done.stderr
+    assert "InvalidFile.Openerror" in done.stdout
+    assert "none of the media formats retalk reads" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert spent < 10
+    peak_mb = int(done.stderr.split("PEAK_KB")[1].split()[0]) / 1024
+    assert peak_mb < 300, f"{peak_mb:.0f} MB"
 
 
 def test_download_stops_at_the_size_limit(web: Served) -> None:

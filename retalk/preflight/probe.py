@@ -122,7 +122,11 @@ def run_ffprobe(path: str, *, pass_fds: tuple[int, ...] = ()) -> dict[str, Any]:
     target = path if url else "file:" + os.path.abspath(path)
     # ffmpeg-python's `probe`, with a deadline (its own waits for ever): the same command line.
     args = [command, "-show_format", "-show_streams", "-of", "json"]
-    options = {"v": "error", "max_alloc": str(limits.TOOL_MAX_ALLOC)}
+    options = {
+        "v": "error",
+        "max_alloc": str(limits.TOOL_MAX_ALLOC),
+        "format_whitelist": ",".join(limits.TOOL_DEMUXERS),
+    }
     if url:
         options.update(url_options())
     args += [*convert_kwargs_to_cmd_line_args(options), target]
@@ -143,7 +147,8 @@ def run_ffprobe(path: str, *, pass_fds: tuple[int, ...] = ()) -> dict[str, Any]:
     if run.returncode < 0:
         raise killed(command, run.returncode)
     if run.returncode != 0:
-        raise ProbeFailed(_ffprobe_says(run.stderr, target) or "ffprobe failed")
+        raise ProbeFailed(_refused_format(run.stderr) or _ffprobe_says(run.stderr, target)
+                          or "ffprobe failed")  # fmt: skip
     try:
         data: dict[str, Any] = json.loads(run.stdout.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
@@ -160,6 +165,15 @@ def url_options() -> dict[str, str]:
         "rw_timeout": str(int(limits.TOOL_TIMEOUT_S * 1_000_000)),
         "recv_buffer_size": str(64 * 1024),
     }
+
+
+def _refused_format(stderr: bytes | None) -> str | None:
+    """What ffprobe's refusal of a demuxer outside `limits.TOOL_DEMUXERS` means, or None."""
+    refused = re.search(rb"\[(\w+) @ 0x[0-9a-f]+\] Format not on whitelist", stderr or b"")
+    if refused is None:
+        return None
+    guess = refused.group(1).decode()
+    return f"its content is in none of the media formats retalk reads (ffmpeg's guess: {guess})"
 
 
 def _ffprobe_says(stderr: bytes | None, target: str) -> str:
