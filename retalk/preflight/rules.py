@@ -92,7 +92,12 @@ FILE_RULES: tuple[Rule, ...] = (
     _rule("check-failed", "File.CheckFailed", CHECK_FAILED, check_failed),
     _rule("url-reachable", _URL, f"{URL_NOT_READ} video audio ref", url.reachable),
     _rule("url-not-read", "URL.NotChecked", URL_NOT_READ, url.not_read),
-    _rule("url-read", "File.Unmeasured URL.ContentSkipped", "video audio ref", url.read_notes),
+    _rule(
+        "url-read",
+        "File.Unmeasured URL.ContentSkipped URL.NotDecoded",
+        "video audio ref",
+        url.read_notes,
+    ),
     *_each_role("container", _ERR, "video audio ref", common.container),
     *_each_role("openable", _OPEN, "video audio ref", common.openable),
     *_each_role("cut-short", f"{_OPEN} File.Truncated", "video audio", common.cut_short),
@@ -170,4 +175,4 @@ def declared_codes() -> frozenset[str]:
     return frozenset(codes)
 
 
-RULES_VERSION = 2  # bump when a rule's outcome changes: the result cache keys on it
+RULES_VERSION = 3  # bump when a rule's outcome changes: the result cache keys on it
