@@ -616,3 +616,78 @@ def test_a_wait_that_finds_its_task_forgotten_says_so(
     record = outcome.record
     assert record.state is JobState.EXPIRED and record.code == "Task.Forgotten", record
     assert record.billed is None and "bill" in (record.message or "")
+
+
+def test_a_ledger_moved_away_or_a_manifest_of_the_same_name_elsewhere_pays_nothing(
+    run, media: Path, tmp_path: Path
+) -> None:
+    """The registry tells ledgers apart by the tasks they hold, not by the path they were
+    given: a batch of the same jobs from `m.csv` in another folder, or after its ledger was
+    moved away, adopts the task it finds instead of paying again."""
+    folders = [tmp_path / "one", tmp_path / "two"]
+    for folder in folders:
+        folder.mkdir()
+        (folder / "m.csv").write_text(
+            f"video,audio,name\n{media / 'good.mp4'},{media / 'good.wav'},talk\n"
+        )
+    with _emulator(tmp_path) as emulator:
+        env = _env(emulator, tmp_path)
+        first = run("batch", "m.csv", "-d", "out", "--no-content", cwd=folders[0], env=env)
+        elsewhere = run("batch", "m.csv", "-d", "out", "--no-content", cwd=folders[1], env=env)
+        (folders[0] / "m.csv.ledger.sqlite").rename(tmp_path / "moved.sqlite")
+        moved = run("batch", "m.csv", "-d", "out2", "--no-content", cwd=folders[0], env=env)
+        made = emulator.state()["tasks_created"]
+    assert first.returncode == 0, first.stderr
+    assert elsewhere.returncode == 0 and "of an earlier run" in elsewhere.stdout, elsewhere.stdout
+    assert moved.returncode == 0 and "of an earlier run" in moved.stdout, moved.stdout
+    assert made == 1
+
+
+def test_a_job_waiting_for_a_slot_is_not_paid_twice(
+    media: Path, tmp_path: Path, ledger: Ledger
+) -> None:
+    """A batch job already checked and uploaded, then submitted by `retalk submit` (another
+    ledger) before its turn: the batch asks the registry again right before its submit."""
+    from retalk.jobs.batch import Batch
+
+    job = _job(media, "late")
+    with _emulator(tmp_path) as emulator, Client(KEY, emulator.base_url, timing=FAST) as client:
+        record = _add(ledger, job, tmp_path)
+        urls = {
+            "video": client.upload(media / "good.mp4"),
+            "audio": client.upload(media / "good.wav"),
+        }
+        ledger.update(
+            record.name, state=JobState.UPLOADED, urls=urls, upload_expires=time.time() + 9e4
+        )
+        other = Ledger(tmp_path / "other.sqlite")
+        with other:
+            theirs = other.add("theirs", record.key, job, None)
+            task = client.submit(urls["video"], urls["audio"])
+            other.submitted(theirs.name, task.task_id)
+        Batch(client, ledger, [job], tmp_path / "out", content=False).run()
+        made = emulator.state()["tasks_created"]
+        after = ledger.get(record.name)
+    assert made == 1
+    assert after is not None and after.state is JobState.DONE and after.task_id == task.task_id
+
+
+def test_a_busy_registry_loses_no_task(media: Path, tmp_path: Path, ledger: Ledger) -> None:
+    """The registry held by another process past its busy timeout when a task id comes: the
+    ledger keeps the id and the run goes on (the task made is never lost to the index)."""
+    import sqlite3
+
+    from retalk.jobs import registry
+
+    with _emulator(tmp_path) as emulator, Client(KEY, emulator.base_url, timing=FAST) as client:
+        record = _add(ledger, _job(media, "busy"), tmp_path)
+        holder = sqlite3.connect(ledger.registry.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        ledger.registry._db.execute("PRAGMA busy_timeout = 100")  # not 10 s in a test
+        try:
+            done = Runner(client, ledger, content=False).run(record).record
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    assert done.state is JobState.DONE and done.task_id is not None
+    assert done.task_id not in registry.Registry(ledger.registry.path).task_ids()

@@ -172,7 +172,9 @@ class _BatchProgress:
             self.line(event)
             return
         if event.step is Step.ADOPT and event.state is State.DONE and " " in event.detail:
-            self.line.message(f"retalk: {event.job}: task {event.detail}")
+            # "ID: run before …" names a task; "no task was made" does not.
+            said = f"task {event.detail}" if ": " in event.detail else event.detail
+            self.line.message(f"retalk: {event.job}: {said}")
             return
         if event.state is State.FAILED and event.step not in (Step.SUBMIT,):
             self.line.message(f"retalk: {event.job}: {event.step.value}: {event.detail}")

@@ -240,7 +240,10 @@ class Batch:
     def _ready(self, record: Record) -> Record:
         """The job checked and uploaded (or failed by the preflight); or, when another ledger's
         run of the same job has a task still good, that task adopted (not paid twice)."""
-        if record.state is JobState.NEW and not self.resubmit:
+        # Asked again right before each submit: a `retalk submit` of the same job may have come
+        # while this one waited, checked or uploaded, for a slot.
+        before_submit = (JobState.NEW, JobState.CHECKED, JobState.UPLOADED)
+        if record.state in before_submit and not self.resubmit:
             known = self.runner.known_elsewhere(record)
             if known is not None:
                 return self.runner.adopt_known(record, known)

@@ -320,14 +320,18 @@ class Ledger:
         )
         return [_record(row) for row in rows]
 
-    def known_task_ids(self) -> set[str]:
-        """Every task id the ledger has heard of, of any job and attempt, and every one the
-        user-level registry knows (of any ledger)."""
+    def own_task_ids(self) -> set[str]:
+        """Every task id this ledger itself has heard of, of any job and attempt."""
         rows = self._db.execute(
             "SELECT task_id FROM submits WHERE task_id IS NOT NULL "
             "UNION SELECT task_id FROM jobs WHERE task_id IS NOT NULL"
         )
-        return {row[0] for row in rows} | self.registry.task_ids()
+        return {row[0] for row in rows}
+
+    def known_task_ids(self) -> set[str]:
+        """Every task id the ledger has heard of, of any job and attempt, and every one the
+        user-level registry knows (of any ledger)."""
+        return self.own_task_ids() | self.registry.task_ids()
 
     def submits(self) -> list[tuple[str, int, float, str | None, str | None]]:
         """Every submit attempt: (name, attempt, intent_at, task_id, outcome)."""

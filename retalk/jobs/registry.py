@@ -50,13 +50,20 @@ class Registry:
         """Let the file go."""
         self._db.close()
 
-    def record(self, task_id: str, key: str, ledger: str) -> None:
+    def record(self, task_id: str, key: str, ledger: str) -> bool:
         """A task id received (answered or adopted) for the job of identity `key`; a task known
-        already keeps its first ledger and time."""
-        self._db.execute(
-            "INSERT OR IGNORE INTO tasks (task_id, key, at, ledger) VALUES (?, ?, ?, ?)",
-            (task_id, key, time.time(), ledger),
-        )
+        already keeps its first ledger and time. False when the registry could not take it
+        (held by another process past the busy timeout, its disk full): the ledger that called
+        holds the task id all the same, and the run goes on — a task made must never be lost
+        to a failure of this cross-ledger index."""
+        try:
+            self._db.execute(
+                "INSERT OR IGNORE INTO tasks (task_id, key, at, ledger) VALUES (?, ?, ?, ?)",
+                (task_id, key, time.time(), str(Path(ledger).resolve())),
+            )
+        except sqlite3.Error:
+            return False
+        return True
 
     def disown(self, task_id: str) -> None:
         """A task taken for a job's and found not to be (another client's): it stays known, so

@@ -268,8 +268,11 @@ class Runner:
 
         gone = (TaskStatus.FAILED, TaskStatus.CANCELED, TaskStatus.UNKNOWN)
         since = time.time() - limits.TASK_RETENTION_S
-        for task_id, at, ledger in self.ledger.registry.by_key(record.key):
-            if ledger == str(self.ledger.path) or at < since:
+        # This ledger's own tasks by their ids, not by the ledger's path: a ledger moved,
+        # deleted or beside a manifest of the same name elsewhere is another ledger.
+        own = self.ledger.own_task_ids()
+        for task_id, at, _ledger in self.ledger.registry.by_key(record.key):
+            if task_id in own or at < since:
                 continue
             try:
                 task = self.client.get(task_id)
