@@ -18,6 +18,7 @@ import pytest
 import retalk
 from fixtures.recipes import NOISE_ENDINGS
 from retalk.codes import Severity
+from tests.support import run_measured
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 RETALK = str(Path(sys.executable).with_name("retalk"))
@@ -115,20 +116,6 @@ def test_damage_the_decoder_conceals_is_counted(media: Path, tmp_path: Path) -> 
     assert "damage concealed by the decoder" in found.message
 
 
-_MEASURED = """
-import re, resource, sys
-from retalk.cli import main
-try:
-    main(sys.argv[1:])
-except SystemExit as stop:
-    code = stop.code
-with open("/proc/self/status") as status:
-    own = int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1))
-children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(f"PEAK_KB {max(own, children)}", file=sys.stderr)
-sys.exit(code)
-"""
-
 HUGE_CLAIMS = [
     ("8192x8192.mp4", "InvalidFile.Resolution"),  # 60 KB of H.264 claiming 67 megapixels
     ("8192x8192-444p10.mp4", "InvalidFile.Resolution"),  # 400 MB a frame once decoded
@@ -143,17 +130,10 @@ HUGE_CLAIMS = [
 @pytest.mark.parametrize(("name", "code"), HUGE_CLAIMS, ids=[n for n, _ in HUGE_CLAIMS])
 def test_memory_follows_bounds_not_claims(media: Path, name: str, code: str, content: bool) -> None:
     args = ["check", str(media / name), *([] if content else ["--no-content"])]
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURED, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    done, peak_mb = run_measured(args, timeout=300)
     assert done.returncode == 1, done.stderr
     assert code in done.stdout
     assert "Traceback" not in done.stderr
-    peak_mb = int(done.stderr.split("PEAK_KB")[1].split()[0]) / 1024
     assert peak_mb < 500, f"{name}: {peak_mb:.0f} MB"
 
 

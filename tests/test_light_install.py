@@ -163,3 +163,17 @@ def _name(requirement: str) -> str:
     for mark in "=<>[; ":
         requirement = requirement.split(mark)[0]
     return requirement.lower()
+
+
+def test_the_command_line_loads_the_job_runner_only_for_the_commands_that_run_jobs() -> None:
+    """`retalk --help` and `retalk check` do not pay for the ledger, the runner or the batch
+    (the command line imports only `retalk.jobs.events` up front)."""
+    code = (
+        "import sys\nfrom retalk.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('retalk.jobs.') or m == 'sqlite3'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "['retalk.jobs.events']"

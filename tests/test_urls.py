@@ -44,6 +44,7 @@ from retalk import limits
 from retalk.job import Job, Parameters
 from retalk.preflight.remote import redact
 from retalk.preflight.url import reach
+from tests.support import run_measured
 
 Run = Callable[..., CompletedProcess[str]]
 RETALK = str(Path(sys.executable).with_name("retalk"))
@@ -479,22 +480,6 @@ def _gzip_bomb(path: Path, gib: int = 1) -> Path:
     return path
 
 
-_MEASURED = """
-import re, resource, sys
-from retalk.cli import main
-try:
-    main(sys.argv[1:])
-except SystemExit as stop:
-    code = stop.code
-with open("/proc/self/status") as status:
-    own = int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1))
-children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(f"PEAK_KB {max(own, children)}", file=sys.stderr)
-sys.exit(code)
-"""
-"""`retalk ARGS`, printing the peak memory of it and its children (see test_hostile_media)."""
-
-
 @pytest.mark.parametrize("how", ["ranges", "download", "file"])
 def test_a_gzip_bomb_is_read_as_its_bytes(tmp_path: Path, how: str) -> None:
     # 1 MB that a decompressing reader expands to 1 GiB of zeros, sent encoded although
@@ -507,10 +492,7 @@ def test_a_gzip_bomb_is_read_as_its_bytes(tmp_path: Path, how: str) -> None:
     with serving(tmp_path) as served:
         target = str(tmp_path / "v.mp4") if how == "file" else served.url("gzip/v.mp4")
         started = time.monotonic()
-        done = subprocess.run(
-            [sys.executable, "-c", _MEASURED, *args, target],
-            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        done, peak_mb = run_measured([*args, target], timeout=60)
         spent = time.monotonic() - started
         assert set(served.counts.encodings) == (set() if how == "file" else {"identity"})
         assert served.counts.sent <= size
@@ -519,7 +501,6 @@ def test_a_gzip_bomb_is_read_as_its_bytes(tmp_path: Path, how: str) -> None:
     assert "none of the media formats retalk reads" in done.stdout
     assert "Traceback" not in done.stderr
     assert spent < 10
-    peak_mb = int(done.stderr.split("PEAK_KB")[1].split()[0]) / 1024
     assert peak_mb < 300, f"{peak_mb:.0f} MB"
 
 
