@@ -1,0 +1,1 @@
+"""`retalk fix`: a file the service takes, made from one that it would reject."""
