@@ -81,8 +81,7 @@ class Plan:
         if self.argv is not None:
             return " ".join(shell_word(a) for a in self.argv)
         if self.image is not None:
-            words = ("retalk", "fix", self.source, "-o", self.output)
-            return " ".join(shell_word(w) if i < 2 else shell_path(w) for i, w in enumerate(words))
+            return f"retalk fix {shell_path(self.source)} -o {shell_path(self.output)}"
         return ""
 
 
@@ -429,10 +428,8 @@ def _gain(media: Media) -> float | None:
 
 
 def _image(media: Media, policy: Policy, output: str) -> Plan:
-    try:
-        from retalk.fix.image import plan_image  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return Plan(media.path, output, "ref", refusal="fixing images is not built yet")
+    from retalk.fix.image import plan_image
+
     fmt = output_format(output)
     planned = plan_image(media, policy, output_format=fmt)
     if planned.refusal is not None:
