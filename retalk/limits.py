@@ -293,7 +293,7 @@ a larger one only with `--download`: without it, its header is read, not its pix
 # ---------------------------------------------------------------------------------------------
 # `retalk fix`: retalk's own targets for what it writes, inside the service's limits.
 
-FIX_SIZE_SHARE = 0.9
+FIX_SIZE_SHARE = 0.85
 """The share of the size limit (its smaller, decimal reading) a fixed file is planned to fill
 at most: the rest is room for the container and the encoder's rate control."""
 FIX_AUDIO_BITRATE = 192_000

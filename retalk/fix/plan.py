@@ -291,7 +291,7 @@ def _video(media: Media, policy: Policy, output: str) -> Plan:
             argv += ["-vf", ",".join(filters)]
         argv += ["-c:v", "libx264", "-preset", "fast", "-crf", "18", "-pix_fmt", "yuv420p"]
         if cap is not None:
-            argv += ["-maxrate", f"{cap}k", "-bufsize", f"{cap * 2}k"]
+            argv += ["-maxrate", f"{cap}k", "-bufsize", f"{cap}k"]
     else:
         argv += ["-c:v", "copy"]
         if codec == "hevc":
