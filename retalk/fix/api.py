@@ -74,9 +74,12 @@ def fix(
     if chosen is None:
         raise FixRefused(f"{source}: {media.open_error or 'not media fix knows'}")
     _swapped(media, chosen)
-    target = target or default_output(source, chosen, media)
+    defaulted = target is None
+    plan = plan_fix(
+        media, chosen, rules, target or default_output(source, chosen, media), defaulted=defaulted
+    )
+    target = plan.output
     _writable(source, target, force)
-    plan = plan_fix(media, chosen, rules, target)
     if plan.refusal is not None:
         raise FixRefused(f"{source}: {plan.refusal}")
     if dry_run:

@@ -122,16 +122,28 @@ def role_of_output(output: str) -> str:
     return OUTPUT_FORMATS.get(fmt) or IMAGE_FORMATS[fmt]
 
 
-def plan_fix(media: Media, role: str, policy: Policy, output: str) -> Plan:
-    """What `fix` does to make `media`, in `role`, into a file `policy` passes at `output`."""
+def plan_fix(
+    media: Media, role: str, policy: Policy, output: str, *, defaulted: bool = False
+) -> Plan:
+    """What `fix` does to make `media`, in `role`, into a file `policy` passes at `output`.
+    With `defaulted` (the output is `default_output`'s), a file that conforms in a format the
+    service takes but `fix` does not write (an AVI, raw AAC) is copied under its own ending
+    rather than converted."""
     refusal = _refusal(media, role)
     if refusal is not None:
         return Plan(media.path, output, role, refusal=refusal)
-    if role == "video":
-        return _video(media, policy, output)
-    if role == "audio":
-        return _audio(media, policy, output)
-    return _image(media, policy, output)
+    if role == "ref":
+        return _image(media, policy, output)
+    plan = (_video if role == "video" else _audio)(media, policy, output)
+    content = media.container.name if media.container is not None else ""
+    only_format = all(c.what in ("container", "format") for c in plan.changes)
+    if defaulted and plan.changes and only_format and content in _KEPT.get(role, ()):
+        return Plan(media.path, f"{os.path.splitext(output)[0]}.{content}", role)
+    return plan
+
+
+# Formats the service takes that `fix` does not write: a conforming file in one is copied.
+_KEPT = {"video": ("avi",), "audio": ("aac",)}
 
 
 def _refusal(media: Media, role: str) -> str | None:
