@@ -128,3 +128,23 @@ def test_a_short_clip_is_not_hinted_to_exactly_the_limit(
     assert subprocess.run(["sh", "-c", hint], cwd=tmp_path, capture_output=True).returncode == 0
     again = run("check", "--no-content", "short-fixed.mp4", cwd=tmp_path)
     assert again.returncode == 0 and "File.NearLimit" not in again.stdout, again.stdout
+
+
+def test_several_problems_get_one_command_that_fixes_them_all(tmp_path: Path, run: Run) -> None:
+    name = "-three problems é.mkv"  # Matroska, VP9, 12 fps, 480x360
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=480x360:r=12:d=2.5",
+         "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "--", f"./{name}"],
+        check=True, cwd=tmp_path,
+    )  # fmt: skip
+    checked = run("check", "--no-content", "--format", "json", "--", name, cwd=tmp_path)
+    findings = json.loads(checked.stdout)["findings"]
+    codes = {f["code"] for f in findings}
+    assert {"InvalidFile.Format", "InvalidFile.FPS", "InvalidFile.Resolution"} <= codes, codes
+    hints = {f["hint"] for f in findings}
+    assert len(hints) == 1, hints
+    (hint,) = hints
+    assert subprocess.run(["sh", "-c", hint], cwd=tmp_path, capture_output=True).returncode == 0
+    fixed = "-three problems é-fixed.mp4"
+    again = run("check", "--no-content", "--format", "json", "--", fixed, cwd=tmp_path)
+    assert again.returncode == 0 and json.loads(again.stdout)["findings"] == [], again.stdout
