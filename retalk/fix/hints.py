@@ -18,7 +18,7 @@ def with_fix_hints(
     if not findings or media.url is not None:
         return findings
     output = default_output(media.path, role, media)
-    plan = plan_fix(media, role, policy, output, defaulted=True)
+    plan = plan_fix(media, role, policy, output, defaulted=True, lengthen=True)
     command = plan.command()
     if not command:
         return findings
