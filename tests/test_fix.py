@@ -92,6 +92,8 @@ FIXED: dict[str, tuple[str, Callable[[Path, Path], None]]] = {
     "mkv-named.mp4": ("mp4", lambda i, o: packets_md5(i) == packets_md5(o)),
     "120.52s.mp4": ("mp4", lambda i, o: 118.5 < duration(o) <= 119.05),
     "119.96s.mp4": ("mp4", lambda i, o: 118.5 < duration(o) <= 119.05),
+    "2s.mp4": ("mp4", lambda i, o: 2.45 < duration(o) < 2.6),
+    "2s.wav": ("wav", lambda i, o: 2.45 < duration(o) < 2.55),
     "300MiB+1.mp4": ("mp4", lambda i, o: packets_md5(i) == packets_md5(o)),
     "300MiB.mp4": ("mp4", lambda i, o: packets_md5(i) == packets_md5(o)),
     "tone.m4a": ("wav", lambda i, o: stream(o, "audio")["sample_rate"] == "44100"),
