@@ -253,7 +253,8 @@ def _video(media: Media, policy: Policy, output: str, lengthen: bool) -> Plan:
     tolerance = limits.FPS_TOLERANCE
     if fps is not None and not span.fps.low - tolerance <= fps <= span.fps.high + tolerance:
         target = span.fps.low if fps < span.fps.low else span.fps.high
-        changes.append(Change("InvalidFile.FPS", "frame rate", f"{fps:.3g} fps", f"{target:g} fps"))
+        rate = Change("InvalidFile.FPS", "frame rate", f"{_arg(fps)} fps", f"{target:g} fps")
+        changes.append(rate)
         filters.append(f"fps={target:g}")
         encode = True
 
