@@ -287,3 +287,13 @@ def test_the_library_call(media: Path, tmp_path: Path) -> None:
     planned = retalk.fix(source, tmp_path / "other.mov", content=False, dry_run=True)
     assert not planned.written and planned.plan.argv is not None
     assert not (tmp_path / "other.mov").exists()
+
+
+def test_what_fix_cannot_change_is_said_and_exits_1(media: Path, tmp_path: Path, run: Run) -> None:
+    source = tmp_path / "no face.mp4"
+    shutil.copyfile(media / "fps12.mp4", source)  # a test pattern: no face in it
+    done = run("fix", str(source))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "frame rate: 12 fps → 15 fps" in done.stdout
+    assert "Face.None" in done.stderr and "it still fails" in done.stderr
+    assert pytest.approx(15) == fps(tmp_path / "no face-fixed.mp4")  # written all the same

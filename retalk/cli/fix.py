@@ -105,7 +105,9 @@ def fix(
         click.echo(f"wrote {target} ({what}): the service takes it")
         sys.exit(EXIT_OK)
     click.echo(render(result.report, "text", RenderOptions(quiet=True)), err=True)
-    click.echo(f"wrote {target} ({what}), but the service would still reject it", err=True)
+    click.echo(
+        f"wrote {target} ({what}), but it still fails: fix cannot change the above", err=True
+    )
     sys.exit(EXIT_FINDINGS)
 
 

@@ -9,7 +9,7 @@ from retalk.errors import FixRefused
 from retalk.findings import Finding, Report
 from retalk.fix.change import Change
 from retalk.fix.plan import Plan, default_output, plan_fix, role_of_output
-from retalk.policy import SERVICE, Policy
+from retalk.policy import SERVICE, Policy, fails
 from retalk.preflight.media import Media
 
 _ROLE_WORDS = {"video": "video", "audio": "audio", "ref": "reference image"}
@@ -36,10 +36,22 @@ class FixResult:
         """One line per rule: before → after."""
         return self.plan.changes
 
+    policy: Policy = SERVICE
+    """The policy the output was checked under (its `strict` counts)."""
+
     @property
     def ok(self) -> bool:
-        """True when the service would take the output (always True with `dry_run`)."""
-        return self.report is None or self.report.ok
+        """True when the service would take the output and make something of it: no error
+        (nor a warning the policy's `strict` names), and a face and speech where they were
+        looked for (`Face.None`, `Audio.NoSpeech`: the service would return the video
+        unchanged). Always True with `dry_run`."""
+        if self.report is None:
+            return True
+        useless = any(f.code in _POINTLESS for f in self.report.findings)
+        return not fails(self.report, self.policy) and not useless
+
+
+_POINTLESS = frozenset({"Face.None", "Audio.NoSpeech"})
 
 
 def fix(
@@ -94,14 +106,15 @@ def fix(
         f for f in seen if f.severity is not Severity.INFO and f.code not in plan.fixed_codes
     )
     if dry_run:
-        return FixResult(plan, target, None, False, remaining)
+        return FixResult(plan, target, None, False, remaining, rules)
     from retalk.fix.write import carry_out
 
     carry_out(plan, replace=force)
     from retalk.preflight.check import check_audio, check_image, check_video
 
     check = {"video": check_video, "audio": check_audio, "ref": check_image}[chosen]
-    return FixResult(plan, target, check(target, content=content, policy=rules), True, remaining)
+    report = check(target, content=content, policy=rules)
+    return FixResult(plan, target, report, True, remaining, rules)
 
 
 def _readable(source: str) -> None:
