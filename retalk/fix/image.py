@@ -364,7 +364,7 @@ def _encode(picture: Any, pillow_name: str, max_bytes: int, icc: bytes | None) -
             if pillow_name == "JPEG":
                 picture.save(buffer, "JPEG", quality=quality, optimize=True, **extra)
             else:
-                picture.save(buffer, "PNG", optimize=False, compress_level=9, **extra)
+                picture.save(buffer, "PNG", **extra)
             if buffer.tell() <= max_bytes:
                 return buffer.getvalue()
         shrink = math.sqrt(max_bytes / buffer.tell()) * 0.95
