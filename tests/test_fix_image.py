@@ -20,7 +20,7 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 import retalk
-from fixtures.recipes import scene
+from fixtures.recipes import crowd, scene
 from retalk import limits
 from retalk.codes import Severity
 from retalk.findings import Report
@@ -335,6 +335,34 @@ def test_small_face_is_cut_closer(tmp_path: Path) -> None:
     (face,) = _faces(after)
     assert face["size"] >= 1.5 * limits.FACE_SMALL
     assert "Face.Small" not in after.codes and after.ok
+
+
+def test_several_people_are_cut_to_the_largest_face(tmp_path: Path) -> None:
+    """A group of three (the service refuses a reference with several people): cut to the
+    largest face alone, the others left out, and the cut still within the aspect limit."""
+    picture = crowd(
+        6000,
+        2000,
+        ("grace", 0.2, 0.4, 0.12),
+        ("astronaut", 0.5, 0.45, 0.15),
+        ("camera", 0.8, 0.5, 0.1),
+    )
+    source = tmp_path / "three.png"
+    picture.save(source)
+    plan, out = _fixed(source, "jpg")
+    assert [change.code for change in plan.changes] == [
+        "InvalidFile.Content",
+        "InvalidFile.ImageSize",
+    ]
+    assert plan.crop is not None and plan.face_box is not None
+    left, _, right, _ = plan.crop
+    assert left < 0.5 * 6000 < right  # the astronaut in, the others out
+    assert right < 0.8 * 6000 - 100 and left > 0.2 * 6000 + 100
+    report = retalk.check_image(out)
+    assert report.ok, report.findings
+    assert len(_faces(report)) == 1
+    with Image.open(out) as written:
+        assert _difference(written, picture.crop(plan.crop)) < 4
 
 
 def test_a_large_jpeg_is_decoded_at_a_fraction(tmp_path: Path) -> None:
