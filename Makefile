@@ -53,6 +53,7 @@ bench: setup
 	$(BIN)/python bench/hooks.py
 	$(BIN)/python bench/cache_speed.py
 	$(BIN)/python bench/batch.py
+	$(BIN)/python bench/fix.py
 
 clean:
 	rm -rf $(VENV) build demo-media tests/.media .pytest_cache .mypy_cache .ruff_cache

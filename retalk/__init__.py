@@ -8,6 +8,7 @@
 from retalk.codes import CODES, Severity
 from retalk.errors import (
     EnvironmentProblem,
+    FixRefused,
     LedgerBusy,
     LedgerError,
     ModelUnavailable,
@@ -17,6 +18,10 @@ from retalk.errors import (
     ToolMissing,
 )
 from retalk.findings import Finding, Input, Report
+
+# `retalk.fix` is the function: the package `retalk/fix/` is loaded first, so that loading its
+# modules later does not bind the name to the package again.
+from retalk.fix.api import FixResult, fix
 from retalk.policy import Policy, load_policy
 from retalk.preflight import (
     check,
@@ -48,6 +53,8 @@ __all__ = [
     "CODES",
     "EnvironmentProblem",
     "Finding",
+    "FixRefused",
+    "FixResult",
     "Input",
     "LedgerBusy",
     "LedgerError",
@@ -70,6 +77,7 @@ __all__ = [
     "check_url",
     "check_video",
     "find_media",
+    "fix",
     "load_policy",
     "write_ref_frame",
 ]

@@ -506,8 +506,10 @@ def _swapper(path: str) -> Any:
     stem = os.path.splitext(os.path.basename(path))[0] or "input"
     forms = {stand_in: path}
     forms[shlex.quote(stand_in)] = shell_path(path)  # the same key when no quoting is needed
-    for ending in {"mp4", "wav", "jpg", _ending(path).lstrip(".")}:
-        forms[shlex.quote(f"{PLACEHOLDER}-fixed.{ending}")] = shell_path(f"{stem}-fixed.{ending}")
+    folder = os.path.dirname(path)  # the output is named beside the input
+    for ending in {"mp4", "mov", "wav", "mp3", "jpg", "png", _ending(path).lstrip(".")}:
+        fixed = os.path.join(folder, f"{stem}-fixed.{ending}")
+        forms[shlex.quote(f"{PLACEHOLDER}-fixed.{ending}")] = shell_path(fixed)
     pattern = re.compile("|".join(re.escape(k) for k in sorted(forms, key=len, reverse=True)))
 
     def swap(text: str) -> str:

@@ -9,6 +9,7 @@ exception: it is a finding.
      │    ├── MissingApiKey                 client  no key: argument, environment, key file
      │    └── InvalidSetting                client  a key not one line of ASCII, a bad base URL
      ├── PolicyError                        retalk  a project policy or a code prefix that is wrong
+     ├── FixRefused                         retalk  `fix` will not write: over its input …
      ├── LedgerError                        retalk  a job ledger that cannot be used
      │    └── LedgerBusy                    retalk  another batch is running on the ledger
      └── ApiError                           client  the service, or the way to it, said no
@@ -29,6 +30,7 @@ exception: it is a finding.
 
 `retalk` or `client` (`retalk.client`): the package that exports the class. An
 EnvironmentProblem is exit code 3 in the command line, a PolicyError 2 (usage), a
+FixRefused 2 or 1 (its `usage`), a
 LedgerError 3 (`retalk.jobs.ledger`). The service's branch lives in `retalk.client.errors`,
 which alone builds it: `error_from_answer` from an error answer, `error_from_httpx` from
 anything httpx raises. Every failure a caller of the client can meet is one of these (or a
@@ -67,6 +69,17 @@ class ModelUnavailable(EnvironmentProblem):
 class PolicyError(RetalkError):
     """A project policy that cannot be used (a config file's mistake, a value looser than the
     service's), or a code prefix no finding code starts with."""
+
+
+class FixRefused(RetalkError):
+    """`retalk fix` writes nothing: the output would replace its input or an existing file
+    (`usage`), or the input cannot be made into a file the service takes (a clip under 2 s,
+    an empty or cut file, audio given as the video)."""
+
+    def __init__(self, message: str, *, usage: bool = False) -> None:
+        super().__init__(message)
+        self.usage = usage
+        """True for a mistake in how fix was called (exit 2), False for the input's (exit 1)."""
 
 
 class LedgerError(RetalkError):

@@ -289,3 +289,18 @@ too large to decode over a URL."""
 URL_IMAGE_DECODE_MAX_BYTES = 4 * 1024 * 1024
 """An image URL announced at most this long is decoded through ranges (every byte read);
 a larger one only with `--download`: without it, its header is read, not its pixels."""
+
+# ---------------------------------------------------------------------------------------------
+# `retalk fix`: retalk's own targets for what it writes, inside the service's limits.
+
+FIX_SIZE_SHARE = 0.85
+"""The share of the size limit (its smaller, decimal reading) a fixed file is planned to fill
+at most: the rest is room for the container and the encoder's rate control."""
+FIX_AUDIO_BITRATE = 192_000
+"""Bits a second of a video's audio track when it must be re-encoded (AAC)."""
+FIX_LEAST_RATE = 16_000
+"""The lowest sample rate a WAV is brought down to for the size limit: enough for speech."""
+FIX_LOUDNESS_LUFS = -18.0
+"""The integrated loudness quiet speech is brought to (spoken word: -16 to -23 LUFS)."""
+FIX_TRUE_PEAK_DBFS = -1.5
+"""The true peak that gain may not push speech past."""

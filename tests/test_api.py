@@ -13,6 +13,8 @@ PUBLIC = {
     "CODES",
     "EnvironmentProblem",
     "Finding",
+    "FixRefused",
+    "FixResult",
     "Input",
     "LedgerBusy",
     "LedgerError",
@@ -35,6 +37,7 @@ PUBLIC = {
     "check_url",
     "check_video",
     "find_media",
+    "fix",
     "load_policy",
     "write_ref_frame",
 }

@@ -341,6 +341,10 @@ def judge(media: Media, role: str | None, policy: Policy = SERVICE) -> Report:
         found = judge_file(media, UNKNOWN, policy)
         return Report((Input(media.path, media.kind, None, facts),), found)
     findings = judge_file(media, role, policy)
+    if media.url is None:
+        from retalk.fix.hints import with_fix_hints
+
+        findings = with_fix_hints(media, role, policy, findings)
     if media.url is not None:
         facts["url"] = media.url.to_facts()
         if media.url.size is None and not media.url.downloaded:

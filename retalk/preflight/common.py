@@ -83,8 +83,20 @@ def container(media: Media, policy: Policy, role: str) -> Iterator[Finding]:
         f"holds {what}{named}; the service takes {takes} for the {ROLE_WORDS[role]}",
         expected=takes,
         actual=what,
-        hint=hints.convert(media.path, role),
+        hint=_swapped(media, role) or hints.convert(media.path, role),
     )
+
+
+def _swapped(media: Media, role: str) -> str | None:
+    """What to say of a file whose content is another role's (a WAV given as the video)."""
+    kind = media.kind
+    if role == "video" and kind == "audio":
+        return "this looks like audio: the roles look swapped (give it as the audio)"
+    if role in ("video", "audio") and kind == "image":
+        return "this looks like an image: the roles look swapped (give it as the reference)"
+    if role == "ref" and kind in ("video", "audio"):
+        return f"this looks like {kind}, not a picture: the roles look swapped"
+    return None
 
 
 def _ffprobe_format(media: Media) -> str:

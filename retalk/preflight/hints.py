@@ -13,16 +13,26 @@ _OUT = {"video": "mp4", "audio": "wav", "ref": "jpg"}
 def _io(path: str, role: str, *, same_format: bool = False) -> tuple[str, str]:
     """The input quoted for a shell, and an output name beside it: `clip-fixed.mp4`. With
     `same_format`, the output keeps the input's ending where the service takes it."""
-    stem, ending = os.path.splitext(os.path.basename(path))
+    folder, name = os.path.split(path)
+    stem, ending = os.path.splitext(name)
     ending = ending.lower().lstrip(".")
     keep = same_format and ending in BY_ROLE[role].formats
-    return shell_path(path), shell_path(f"{stem or 'input'}-fixed.{ending if keep else _OUT[role]}")
+    fixed = f"{stem or 'input'}-fixed.{ending if keep else _OUT[role]}"
+    return shell_path(path), shell_path(os.path.join(folder, fixed))
 
 
 def shell_path(path: str) -> str:
     """`path` quoted for a shell, and never taken for an option: `-take2.mp4` is written
     `./-take2.mp4`, which ffmpeg reads as a file."""
-    return shlex.quote(f"./{path}" if path.startswith("-") else path)
+    return shlex.quote(tool_path(path))
+
+
+def tool_path(path: str) -> str:
+    """A path as a program's argument: never taken for an option (`./-dash.mp4`) or, by
+    ffmpeg, for a protocol (`./a:b.mp4`)."""
+    if path.startswith("-") or (":" in path.split("/")[0] and not path.startswith("/")):
+        return f"./{path}"
+    return path
 
 
 def convert(path: str, role: str) -> str:
@@ -39,7 +49,7 @@ def shrink(path: str, role: str) -> str:
     if role == "video":
         return f"ffmpeg -i {src} -c:v libx264 -crf 23 -preset slow -c:a aac {out}"
     if role == "audio":
-        return f"ffmpeg -i {src} -vn -ac 1 -ar 44100 {out}  (mono WAV: 10 MB for 2 minutes)"
+        return f"ffmpeg -i {src} -vn -ac 1 -ar 44100 {out}"
     return f"ffmpeg -i {src} -frames:v 1 -q:v 4 {out}"
 
 
@@ -47,10 +57,10 @@ def trim(path: str, role: str, *, too_long: bool, limit: Span) -> str:
     src, out = _io(path, role, same_format=True)
     if too_long:
         return f"ffmpeg -i {src} -t {limit.high - 1:g} {out}"
-    target = f"{limit.low + 0.5:g}"
+    target = f"{limit.low + 0.5:g}"  # clear of the edge (`File.NearLimit`)
     if role == "video":
-        return f"loop it to {target} s: ffmpeg -stream_loop 1 -i {src} -t {target} {out}"
-    return f"pad it with silence to {target} s: ffmpeg -i {src} -af apad=whole_dur={target} {out}"
+        return f"ffmpeg -stream_loop -1 -i {src} -t {target} {out}"
+    return f"ffmpeg -i {src} -af apad=whole_dur={target} {out}"
 
 
 def frame_rate(path: str, fps: Span) -> str:

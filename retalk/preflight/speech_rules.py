@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterator
 
 from retalk import limits
 from retalk.findings import Finding, finding
 from retalk.policy import Policy
+from retalk.preflight.hints import shell_path
 from retalk.preflight.media import Media
 
 
@@ -60,7 +60,7 @@ def quiet(media: Media, policy: Policy) -> Iterator[Finding]:
         "speech (spoken word is usually -16 to -23 LUFS)",
         actual=level,
         expected=f"at least {limits.QUIET_LUFS:g} LUFS",
-        hint=f"ffmpeg -i {shlex.quote(media.path)} -af loudnorm=I=-18:TP=-1.5 louder.wav",
+        hint=f"retalk fix {shell_path(media.path)}",
     )
 
 

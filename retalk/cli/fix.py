@@ -1,0 +1,109 @@
+"""`retalk fix`: parse, call `retalk.fix`, print what changed, exit."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from retalk.cli.check import policy_or_exit
+from retalk.cli.common import (
+    EXIT_ENVIRONMENT,
+    EXIT_FINDINGS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    main,
+)
+from retalk.errors import EnvironmentProblem, FixRefused
+from retalk.report import RenderOptions, render
+from retalk.report.escape import printable
+
+
+@main.command()
+@click.argument("input", type=click.Path(path_type=str, readable=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=str, readable=False),
+    help="The file to write: .mp4 or .mov (video), .wav or .mp3 (audio), .jpg or .png "
+    "(reference image). Default: STEM-fixed.EXT beside INPUT.",
+)
+@click.option(
+    "--role",
+    type=click.Choice(["video", "audio", "ref"]),
+    help="The input's role in the job (default: by the output's ending, else by content).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and the command; write nothing.")
+@click.option(
+    "--no-content",
+    is_flag=True,
+    help="Metadata only: no speech or face analysis (quiet speech is then not raised).",
+)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=str, readable=False),
+    help="The policy file (pyproject.toml or .retalk.toml) instead of the nearest one.",
+)
+def fix(
+    input: str,
+    output: str | None,
+    role: str | None,
+    force: bool,
+    dry_run: bool,
+    no_content: bool,
+    config: str | None,
+) -> None:
+    """Write a file the service takes, made from INPUT: one ffmpeg run (a Pillow pass for an
+    image) that changes only what fails. Prints each change (before → after); exits 1 when the
+    output would still fail, saying why. Put `--` before a name that starts with a dash."""
+    from retalk.fix.api import fix as run_fix
+
+    policy = policy_or_exit(config)
+    try:
+        result = run_fix(
+            input,
+            output,
+            role=role,
+            policy=policy,
+            force=force,
+            content=not no_content,
+            dry_run=dry_run,
+        )
+    except ValueError as error:
+        click.echo(f"retalk: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    except FixRefused as refused:
+        click.echo(f"retalk: {printable(str(refused))}", err=True)
+        sys.exit(EXIT_USAGE if refused.usage else EXIT_FINDINGS)
+    except EnvironmentProblem as problem:
+        click.echo(f"retalk: {problem}", err=True)
+        sys.exit(EXIT_ENVIRONMENT)
+    except OSError as error:
+        click.echo(f"retalk: cannot write {printable(result_name(output))}: {error}", err=True)
+        sys.exit(EXIT_FINDINGS)
+    except KeyboardInterrupt:
+        click.echo("retalk: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+    plan = result.plan
+    source, target = printable(plan.source), printable(result.output)
+    for change in plan.changes:
+        click.echo(f"{source}: {change}")
+    if dry_run:
+        click.echo(plan.command() or f"nothing to change: {source} would be copied as it is")
+        sys.exit(EXIT_OK)
+    what = "copied, nothing to change" if plan.copy else f"{len(plan.changes)} changed"
+    assert result.report is not None
+    if result.ok:
+        click.echo(f"wrote {target} ({what}): the service takes it")
+        sys.exit(EXIT_OK)
+    click.echo(render(result.report, "text", RenderOptions(quiet=True)), err=True)
+    click.echo(f"wrote {target} ({what}), but the service would still reject it", err=True)
+    sys.exit(EXIT_FINDINGS)
+
+
+def result_name(output: str | None) -> str:
+    return output or "the output"

@@ -1,0 +1,139 @@
+"""`retalk.fix`: the library call behind `retalk fix`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from retalk.errors import FixRefused
+from retalk.findings import Report
+from retalk.fix.change import Change
+from retalk.fix.plan import Plan, default_output, plan_fix, role_of_output
+from retalk.policy import SERVICE, Policy
+from retalk.preflight.media import Media
+
+_ROLE_WORDS = {"video": "video", "audio": "audio", "ref": "reference image"}
+
+
+@dataclass(frozen=True)
+class FixResult:
+    """What `fix` did with one file."""
+
+    plan: Plan
+    """What it planned: the changes, the ffmpeg command (or a copy, or an image pass)."""
+    output: str
+    """The file written (with `dry_run`, the one that would be)."""
+    report: Report | None
+    """The output's own check, in the role it was made for; None with `dry_run`."""
+    written: bool
+    """False with `dry_run`."""
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        """One line per rule: before → after."""
+        return self.plan.changes
+
+    @property
+    def ok(self) -> bool:
+        """True when the service would take the output (always True with `dry_run`)."""
+        return self.report is None or self.report.ok
+
+
+def fix(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str] | None = None,
+    *,
+    role: str | None = None,
+    policy: Policy | None = None,
+    force: bool = False,
+    content: bool = True,
+    dry_run: bool = False,
+) -> FixResult:
+    """Make a file the service takes from `input`, at `output` (default: `STEM-fixed.EXT`
+    beside it), in `role` (`video`, `audio`, `ref`; default: the output's ending, else the
+    input's content), changing only what fails. Checks the output (with `content`, its faces
+    and speech too). Raises FixRefused (nothing written), ValueError for an output ending fix
+    does not write, `EnvironmentProblem` when ffmpeg or a model is missing."""
+    source = os.fspath(input)
+    rules = policy or SERVICE
+    if role is not None and role not in _ROLE_WORDS:
+        raise ValueError(f"role must be video, audio or ref, not {role!r}")
+    target = os.fspath(output) if output is not None else None
+    wanted = role or (role_of_output(target) if target is not None else None)
+    if target is not None and role is not None and role_of_output(target) != role:
+        raise FixRefused(
+            f"{target} names a {_ROLE_WORDS[role_of_output(target)]} file, not a "
+            f"{_ROLE_WORDS[role]}",
+            usage=True,
+        )
+    _readable(source)
+    media = _gathered(source, wanted, content, rules)
+    from retalk.preflight.check import role_of
+
+    chosen = wanted or role_of(media)
+    if chosen is None:
+        raise FixRefused(f"{source}: {media.open_error or 'not media fix knows'}")
+    _swapped(media, chosen)
+    target = target or default_output(source, chosen, media)
+    _writable(source, target, force)
+    plan = plan_fix(media, chosen, rules, target)
+    if plan.refusal is not None:
+        raise FixRefused(f"{source}: {plan.refusal}")
+    if dry_run:
+        return FixResult(plan, target, None, False)
+    from retalk.fix.write import carry_out
+
+    carry_out(plan, replace=force)
+    from retalk.preflight.check import check_audio, check_image, check_video
+
+    check = {"video": check_video, "audio": check_audio, "ref": check_image}[chosen]
+    return FixResult(plan, target, check(target, content=content, policy=rules), True)
+
+
+def _readable(source: str) -> None:
+    if os.path.isdir(source):
+        raise FixRefused(f"{source} is a folder: fix takes one file", usage=True)
+    if not os.path.lexists(source):
+        raise FixRefused(f"{source}: no such file", usage=True)
+
+
+def _gathered(source: str, role: str | None, content: bool, policy: Policy) -> Media:
+    """The input gathered as its role needs: metadata for a video (the plan needs no more),
+    its speech for an audio (the loudness), its faces for an image (where to cut)."""
+    from retalk.preflight.check import inspect, role_of
+    from retalk.preflight.media import gather
+
+    if role is None:
+        media = gather(source, content=False)
+        role = role_of(media)
+        if role == "video" or not content or media.kind not in ("audio", "image"):
+            return media
+    if role == "video" or not content:
+        return gather(source, content=False)
+    return inspect(source, role, content=True, policy=policy)[0]
+
+
+def _swapped(media: Media, role: str) -> None:
+    if media.open_error is not None or media.unreadable is not None:
+        return
+    kind = media.kind
+    if (role == "video" and kind in ("audio", "image")) or (role == "ref" and kind == "audio"):
+        raise FixRefused(
+            f"{media.path}: this looks like {kind if kind == 'audio' else 'an image'}, given as "
+            f"the {_ROLE_WORDS[role]}: the roles look swapped",
+            usage=True,
+        )
+
+
+def _writable(source: str, target: str, force: bool) -> None:
+    if os.path.isdir(target):
+        raise FixRefused(f"{target} is a folder: name the file to write", usage=True)
+    if os.path.lexists(target):
+        try:
+            same = os.path.samefile(source, target)
+        except OSError:
+            same = False
+        if same or os.path.abspath(source) == os.path.abspath(target):
+            raise FixRefused(f"{target} is the input itself: fix never writes over it", usage=True)
+        if not force:
+            raise FixRefused(f"{target} exists: give --force to replace it", usage=True)
