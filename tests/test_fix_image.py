@@ -9,9 +9,12 @@ its size and format read back, its pixels compared with the source's, its face f
 from __future__ import annotations
 
 import dataclasses
+import filecmp
 import io
 import os
 import random
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ from retalk.findings import Report
 from retalk.fix.image import ImagePlan, plan_image
 from retalk.policy import SERVICE, Policy
 from retalk.preflight.check import inspect
+from retalk.preflight.faces import rules as faces_rules
 
 Make = Callable[[Path], Path]
 
@@ -131,6 +135,9 @@ def _difference(a: Any, b: Any) -> float:
     return float(sum(ImageStat.Stat(diff).mean) / 3)
 
 
+_AS = "File.ExtensionMismatch"
+"""The code of a conversion between formats the service takes (a copy would be misnamed)."""
+
 # name, make, output ending, the codes of the plan's changes, its output size, the output's mode
 CASES: list[tuple[str, Make, str, set[str], tuple[int, int], str]] = [
     ("no face", _save("wall.png", _nothing), "png", {"InvalidFile.ImageSize"}, (2000, 1000), "RGB"),
@@ -142,11 +149,11 @@ CASES: list[tuple[str, Make, str, set[str], tuple[int, int], str]] = [
         (2458, 4096),
         "RGB",
     ),
-    ("CMYK JPEG", _save("cmyk.jpg", _cmyk), "png", set(), (512, 512), "RGB"),
-    ("alpha to JPEG", _save("alpha.png", _with_alpha), "jpg", set(), (512, 512), "RGB"),
+    ("CMYK JPEG", _save("cmyk.jpg", _cmyk), "png", {_AS}, (512, 512), "RGB"),
+    ("alpha to JPEG", _save("alpha.png", _with_alpha), "jpg", {_AS}, (512, 512), "RGB"),
     ("palette GIF", _save("photo.gif", _palette), "jpg", {"InvalidFile.Format"}, (512, 512), "RGB"),
     ("TIFF", _save("photo.tiff", _astronaut), "png", {"InvalidFile.Format"}, (512, 512), "RGB"),
-    ("16-bit PNG", _save("deep.png", _grey16), "jpg", set(), (512, 512), "L"),
+    ("16-bit PNG", _save("deep.png", _grey16), "jpg", {_AS}, (512, 512), "L"),
     (
         "EXIF-rotated",
         _save("turned.jpg", _rotated, exif=_exif_6()),
@@ -156,7 +163,7 @@ CASES: list[tuple[str, Make, str, set[str], tuple[int, int], str]] = [
         "RGB",
     ),
     ("animated GIF", _animated, "png", {"InvalidFile.Format"}, (512, 512), "RGB"),
-    ("small face", _save("far.png", _small_face), "jpg", {"Face.Small"}, (0, 0), "RGB"),
+    ("small face", _save("far.png", _small_face), "jpg", {"Face.Small", _AS}, (0, 0), "RGB"),
 ]  # fmt: skip
 
 
@@ -198,7 +205,8 @@ def test_group_photo_is_cut_around_the_face(tmp_path: Path) -> None:
     (seen,) = media.faces.frames[0].faces
     plan = plan_image(media, SERVICE, output_format="jpg")
     assert [str(change) for change in plan.changes] == [
-        "aspect: 3:1 (6000x2000) → 2:1 (4000x2000, around the face)  (InvalidFile.ImageSize)"
+        "format: PNG image → JPEG image  (File.ExtensionMismatch)",
+        "aspect: 3:1 (6000x2000) → 2:1 (4000x2000, around the face)  (InvalidFile.ImageSize)",
     ]
     out = tmp_path / "group fixed.jpg"
     plan.apply(str(source), str(out))
@@ -303,7 +311,10 @@ def test_conforming_image_needs_nothing(tmp_path: Path) -> None:
     assert plan.changes == () and plan.copy and plan.refusal is None
     # The same picture wanted as PNG is no copy: a conversion with nothing else changed.
     as_png = plan_image(media, SERVICE, output_format="png")
-    assert as_png.changes == () and not as_png.copy
+    assert [str(change) for change in as_png.changes] == [
+        "format: JPEG image → PNG image  (File.ExtensionMismatch)"
+    ]
+    assert not as_png.copy
 
 
 def test_the_policy_limits_are_obeyed(tmp_path: Path) -> None:
@@ -323,8 +334,12 @@ def test_small_face_is_cut_closer(tmp_path: Path) -> None:
     source = _save("far.png", _small_face)(tmp_path)
     before = retalk.check_image(source)
     (small,) = [f for f in before.findings if f.code == "Face.Small"]
-    assert small.hint is not None and "640" not in small.hint
-    assert f"{limits.IMAGE.max_side} px" in small.hint and "retalk fix" in small.hint
+    assert small.hint is not None and small.hint.startswith("retalk fix ")  # fix's own command
+    # The rule's own hint speaks of the photo's limits, not of a video's 640 px sides.
+    media, _ = inspect(source, "ref")
+    (own,) = faces_rules.small(media, SERVICE)
+    assert own.hint is not None and "640" not in own.hint and "retalk fix" in own.hint
+    assert f"{limits.IMAGE.max_side} px" in own.hint
     plan, out = _fixed(source, "jpg")
     assert plan.crop is not None and plan.face_box is not None
     left, top, right, bottom = plan.crop
@@ -351,6 +366,7 @@ def test_several_people_are_cut_to_the_largest_face(tmp_path: Path) -> None:
     picture.save(source)
     plan, out = _fixed(source, "jpg")
     assert [change.code for change in plan.changes] == [
+        _AS,
         "InvalidFile.Content",
         "InvalidFile.ImageSize",
     ]
@@ -421,3 +437,80 @@ def test_odd_names(tmp_path: Path) -> None:
     with open(out, "rb") as stream:
         assert Image.open(io.BytesIO(stream.read())).format == "JPEG"
     assert os.path.dirname(out) == str(folder)
+
+
+# Through `retalk fix`: every image recipe that fails a metadata rule, and the output's size.
+Run = Callable[..., subprocess.CompletedProcess[str]]
+RECIPES = {
+    "2.001to1.png": ("png", (2000, 1000)),
+    "4098x2049.jpg": ("jpg", (4096, 2048)),
+    "5000x2000.jpg": ("jpg", (4000, 2000)),
+    "big.bmp": ("jpg", (1920, 1920)),
+    "photo.gif": ("jpg", (800, 600)),
+    "photo.tiff": ("png", (800, 600)),
+    "strip-32800x64.png": ("png", (128, 64)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_failing_image_recipe_is_fixed(
+    name: str, media: Path, tmp_path: Path, run: Run
+) -> None:
+    source = tmp_path / name
+    shutil.copyfile(media / name, source)
+    assert run("check", "--no-content", "--no-cache", str(source)).returncode == 1
+    ending, size = RECIPES[name]
+    out = tmp_path / f"fixed ü.{ending}"
+    done = run("fix", "--no-content", str(source), "-o", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert " → " in done.stdout
+    with Image.open(out) as written:
+        assert written.size == size
+        assert written.format == ("JPEG" if ending == "jpg" else "PNG")
+    after = run("check", "--no-content", "--no-cache", str(out))
+    assert after.returncode == 0 and "(warning)" not in after.stdout, after.stdout
+    assert sorted(os.listdir(tmp_path)) == sorted([name, out.name])  # no temporary left
+
+
+def test_fix_command_cuts_around_the_face(tmp_path: Path, run: Run) -> None:
+    """With the face scan: the group photo through the command, named with a leading dash."""
+    source = _save("-group photo.png", _group)(tmp_path)
+    done = run("fix", "-o", "ref é.jpg", "--", source.name, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "around the face" in done.stdout
+    report = retalk.check_image(tmp_path / "ref é.jpg")
+    assert report.ok and len(_faces(report)) == 1
+
+
+def test_fix_command_copies_or_converts_a_conforming_image(
+    media: Path, tmp_path: Path, run: Run
+) -> None:
+    source = tmp_path / "good.jpg"
+    shutil.copyfile(media / "good.jpg", source)
+    assert run("fix", "--no-content", str(source)).returncode == 0
+    assert filecmp.cmp(source, tmp_path / "good-fixed.jpg", shallow=False)
+    png = tmp_path / "good.png"
+    shutil.copyfile(media / "good.png", png)
+    done = run("fix", "--no-content", str(png), "-o", str(tmp_path / "as.jpg"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    with Image.open(tmp_path / "as.jpg") as written:
+        assert written.format == "JPEG"  # converted, not a PNG named .jpg
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("16000x8000-progressive.jpg", "too large to decode"),
+        ("12000x12000.png", "too large to decode"),
+        ("bomb.png", "decompression bomb"),
+        ("cut.jpg", "broken"),
+    ],
+)
+def test_fix_command_refusals(name: str, says: str, media: Path, tmp_path: Path, run: Run) -> None:
+    source = tmp_path / name
+    shutil.copyfile(media / name, source)
+    done = run("fix", "--no-content", str(source), "-o", str(tmp_path / "out.jpg"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    (line,) = done.stderr.splitlines()
+    assert says in line and "Traceback" not in done.stderr
+    assert os.listdir(tmp_path) == [name]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from retalk import limits
+from retalk.errors import FixRefused
 from retalk.fix.change import Change
 from retalk.policy import Policy
 from retalk.preflight.formats import ACCEPTED
@@ -47,8 +48,9 @@ class ImagePlan:
     """What `retalk fix` does to a reference image: the changes, or why it cannot."""
 
     changes: tuple[Change, ...]
-    """Each property changed, before → after, with the code it answers; empty when nothing
-    fails (see `copy`)."""
+    """Each property changed, before → after, with the code it answers (a format the service
+    takes but not the output's: `File.ExtensionMismatch`, what a copy would be); empty when
+    nothing is to change (see `copy`)."""
     refusal: str | None = None
     """Why no image can be made from the input (not an image, too large to decode); None when
     one can. `apply` must not be called then."""
@@ -69,7 +71,7 @@ class ImagePlan:
     """The input's width and height as shown (EXIF orientation applied): what `crop` is in."""
     copy: bool = False
     """The input can be copied byte for byte: nothing fails, it is already in the output's
-    format, and it is a single picture."""
+    format, and it is a single picture (no `changes`)."""
 
     def apply(self, source: str, output: str) -> None:
         """Writes the fixed picture to `output` (exactly that name; the caller renames it into
@@ -77,8 +79,10 @@ class ImagePlan:
         make its mode right for the format (alpha flattened on white for JPEG), crop, resize
         with LANCZOS, encode at a quality that keeps it within `max_bytes`.
 
-        Raises ValueError with a refusal, or when `source` is no longer the picture planned
-        for; OSError when it cannot be read or `output` written."""
+        Raises FixRefused when `source` cannot be decoded within retalk's bounds (a progressive
+        JPEG over `limits.IMAGE_DECODE_MAX_PIXELS`) or is no longer the picture planned for;
+        ValueError when the plan is a refusal; OSError when `source` cannot be read or `output`
+        written."""
         if self.refusal is not None or self.size is None:
             raise ValueError(self.refusal or "no size planned")
         data = _render(self, source)
@@ -108,6 +112,13 @@ def plan_image(media: Media, policy: Policy, *, output_format: str) -> ImagePlan
     if media.container.name not in ACCEPTED["ref"] or not _listed(media.container.name, policy):
         changes.append(
             Change("InvalidFile.Format", "format", media.container.label, f"{pillow_name} image")
+        )
+    elif media.container.name != name:
+        # Taken as it is, but not in the output's format: a copy would be misnamed.
+        changes.append(
+            Change(
+                "File.ExtensionMismatch", "format", media.container.label, f"{pillow_name} image"
+            )
         )
     if image.frames > 1 and image.format != "MPO":  # MPO: a camera's JPEG with a preview
         changes.append(Change("InvalidFile.Format", "frames", f"{image.frames}", "1 (the first)"))
@@ -179,7 +190,6 @@ def plan_image(media: Media, policy: Policy, *, output_format: str) -> ImagePlan
                 f"at most {target_bytes:,} bytes ({how})",
             )
         )
-    same = media.container.name == name and (image.frames == 1 or image.format == "MPO")
     return ImagePlan(
         tuple(changes),
         shown=(width, height),
@@ -188,7 +198,7 @@ def plan_image(media: Media, policy: Policy, *, output_format: str) -> ImagePlan
         size=(out_w, out_h),
         output_format=output_format,
         max_bytes=target_bytes,
-        copy=same and not changes,
+        copy=not changes,
     )
 
 
@@ -335,7 +345,8 @@ def _pct(share: float) -> str:
 
 
 def _ratio(w: int, h: int) -> str:
-    return f"{max(w, h) / min(w, h):.2f}".rstrip("0").rstrip(".")
+    """Long over short, to three decimals (2001x1000 is 2.001, over the limit of 2)."""
+    return f"{max(w, h) / min(w, h):.3f}".rstrip("0").rstrip(".")
 
 
 # --- the pass ----------------------------------------------------------------------------------
@@ -352,9 +363,10 @@ def _render(plan: ImagePlan, source: str) -> bytes:
         warnings.simplefilter("ignore")  # DecompressionBombWarning: the plan bounds the size
         with Image.open(source) as opened:
             if not decodable(opened):
-                raise ValueError(
-                    f"{opened.width}x{opened.height} is too large to decode within retalk's "
-                    "bounds (a progressive JPEG decodes whole); shrink it first"
+                raise FixRefused(
+                    f"{source}: {opened.width}x{opened.height} is too large to decode within "
+                    f"retalk's bounds (a progressive or multi-scan JPEG over "
+                    f"{limits.IMAGE_DECODE_MAX_PIXELS / 1e6:g} MP decodes whole); shrink it first"
                 )
             assert plan.shown is not None
             crop = plan.crop or (0, 0, plan.shown[0], plan.shown[1])
@@ -362,9 +374,9 @@ def _render(plan: ImagePlan, source: str) -> bytes:
             picture = ImageOps.exif_transpose(opened)
             fx, fy = picture.width / plan.shown[0], picture.height / plan.shown[1]
             if abs(fx - fy) > 0.02 or fx > 1:
-                raise ValueError(
-                    f"the picture is {picture.width}x{picture.height}, not the "
-                    f"{plan.shown[0]}x{plan.shown[1]} planned for"
+                raise FixRefused(
+                    f"{source}: the picture is {picture.width}x{picture.height}, not the "
+                    f"{plan.shown[0]}x{plan.shown[1]} planned for: it changed meanwhile"
                 )
             picture = _mode_for(picture, pillow_name)
             box = (
