@@ -26,6 +26,7 @@ import retalk
 from fixtures.recipes import crowd, scene
 from retalk import limits
 from retalk.codes import Severity
+from retalk.errors import FixRefused
 from retalk.findings import Report
 from retalk.fix.image import ImagePlan, plan_image
 from retalk.policy import SERVICE, Policy
@@ -508,3 +509,20 @@ def test_fix_command_refusals(name: str, says: str, media: Path, tmp_path: Path,
     (line,) = done.stderr.splitlines()
     assert says in line and "Traceback" not in done.stderr
     assert os.listdir(tmp_path) == [name]
+
+
+def test_a_source_changed_or_gone_since_the_plan_is_refused(tmp_path: Path) -> None:
+    source = _save("wide.png", _nothing)(tmp_path)
+    media, _ = inspect(source, "ref", content=False)
+    plan = plan_image(media, SERVICE, output_format="jpg")
+    out = tmp_path / "out.jpg"
+    Image.new("RGB", (1000, 3000)).save(source)  # turned the other way
+    with pytest.raises(FixRefused, match="changed meanwhile"):
+        plan.apply(str(source), str(out))
+    source.write_bytes(b"no longer a picture")
+    with pytest.raises(FixRefused, match="does not decode"):
+        plan.apply(str(source), str(out))
+    source.unlink()
+    with pytest.raises(FixRefused, match="No such file"):
+        plan.apply(str(source), str(out))
+    assert not out.exists()

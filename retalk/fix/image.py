@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -79,10 +80,10 @@ class ImagePlan:
         make its mode right for the format (alpha flattened on white for JPEG), crop, resize
         with LANCZOS, encode at a quality that keeps it within `max_bytes`.
 
-        Raises FixRefused when `source` cannot be decoded within retalk's bounds (a progressive
-        JPEG over `limits.IMAGE_DECODE_MAX_PIXELS`) or is no longer the picture planned for;
-        ValueError when the plan is a refusal; OSError when `source` cannot be read or `output`
-        written."""
+        Raises FixRefused when `source` cannot be read or decoded (within retalk's bounds: a
+        progressive JPEG over `limits.IMAGE_DECODE_MAX_PIXELS` is not) or is no longer the
+        picture planned for; ValueError when the plan is a refusal; OSError when `output`
+        cannot be written."""
         if self.refusal is not None or self.size is None:
             raise ValueError(self.refusal or "no size planned")
         data = _render(self, source)
@@ -353,6 +354,15 @@ def _ratio(w: int, h: int) -> str:
 
 
 def _render(plan: ImagePlan, source: str) -> bytes:
+    """The output's bytes; FixRefused when the source does not decode in full (a check
+    decodes a JPEG at an eighth of its size, which passes some damage a full decode does not)."""
+    try:
+        return _rendered(plan, source)
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as error:
+        raise FixRefused(f"{source}: the picture does not decode: {error}") from None
+
+
+def _rendered(plan: ImagePlan, source: str) -> bytes:
     from PIL import Image, ImageOps
 
     from retalk.preflight.media import decodable
