@@ -526,3 +526,22 @@ def test_a_source_changed_or_gone_since_the_plan_is_refused(tmp_path: Path) -> N
     with pytest.raises(FixRefused, match="No such file"):
         plan.apply(str(source), str(out))
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("group-of-8.jpg", "InvalidFile.Content"), ("small-face.png", "Face.Small")],
+)
+def test_fix_command_on_the_face_recipes(
+    name: str, code: str, media: Path, tmp_path: Path, run: Run
+) -> None:
+    """Eight people cut to the largest one; a small face cut closer: each output re-checked
+    with its faces, one face, found again, no finding left."""
+    source = tmp_path / name
+    shutil.copyfile(media / name, source)
+    done = run("fix", str(source))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"({code})" in done.stdout
+    stem, ending = os.path.splitext(name)
+    report = retalk.check_image(tmp_path / f"{stem}-fixed{ending}")
+    assert report.findings == () and len(_faces(report)) == 1
