@@ -244,12 +244,17 @@ def test_refusals_of_the_call(media: Path, tmp_path: Path, run: Run) -> None:
     assert forced.returncode == 0 and filecmp.cmp(wav, tmp_path / "taken.wav", shallow=False)
 
 
-def test_sigterm_during_an_encode_leaves_nothing(media: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["term", "ctrl-c"]
+)
+def test_a_signal_during_an_encode_leaves_nothing(
+    media: Path, tmp_path: Path, signum: int, code: int
+) -> None:
     from tests.conftest import RETALK
 
     source = tmp_path / "big.mp4"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=2560x1440:r=12:d=20",
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=2560x1440:r=12:d=10",
          "-c:v", "libx264", "-preset", "ultrafast", str(source)],
         check=True,
     )  # fmt: skip
@@ -263,8 +268,8 @@ def test_sigterm_during_an_encode_leaves_nothing(media: Path, tmp_path: Path) ->
     while not any("retalk-part" in n for n in os.listdir(tmp_path)):
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 143
+    process.send_signal(signum)
+    assert process.wait(timeout=30) == code
     assert os.listdir(tmp_path) == ["big.mp4"]
 
 

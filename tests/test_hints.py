@@ -128,3 +128,69 @@ def test_a_short_clip_is_not_hinted_to_exactly_the_limit(
     assert subprocess.run(["sh", "-c", hint], cwd=tmp_path, capture_output=True).returncode == 0
     again = run("check", "--no-content", "short-fixed.mp4", cwd=tmp_path)
     assert again.returncode == 0 and "File.NearLimit" not in again.stdout, again.stdout
+
+
+def test_several_problems_get_one_command_that_fixes_them_all(tmp_path: Path, run: Run) -> None:
+    name = "-three problems é.mkv"  # Matroska, VP9, 12 fps, 480x360
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=480x360:r=12:d=2.5",
+         "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "--", f"./{name}"],
+        check=True, cwd=tmp_path,
+    )  # fmt: skip
+    checked = run("check", "--no-content", "--format", "json", "--", name, cwd=tmp_path)
+    findings = json.loads(checked.stdout)["findings"]
+    codes = {f["code"] for f in findings}
+    assert {"InvalidFile.Format", "InvalidFile.FPS", "InvalidFile.Resolution"} <= codes, codes
+    hints = {f["hint"] for f in findings}
+    assert len(hints) == 1, hints
+    (hint,) = hints
+    assert subprocess.run(["sh", "-c", hint], cwd=tmp_path, capture_output=True).returncode == 0
+    fixed = "-three problems é-fixed.mp4"
+    again = run("check", "--no-content", "--format", "json", "--", fixed, cwd=tmp_path)
+    assert again.returncode == 0 and json.loads(again.stdout)["findings"] == [], again.stdout
+
+
+_SLOW = (".", "noise", "8192", "claims", "12000", "13000", "16000", "strip", "2.5h", "leaves")
+
+
+def test_for_every_fixture_the_hint_is_the_plans_argv_fresh_and_cached(
+    media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retalk.cache import ResultCache
+    from retalk.preflight.check import check_paths
+
+    folder = tmp_path / "sub dir"
+    folder.mkdir()
+    names = []
+    for path in sorted(media.iterdir()):
+        if path.stat().st_blocks * 512 > 50 * 2**20 or path.name.startswith(_SLOW):
+            continue  # the big and the hostile ones: other tests judge them
+        name = f"-{path.name}"
+        (folder / name).symlink_to(path)
+        names.append(name)
+    monkeypatch.chdir(folder)
+    cache = ResultCache(tmp_path / "cache")
+    fresh = check_paths(names, content=False, cache=cache, jobs=2)
+    cached = check_paths(names, content=False, cache=cache, jobs=2)
+    assert cache.hits >= len(names) - 5
+    assert [f.hint for f in fresh.findings] == [f.hint for f in cached.findings]
+    commands = 0
+    for name in names:
+        hints = {
+            f.hint
+            for f in fresh.findings
+            if f.path == name and (f.hint or "").startswith("ffmpeg ")
+        }
+        if not hints:
+            continue
+        assert len(hints) == 1, (name, hints)
+        found = gather(name, content=False)
+        role = role_of(found)
+        assert role is not None
+        plan = plan_fix(found, role, SERVICE, default_output(name, role, found), defaulted=True)
+        if plan.argv is None:  # refused, or on the 2 s edge: the rule's own advice
+            continue
+        assert shlex.split(hints.pop()) == list(plan.argv), name
+        assert plan.argv[2].startswith("./-") and plan.argv[-1].startswith("./-")
+        commands += 1
+    assert commands >= 20

@@ -552,7 +552,8 @@ def test_1080p_at_most_end_to_end(run, media: Path, tmp_path: Path) -> None:
     result = run("check", "--no-content", str(media / "2048x640.mp4"), cwd=tmp_path)
     assert result.returncode == 1
     assert "over the project's 1920 px (the service takes up to 2048 px)" in result.stdout
-    assert "    fix: 2048:640 is too elongated for 640 to 1920 px: crop it first" in result.stdout
+    # Too elongated for one scale to fit both sides in 640 to 1920: scaled, then padded.
+    assert "-vf 'scale=1920:600,pad=1920:640:(ow-iw)/2:(oh-ih)/2,setsar=1' " in result.stdout
     # Only the project's limit rejects it: the verdict says whose it is.
     verdict = result.stdout.splitlines()[-1]
     assert verdict.startswith("FAIL: the project's policy would reject 1 of 1")

@@ -93,6 +93,10 @@ def fix(
     for change in plan.changes:
         click.echo(f"{source}: {change}")
     if dry_run:
+        for left in result.remaining:
+            click.echo(
+                f"{source}: fix cannot change: {left.code}: {printable(left.message)}", err=True
+            )
         click.echo(plan.command() or f"nothing to change: {source} would be copied as it is")
         sys.exit(EXIT_OK)
     what = "copied, nothing to change" if plan.copy else f"{len(plan.changes)} changed"

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 from retalk.errors import FixRefused
-from retalk.findings import Report
+from retalk.findings import Finding, Report
 from retalk.fix.change import Change
 from retalk.fix.plan import Plan, default_output, plan_fix, role_of_output
 from retalk.policy import SERVICE, Policy
@@ -27,6 +27,9 @@ class FixResult:
     """The output's own check, in the role it was made for; None with `dry_run`."""
     written: bool
     """False with `dry_run`."""
+    remaining: tuple[Finding, ...] = ()
+    """The input's errors and warnings that the plan does not answer (`Face.None`, a clip on
+    the 2 s edge): what the output will still be told, as far as the input's check saw."""
 
     @property
     def changes(self) -> tuple[Change, ...]:
@@ -74,20 +77,31 @@ def fix(
     if chosen is None:
         raise FixRefused(f"{source}: {media.open_error or 'not media fix knows'}")
     _swapped(media, chosen)
-    target = target or default_output(source, chosen, media)
+    defaulted = target is None
+    plan = plan_fix(
+        media, chosen, rules, target or default_output(source, chosen, media), defaulted=defaulted
+    )
+    target = plan.output
     _writable(source, target, force)
-    plan = plan_fix(media, chosen, rules, target)
     if plan.refusal is not None:
         raise FixRefused(f"{source}: {plan.refusal}")
+    from retalk.codes import Severity
+    from retalk.policy import apply_policy
+    from retalk.preflight.check import judge
+
+    seen = apply_policy(judge(media, chosen, rules), rules).findings
+    remaining = tuple(
+        f for f in seen if f.severity is not Severity.INFO and f.code not in plan.fixed_codes
+    )
     if dry_run:
-        return FixResult(plan, target, None, False)
+        return FixResult(plan, target, None, False, remaining)
     from retalk.fix.write import carry_out
 
     carry_out(plan, replace=force)
     from retalk.preflight.check import check_audio, check_image, check_video
 
     check = {"video": check_video, "audio": check_audio, "ref": check_image}[chosen]
-    return FixResult(plan, target, check(target, content=content, policy=rules), True)
+    return FixResult(plan, target, check(target, content=content, policy=rules), True, remaining)
 
 
 def _readable(source: str) -> None:

@@ -17,7 +17,8 @@ def with_fix_hints(
     others keep their own hints."""
     if not findings or media.url is not None:
         return findings
-    plan = plan_fix(media, role, policy, default_output(media.path, role, media))
+    output = default_output(media.path, role, media)
+    plan = plan_fix(media, role, policy, output, defaulted=True, lengthen=True)
     command = plan.command()
     if not command:
         return findings

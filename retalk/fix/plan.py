@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from retalk import limits
 from retalk.fix.change import Change
+from retalk.limits import Span
 from retalk.policy import Policy
 from retalk.preflight.audio import duration_of as audio_duration
 from retalk.preflight.hints import shell_path, tool_path
@@ -122,16 +123,35 @@ def role_of_output(output: str) -> str:
     return OUTPUT_FORMATS.get(fmt) or IMAGE_FORMATS[fmt]
 
 
-def plan_fix(media: Media, role: str, policy: Policy, output: str) -> Plan:
-    """What `fix` does to make `media`, in `role`, into a file `policy` passes at `output`."""
+def plan_fix(
+    media: Media,
+    role: str,
+    policy: Policy,
+    output: str,
+    *,
+    defaulted: bool = False,
+    lengthen: bool = False,
+) -> Plan:
+    """What `fix` does to make `media`, in `role`, into a file `policy` passes at `output`.
+    With `defaulted` (the output is `default_output`'s), a file that conforms in a format the
+    service takes but `fix` does not write (an AVI, raw AAC) is copied under its own ending
+    rather than converted. With `lengthen` (the hints), a clip under 2 s is looped (an audio
+    padded) rather than refused."""
     refusal = _refusal(media, role)
     if refusal is not None:
         return Plan(media.path, output, role, refusal=refusal)
-    if role == "video":
-        return _video(media, policy, output)
-    if role == "audio":
-        return _audio(media, policy, output)
-    return _image(media, policy, output)
+    if role == "ref":
+        return _image(media, policy, output)
+    plan = (_video if role == "video" else _audio)(media, policy, output, lengthen)
+    content = media.container.name if media.container is not None else ""
+    only_format = all(c.what in ("container", "format") for c in plan.changes)
+    if defaulted and plan.changes and only_format and content in _KEPT.get(role, ()):
+        return Plan(media.path, f"{os.path.splitext(output)[0]}.{content}", role)
+    return plan
+
+
+# Formats the service takes that `fix` does not write: a conforming file in one is copied.
+_KEPT = {"video": ("avi",), "audio": ("aac",)}
 
 
 def _refusal(media: Media, role: str) -> str | None:
@@ -171,21 +191,36 @@ def _even(value: float) -> int:
     return max(2, round(value / 2) * 2)
 
 
-def _too_short(seconds: float | None, low: float) -> str | None:
-    if seconds is not None and seconds < low:
+def _length(
+    seconds: float | None, span: Span, lengthen: bool, how: str
+) -> tuple[Change | None, float | None, bool, str | None]:
+    """The length change, if any: (the change, the length to make, whether it lengthens,
+    a refusal). Too long or on the 120 s edge: cut to a second inside (clear of
+    `File.NearLimit`). On the 2 s edge: lengthened to half a second inside (`how`: looped,
+    padded); under 2 s, so only with `lengthen` (the hints), else a refusal."""
+    if seconds is None:
+        return None, None, False, None
+    low, high, margin = span.low, span.high, limits.DURATION_MARGIN_S
+    if seconds < low and not lengthen:
         return (
-            f"{_seconds(seconds)} long, under the {low:g} s the service takes: fix does not "
-            "lengthen a clip; record or cut a longer one"
+            None,
+            None,
+            False,
+            (
+                f"{_seconds(seconds)} long, under the {low:g} s the service takes: fix does not "
+                "lengthen a clip that short; record or cut a longer one"
+            ),
         )
-    return None
-
-
-def _trim_to(seconds: float | None, high: float) -> float | None:
-    """The length to cut a too long input to: a second inside the limit, clear of its edge
-    (`File.NearLimit`)."""
-    if seconds is None or seconds <= high - limits.DURATION_MARGIN_S:
-        return None
-    return high - 1.0
+    if seconds < low + margin:
+        target = low + 0.5
+        code = "InvalidFile.Duration" if seconds < low else "File.NearLimit"
+        change = Change(code, "length", _seconds(seconds), f"{_seconds(target)} ({how})")
+        return change, target, True, None
+    if seconds > high - margin:
+        target = high - 1.0
+        code = "InvalidFile.Duration" if seconds > high else "File.NearLimit"
+        return Change(code, "length", _seconds(seconds), _seconds(target)), target, False, None
+    return None, None, False, None
 
 
 def _budget_bits(policy_bytes: int, service_bytes_decimal: int) -> float:
@@ -194,20 +229,20 @@ def _budget_bits(policy_bytes: int, service_bytes_decimal: int) -> float:
     return min(policy_bytes, service_bytes_decimal) * 8 * limits.FIX_SIZE_SHARE
 
 
-def _video(media: Media, policy: Policy, output: str) -> Plan:
+def _video(media: Media, policy: Policy, output: str, lengthen: bool) -> Plan:
     from retalk.policy import SERVICE
 
     assert media.probe is not None and media.probe.video is not None
     stream = media.probe.video
     span = policy.video
     seconds = video_duration(media)
-    short = _too_short(seconds, span.duration.low)
+    length, trim, loop, short = _length(seconds, span.duration, lengthen, "looped")
     if short is not None:
         return Plan(media.path, output, "video", refusal=short)
     fmt = output_format(output)
     changes: list[Change] = []
     filters: list[str] = []
-    encode = False
+    encode = loop  # a copy cannot be looped cleanly
 
     codec = stream.codec_name or "unknown"
     if codec not in span.codecs:
@@ -241,10 +276,8 @@ def _video(media: Media, policy: Policy, output: str) -> Plan:
             filters.append("setsar=1")
             encode = True
 
-    trim = _trim_to(seconds, span.duration.high)
-    if trim is not None and seconds is not None:
-        code = "InvalidFile.Duration" if seconds > span.duration.high else "File.NearLimit"
-        changes.append(Change(code, "length", _seconds(seconds), _seconds(trim)))
+    if length is not None:
+        changes.append(length)
 
     out_seconds = trim if trim is not None else (seconds or 0.0)
     service = SERVICE.video
@@ -282,7 +315,12 @@ def _video(media: Media, policy: Policy, output: str) -> Plan:
     if not changes:
         return Plan(media.path, output, "video")
 
-    argv: list[str] = ["ffmpeg", "-i", tool_path(media.path)]
+    argv: list[str] = [
+        "ffmpeg",
+        *(("-stream_loop", "-1") if loop else ()),
+        "-i",
+        tool_path(media.path),
+    ]
     if trim is not None:
         argv += ["-t", _arg(trim)]
     argv += ["-map", "0:v:0", "-map", "0:a:0?"]
@@ -323,14 +361,14 @@ def _sides(
     return (scaled_w, scaled_h), (pad_w, pad_h)
 
 
-def _audio(media: Media, policy: Policy, output: str) -> Plan:
+def _audio(media: Media, policy: Policy, output: str, lengthen: bool) -> Plan:
     from retalk.policy import SERVICE
 
     assert media.probe is not None and media.probe.audio is not None
     stream: Stream = media.probe.audio
     span = policy.audio
     seconds = audio_duration(media)[0]
-    short = _too_short(seconds, span.duration.low)
+    length, trim, pad, short = _length(seconds, span.duration, lengthen, "padded with silence")
     if short is not None:
         return Plan(media.path, output, "audio", refusal=short)
     fmt = output_format(output)
@@ -346,11 +384,11 @@ def _audio(media: Media, policy: Policy, output: str) -> Plan:
         label = media.container.label if media.container is not None else "unknown"
         changes.append(Change("InvalidFile.Format", "format", f"{label} ({codec})", _LABEL[fmt]))
 
-    trim = _trim_to(seconds, span.duration.high)
-    if trim is not None and seconds is not None:
-        code = "InvalidFile.Duration" if seconds > span.duration.high else "File.NearLimit"
-        changes.append(Change(code, "length", _seconds(seconds), _seconds(trim)))
+    if length is not None and trim is not None:
+        changes.append(length)
         cut = ["-t", _arg(trim)]
+    afilters = [f"apad=whole_dur={_arg(trim)}"] if pad and trim is not None else []
+    encode = encode or pad
     out_seconds = trim if trim is not None else (seconds or 0.0)
 
     gain = _gain(media)
@@ -361,7 +399,7 @@ def _audio(media: Media, policy: Policy, output: str) -> Plan:
         changes.append(
             Change("Audio.Quiet", "loudness", f"{scan.loudness:.1f} LUFS", f"{after:.1f} LUFS")
         )
-        options += ["-af", f"volume={gain:.1f}dB"]
+        afilters.append(f"volume={gain:.1f}dB")
         encode = True
 
     rate = stream.sample_rate or 44100
@@ -400,6 +438,8 @@ def _audio(media: Media, policy: Policy, output: str) -> Plan:
 
     if not changes:
         return Plan(media.path, output, "audio")
+    if afilters:
+        options = ["-af", ",".join(afilters), *options]
     argv = ["ffmpeg", "-i", tool_path(media.path), *cut, "-map", "0:a:0", *options]
     if fmt == "wav":
         argv += ["-c:a", "pcm_s16le" if encode else "copy"]
