@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from retalk import limits
+from retalk.errors import FixRefused
 from retalk.fix.change import Change
 from retalk.policy import Policy
 from retalk.preflight.formats import ACCEPTED
@@ -47,8 +49,9 @@ class ImagePlan:
     """What `retalk fix` does to a reference image: the changes, or why it cannot."""
 
     changes: tuple[Change, ...]
-    """Each property changed, before → after, with the code it answers; empty when nothing
-    fails (see `copy`)."""
+    """Each property changed, before → after, with the code it answers (a format the service
+    takes but not the output's: `File.ExtensionMismatch`, what a copy would be); empty when
+    nothing is to change (see `copy`)."""
     refusal: str | None = None
     """Why no image can be made from the input (not an image, too large to decode); None when
     one can. `apply` must not be called then."""
@@ -69,7 +72,7 @@ class ImagePlan:
     """The input's width and height as shown (EXIF orientation applied): what `crop` is in."""
     copy: bool = False
     """The input can be copied byte for byte: nothing fails, it is already in the output's
-    format, and it is a single picture."""
+    format, and it is a single picture (no `changes`)."""
 
     def apply(self, source: str, output: str) -> None:
         """Writes the fixed picture to `output` (exactly that name; the caller renames it into
@@ -77,8 +80,10 @@ class ImagePlan:
         make its mode right for the format (alpha flattened on white for JPEG), crop, resize
         with LANCZOS, encode at a quality that keeps it within `max_bytes`.
 
-        Raises ValueError with a refusal, or when `source` is no longer the picture planned
-        for; OSError when it cannot be read or `output` written."""
+        Raises FixRefused when `source` cannot be read or decoded (within retalk's bounds: a
+        progressive JPEG over `limits.IMAGE_DECODE_MAX_PIXELS` is not) or is no longer the
+        picture planned for; ValueError when the plan is a refusal; OSError when `output`
+        cannot be written."""
         if self.refusal is not None or self.size is None:
             raise ValueError(self.refusal or "no size planned")
         data = _render(self, source)
@@ -109,22 +114,45 @@ def plan_image(media: Media, policy: Policy, *, output_format: str) -> ImagePlan
         changes.append(
             Change("InvalidFile.Format", "format", media.container.label, f"{pillow_name} image")
         )
+    elif media.container.name != name:
+        # Taken as it is, but not in the output's format: a copy would be misnamed.
+        changes.append(
+            Change(
+                "File.ExtensionMismatch", "format", media.container.label, f"{pillow_name} image"
+            )
+        )
     if image.frames > 1 and image.format != "MPO":  # MPO: a camera's JPEG with a preview
         changes.append(Change("InvalidFile.Format", "frames", f"{image.frames}", "1 (the first)"))
 
-    face = _target(media)
+    face, others = _target(media)
     box = _face_pixels(face, width, height) if face is not None else None
-    crop_w, crop_h = width, height
-    if box is not None and box[3] / min(width, height) < limits.FACE_SMALL:
-        crop_w, crop_h = _closer(box, width, height, rules.max_aspect)
-        changes.append(
-            Change(
-                "Face.Small",
-                "face",
-                f"{_pct(box[3] / min(width, height))} of the shorter side",
-                f"{_pct(box[3] / min(crop_w, crop_h))} (cut to {crop_w}x{crop_h} around it)",
+    near = [_face_pixels(other, width, height) for other in others]
+    window = None
+    if box is not None:
+        small = box[3] / min(width, height) < limits.FACE_SMALL
+        if small or near:
+            window = _alone(box, near, width, height, rules.max_aspect, small=small)
+        if window is not None and near:
+            assert face is not None
+            changes.append(
+                Change(
+                    "InvalidFile.Content",
+                    "faces",
+                    f"{len(near) + 1}",
+                    f"1, the largest, {face.where} (cut to {_dims(window)} around it)",
+                )
             )
-        )
+        if window is not None and small:
+            cut_short = min(window[2] - window[0], window[3] - window[1])
+            changes.append(
+                Change(
+                    "Face.Small",
+                    "face",
+                    f"{_pct(box[3] / min(width, height))} of the shorter side",
+                    f"{_pct(box[3] / cut_short)} (cut to {_dims(window)} around it)",
+                )
+            )
+    crop_w, crop_h = (window[2] - window[0], window[3] - window[1]) if window else (width, height)
     short, long = sorted((crop_w, crop_h))
     if long > short * rules.max_aspect:
         long = math.floor(short * rules.max_aspect)
@@ -139,8 +167,8 @@ def plan_image(media: Media, policy: Policy, *, output_format: str) -> ImagePlan
                 f"{_ratio(crop_w, crop_h)}:1 ({crop_w}x{crop_h}, {where})",
             )
         )
-    crop = None
-    if (crop_w, crop_h) != (width, height):
+    crop = window
+    if crop is None and (crop_w, crop_h) != (width, height):
         crop = _place(crop_w, crop_h, width, height, box)
     out_w, out_h = _fit(crop_w, crop_h, rules.max_side, rules.max_aspect)
     if (out_w, out_h) != (crop_w, crop_h):
@@ -163,7 +191,6 @@ def plan_image(media: Media, policy: Policy, *, output_format: str) -> ImagePlan
                 f"at most {target_bytes:,} bytes ({how})",
             )
         )
-    same = media.container.name == name and (image.frames == 1 or image.format == "MPO")
     return ImagePlan(
         tuple(changes),
         shown=(width, height),
@@ -172,7 +199,7 @@ def plan_image(media: Media, policy: Policy, *, output_format: str) -> ImagePlan
         size=(out_w, out_h),
         output_format=output_format,
         max_bytes=target_bytes,
-        copy=same and not changes,
+        copy=not changes,
     )
 
 
@@ -206,39 +233,94 @@ def _listed(name: str, policy: Policy) -> bool:
     return name in formats or (name == "jpeg" and "jpg" in formats)
 
 
-def _target(media: Media) -> Face | None:
-    """The face to cut around: the scan's target, else the largest face; None without one."""
+def _target(media: Media) -> tuple[Face | None, tuple[Face, ...]]:
+    """The face to cut around (the scan's target, else the largest face; None without one),
+    and the picture's other faces."""
     scan = media.faces
     if scan is None or not scan.frames or not scan.frames[0].faces:
-        return None
+        return None, ()
     frame = scan.frames[0]
-    return frame.target_face or frame.faces[0]
+    index = frame.target if frame.target is not None else 0
+    return frame.faces[index], frame.faces[:index] + frame.faces[index + 1 :]
 
 
-def _face_pixels(face: Face, width: int, height: int) -> tuple[float, float, float, float]:
+_Box = tuple[float, float, float, float]
+"""x, y, width, height in pixels of the picture as shown."""
+
+
+def _face_pixels(face: Face, width: int, height: int) -> _Box:
     x, y, w, h = face.box
     left, top = max(0.0, x * width), max(0.0, y * height)
     right, bottom = min(float(width), (x + w) * width), min(float(height), (y + h) * height)
     return left, top, max(1.0, right - left), max(1.0, bottom - top)
 
 
-def _closer(
-    box: tuple[float, float, float, float], width: int, height: int, max_aspect: float
-) -> tuple[int, int]:
-    """The crop's size that makes the face `_SMALL_FACE_GOAL` times the least share of its
-    shorter side: the picture's own shape (within the aspect limit), never smaller than the
-    face with its margin."""
+def _alone(
+    box: _Box, others: list[_Box], width: int, height: int, max_aspect: float, *, small: bool
+) -> tuple[int, int, int, int] | None:
+    """The largest window of the picture's own shape (within the aspect limit) that holds the
+    face `box` with its margin and none of the `others`; with `small`, at most the size in which
+    the face is `_SMALL_FACE_GOAL` times the least share of the shorter side. Centred on the
+    face where the edges and the other faces allow. None when no window leaves the others out.
+    """
     aspect = min(max(width, height) / min(width, height), max_aspect)
-    short = box[3] / (limits.FACE_SMALL * _SMALL_FACE_GOAL)
-    short = max(short, box[2] * (1 + 2 * _FACE_MARGIN), box[3] * (1 + 2 * _FACE_MARGIN))
-    long = short * aspect
-    w, h = (long, short) if width >= height else (short, long)
-    return min(width, max(1, round(w))), min(height, max(1, round(h)))
+    wide = width >= height
+    room = 1 + 2 * _FACE_MARGIN
+    along, across = (box[2], box[3]) if wide else (box[3], box[2])
+    least = max(across * room, along * room / aspect)
+    most = float(min(width, height))
+    if small:
+        most = min(most, max(least, box[3] / (limits.FACE_SMALL * _SMALL_FACE_GOAL)))
+    if least > most:
+        return None
+    steps = 32
+    for step in range(steps + 1):
+        short = most - (most - least) * step / steps
+        long = min(math.floor(short * max_aspect), round(short * aspect))
+        w, h = (long, round(short)) if wide else (round(short), long)
+        w, h = min(w, width), min(h, height)
+        found = _placed_alone(box, others, w, h, width, height)
+        if found is not None:
+            return found
+    return None
 
 
-def _place(
-    w: int, h: int, width: int, height: int, box: tuple[float, float, float, float] | None
-) -> tuple[int, int, int, int]:
+def _placed_alone(
+    box: _Box, others: list[_Box], w: int, h: int, width: int, height: int
+) -> tuple[int, int, int, int] | None:
+    """Where a `w` x `h` window holds the face whole and touches no other face (each with a
+    tenth of its size around it): the place nearest to centred on the face, or None."""
+    guard = [(x - 0.1 * fw, y - 0.1 * fh, x + 1.1 * fw, y + 1.1 * fh) for x, y, fw, fh in others]
+    centred = _place(w, h, width, height, box)
+    lefts = {centred[0], *(math.ceil(g[2]) for g in guard), *(math.floor(g[0]) - w for g in guard)}
+    tops = {centred[1], *(math.ceil(g[3]) for g in guard), *(math.floor(g[1]) - h for g in guard)}
+    best: tuple[float, tuple[int, int, int, int]] | None = None
+    for left in lefts:
+        for top in tops:
+            window = (left, top, left + w, top + h)
+            if left < 0 or top < 0 or left + w > width or top + h > height:
+                continue
+            if not (left <= box[0] and top <= box[1]):
+                continue
+            if box[0] + box[2] > left + w or box[1] + box[3] > top + h:
+                continue
+            if any(_overlap(window, g) for g in guard):
+                continue
+            off = abs(left - centred[0]) + abs(top - centred[1])
+            if best is None or off < best[0]:
+                best = (off, window)
+    return best[1] if best is not None else None
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _dims(window: tuple[int, int, int, int]) -> str:
+    return f"{window[2] - window[0]}x{window[3] - window[1]}"
+
+
+def _place(w: int, h: int, width: int, height: int, box: _Box | None) -> tuple[int, int, int, int]:
     """A `w` x `h` window of the picture centred on the face (the middle without one), moved
     inside the picture where the centre is too near an edge."""
     cx, cy = (box[0] + box[2] / 2, box[1] + box[3] / 2) if box else (width / 2, height / 2)
@@ -264,13 +346,23 @@ def _pct(share: float) -> str:
 
 
 def _ratio(w: int, h: int) -> str:
-    return f"{max(w, h) / min(w, h):.2f}".rstrip("0").rstrip(".")
+    """Long over short, to three decimals (2001x1000 is 2.001, over the limit of 2)."""
+    return f"{max(w, h) / min(w, h):.3f}".rstrip("0").rstrip(".")
 
 
 # --- the pass ----------------------------------------------------------------------------------
 
 
 def _render(plan: ImagePlan, source: str) -> bytes:
+    """The output's bytes; FixRefused when the source does not decode in full (a check
+    decodes a JPEG at an eighth of its size, which passes some damage a full decode does not)."""
+    try:
+        return _rendered(plan, source)
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as error:
+        raise FixRefused(f"{source}: the picture does not decode: {error}") from None
+
+
+def _rendered(plan: ImagePlan, source: str) -> bytes:
     from PIL import Image, ImageOps
 
     from retalk.preflight.media import decodable
@@ -281,9 +373,10 @@ def _render(plan: ImagePlan, source: str) -> bytes:
         warnings.simplefilter("ignore")  # DecompressionBombWarning: the plan bounds the size
         with Image.open(source) as opened:
             if not decodable(opened):
-                raise ValueError(
-                    f"{opened.width}x{opened.height} is too large to decode within retalk's "
-                    "bounds (a progressive JPEG decodes whole); shrink it first"
+                raise FixRefused(
+                    f"{source}: {opened.width}x{opened.height} is too large to decode within "
+                    f"retalk's bounds (a progressive or multi-scan JPEG over "
+                    f"{limits.IMAGE_DECODE_MAX_PIXELS / 1e6:g} MP decodes whole); shrink it first"
                 )
             assert plan.shown is not None
             crop = plan.crop or (0, 0, plan.shown[0], plan.shown[1])
@@ -291,9 +384,9 @@ def _render(plan: ImagePlan, source: str) -> bytes:
             picture = ImageOps.exif_transpose(opened)
             fx, fy = picture.width / plan.shown[0], picture.height / plan.shown[1]
             if abs(fx - fy) > 0.02 or fx > 1:
-                raise ValueError(
-                    f"the picture is {picture.width}x{picture.height}, not the "
-                    f"{plan.shown[0]}x{plan.shown[1]} planned for"
+                raise FixRefused(
+                    f"{source}: the picture is {picture.width}x{picture.height}, not the "
+                    f"{plan.shown[0]}x{plan.shown[1]} planned for: it changed meanwhile"
                 )
             picture = _mode_for(picture, pillow_name)
             box = (
@@ -364,7 +457,7 @@ def _encode(picture: Any, pillow_name: str, max_bytes: int, icc: bytes | None) -
             if pillow_name == "JPEG":
                 picture.save(buffer, "JPEG", quality=quality, optimize=True, **extra)
             else:
-                picture.save(buffer, "PNG", optimize=False, compress_level=9, **extra)
+                picture.save(buffer, "PNG", **extra)
             if buffer.tell() <= max_bytes:
                 return buffer.getvalue()
         shrink = math.sqrt(max_bytes / buffer.tell()) * 0.95

@@ -110,7 +110,24 @@ def small(media: Media, policy: Policy) -> Iterator[Finding]:
         f"shot: at least {_pct(limits.FACE_SMALL)}",
         actual=_pct(size),
         expected=f"at least {_pct(limits.FACE_SMALL)}",
-        hint="crop closer around the speaker (ffmpeg -vf crop=…), keeping each side 640 px or more",
+        hint=_small_hint(media, policy),
+    )
+
+
+def _small_hint(media: Media, policy: Policy) -> str:
+    """A video's crop keeps its sides within the video's limits; a photo's, within its own."""
+    if media.image is None:
+        least = f"{policy.video.side.low:g} px"
+        return (
+            f"crop closer around the speaker (ffmpeg -vf crop=…), keeping each side {least} or more"
+        )
+    from retalk.preflight.hints import _io
+
+    src, out = _io(media.path, "ref")
+    rules = policy.image
+    return (
+        f"crop closer around the face, the long side at most {rules.max_aspect:g} times the "
+        f"short and {rules.max_side} px: retalk fix {src} -o {out}"
     )
 
 
