@@ -1,0 +1,69 @@
+"""What `--html` adds to the check it draws: the same job check with and without the page,
+interleaved in one run (the medians of several rounds), through the real command.
+
+Two jobs of the fixture media: a 3 s 720p clip with a 4.6 s speech and a reference photo, and
+a 120 s 720p clip (a keyframe a second) with 120 s of speech and the same photo. The page
+costs the thumbnails of the frames analysed (a resize and a small JPEG each), the waveform's
+peaks (from the audio the speech analysis decodes anyway) and the page's writing.
+Goal: the extra time under 10 % of the check.
+
+Run with `make bench`. Nothing here is a test: the figures go in the README.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fixtures.recipes import build_all, cache_dir  # noqa: E402
+
+RETALK = str(Path(sys.executable).with_name("retalk"))
+JOBS = {
+    "3 s 720p clip, 4.6 s speech, a photo": ("face.mp4", "speech.wav", "astronaut.png", 7),
+    "120 s 720p clip, 120 s speech, a photo": (
+        "leaves-gop25.mp4",
+        "speech-120s.mp3",
+        "astronaut.png",
+        3,
+    ),
+}
+
+
+def timed(command: list[str]) -> float:
+    began = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    took = time.perf_counter() - began
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(command)}: exit {done.returncode}: {done.stderr}")
+    return took
+
+
+def main() -> None:
+    names = {name for video, audio, ref, _ in JOBS.values() for name in (video, audio, ref)}
+    media = build_all(cache_dir(ROOT / "tests" / ".media"), sorted(names))
+    print("| job | check | check --html | extra | page size |")
+    print("| --- | --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory(prefix="retalk-bench-html-") as folder:
+        page = Path(folder) / "report.html"
+        for label, (video, audio, ref, rounds) in JOBS.items():
+            check = [RETALK, "check", "--video", str(media / video), "--audio", str(media / audio)]
+            check += ["--ref", str(media / ref)]
+            timed(check)  # warm the page cache and the imports' files
+            plain, drawn = [], []
+            for _ in range(rounds):
+                plain.append(timed(check))
+                drawn.append(timed([*check, "--html", str(page)]))
+            a, b = statistics.median(plain), statistics.median(drawn)
+            size = page.stat().st_size / 1024
+            print(f"| {label} | {a:.2f} s | {b:.2f} s | {(b - a) / a:+.1%} | {size:.0f} KB |")
+
+
+if __name__ == "__main__":
+    main()
