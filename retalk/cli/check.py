@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,11 +24,11 @@ from retalk.findings import Report
 from retalk.job import Parameters
 from retalk.policy import Policy, fails, kept_anyway, load_policy
 from retalk.preflight import check_job, check_paths, find_media
-from retalk.preflight.visuals import MediaView
 from retalk.report import FORMATS, RenderOptions, render
 from retalk.report.escape import printable
-from retalk.report.html import render_html
-from retalk.report.page import write_atomically
+
+if TYPE_CHECKING:
+    from retalk.preflight.visuals import MediaView
 
 
 def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -210,6 +211,8 @@ def check(
     if output:
         click.echo(output)
     if html_path is not None:
+        from retalk.report.html import render_html
+
         _write_page(html_path, render_html(report, views, options, content=not no_content))
     _note_kept_anyway(report, policy)
     sys.exit(_exit_code(report, policy))
@@ -234,6 +237,8 @@ def _check_page_path(path: str, inputs: list[str]) -> None:
 
 
 def _write_page(path: str, page: str) -> None:
+    from retalk.report.page import write_atomically
+
     try:
         write_atomically(path, page)
     except OSError as error:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -225,7 +225,10 @@ def check_paths(
     files = [f for f in found if not is_url(f)]
     rules = policy or SERVICE
     if views is not None:
-        return apply_policy(Report.merge(_viewed(found, content, rules, views, progress)), rules)
+        look = partial(
+            inspect, content=content, policy=rules, download=download, url_timeout=url_timeout
+        )
+        return apply_policy(Report.merge(_viewed(found, look, rules, views, progress)), rules)
     judged = iter(
         check_many(files, content=content, policy=rules, jobs=jobs, cache=store, progress=progress)
     )
@@ -246,15 +249,16 @@ def check_paths(
 
 def _viewed(
     found: list[str],
-    content: bool,
+    look: Callable[..., tuple[Media, Any]],
     policy: Policy,
     views: dict[str, MediaView],
     progress: Progress | None,
 ) -> list[Report]:
-    """Each file checked here in turn, its view for the HTML page kept in `views`."""
+    """Each file checked here in turn (by `look`, an `inspect`), its view for the HTML page
+    kept in `views`."""
     reports = []
     for done, path in enumerate(found, 1):
-        media = inspect(path, None, content=content, policy=policy, visuals=True)[0]
+        media = look(path, None, visuals=True)[0]
         reports.append(judge(media, None, policy))
         _keep_views(views, [media])
         if progress is not None:

@@ -49,6 +49,14 @@ def render_batch_html(
     return page("retalk batch", body)
 
 
+def _shown(path: str) -> str:
+    """An input as the page names it: a URL without its query (a signature) or password."""
+    from retalk.job import is_url
+    from retalk.preflight.remote import redact
+
+    return redact(path) if is_url(path) else path
+
+
 def _row(record: Record, folder: str | os.PathLike[str]) -> str:
     state = record.state.value
     colour = _STATE_COLOURS.get(state, "#555")
@@ -72,7 +80,8 @@ def _row(record: Record, folder: str | os.PathLike[str]) -> str:
     return (
         f'<tr class="job" data-state="{text(state)}">'
         f'<td data-label="Job"><strong>{text(record.name)}</strong><br>'
-        f'<span class="muted">{text(record.job.video)} + {text(record.job.audio)}</span></td>'
+        f'<span class="muted">{text(_shown(record.job.video))} + '
+        f"{text(_shown(record.job.audio))}</span></td>"
         f'<td data-label="State" style="color:{colour};font-weight:600">{text(state)}</td>'
         f'<td data-label="Preflight">{text(checked)}</td>'
         f'<td data-label="Task">{text(task)}</td>'

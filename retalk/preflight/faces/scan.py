@@ -8,7 +8,8 @@ A video is looked at in two ways, in one pass over its frames (see `frames.sampl
   frame before still there? One detection on a crop around each; when one is missing, the
   frame is analysed in full instead (a face found anew is then known by its identity). They
   give the timeline of the target's presence.
-No frame is kept once looked at. The scan is gathered once into a `FaceScan`; the rules in
+No frame is kept once looked at (but, for the HTML page, a small JPEG of each analysed one
+when `thumbnails` asks). The scan is gathered once into a `FaceScan`; the rules in
 `faces.rules` judge it.
 """
 
