@@ -103,8 +103,13 @@ def thumbnail(rgb: NDArray[Any], t: float | None, height: int = THUMB_HEIGHT) ->
 
     picture = Image.fromarray(rgb)
     if picture.height > height:
+        # A box filter by a whole factor first (Pillow's fastest), then the rest: half the
+        # time of one resize, with the same look at this size.
+        factor = picture.height // height
+        if factor > 1:
+            picture = picture.reduce(factor)
         width = max(1, round(picture.width * height / picture.height))
-        picture = picture.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        picture = picture.resize((width, height), Image.Resampling.BILINEAR)
     out = io.BytesIO()
     picture.save(out, "JPEG", quality=THUMB_QUALITY)
     return Thumbnail(t, out.getvalue(), picture.width, picture.height)

@@ -305,7 +305,8 @@ def _job(report: Report, views: Mapping[str, MediaView]) -> str:
     cut = None
     if audio_s > output_s + limits.JOB_LENGTH_TOLERANCE_S:
         cut = output_s
-        lost = _overlap(audio_view.speech, output_s, audio_s) if audio_view else None
+        heard = audio_view is not None and audio_view.analysed
+        lost = _overlap(audio_view.speech, output_s, audio_s) if heard and audio_view else None
         speech = f", {seconds(lost)} of it speech" if lost is not None else ""
         rows.append(
             f'<p id="forecast" class="cut">The audio from {seconds(output_s)} to '
