@@ -49,12 +49,18 @@ def render_batch_html(
     return page("retalk batch", body)
 
 
-def _shown(path: str) -> str:
-    """An input as the page names it: a URL without its query (a signature) or password."""
+def _shown(path: str, folder: str | os.PathLike[str]) -> str:
+    """An input as the page names it: a file relative to the page, a URL without its query
+    (a signature) or password."""
     from retalk.job import is_url
     from retalk.preflight.remote import redact
 
-    return redact(path) if is_url(path) else path
+    if is_url(path):
+        return redact(path)
+    try:
+        return os.path.relpath(path, folder)
+    except ValueError:  # another drive (Windows)
+        return path
 
 
 def _row(record: Record, folder: str | os.PathLike[str]) -> str:
@@ -80,11 +86,12 @@ def _row(record: Record, folder: str | os.PathLike[str]) -> str:
     return (
         f'<tr class="job" data-state="{text(state)}">'
         f'<td data-label="Job"><strong>{text(record.name)}</strong><br>'
-        f'<span class="muted">{text(_shown(record.job.video))} + '
-        f"{text(_shown(record.job.audio))}</span></td>"
-        f'<td data-label="State" style="color:{colour};font-weight:600">{text(state)}</td>'
+        f'<span class="muted">{text(_shown(record.job.video, folder))} + '
+        f"{text(_shown(record.job.audio, folder))}</span></td>"
+        f'<td data-label="State" class="nowrap" style="color:{colour};font-weight:600">'
+        f"{text(state)}</td>"
         f'<td data-label="Preflight">{text(checked)}</td>'
         f'<td data-label="Task">{text(task)}</td>'
-        f'<td data-label="Billed">{text(billed)}</td>'
+        f'<td data-label="Billed" class="nowrap">{text(billed)}</td>'
         f'<td data-label="Result">{result}</td></tr>'
     )

@@ -28,6 +28,7 @@ table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: 5px 6px; border-bottom: 1px solid #ddd; }
 code { font: 0.9em ui-monospace, Menlo, Consolas, monospace; background: #f4f4f4;
   padding: 1px 3px; border-radius: 3px; overflow-wrap: anywhere; }
+td.nowrap { white-space: nowrap; overflow-wrap: normal; }
 .sev-error { color: var(--fail); font-weight: 600; } .sev-warning { color: var(--warn); }
 .sev-info { color: var(--muted); }
 .strip { display: flex; gap: 6px; overflow-x: auto; padding-bottom: 6px; }
