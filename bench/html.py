@@ -12,6 +12,7 @@ Run with `make bench`. Nothing here is a test: the figures go in the README.
 
 from __future__ import annotations
 
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,13 +40,18 @@ JOBS = {
 }
 
 
-def timed(command: list[str]) -> float:
+def timed(command: list[str]) -> tuple[float, float]:
+    """Wall time and CPU time (user and system, the command's and its children's): on a
+    machine shared with other work, the CPU time says more than the wall time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     took = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(command)}: exit {done.returncode}: {done.stderr}")
-    return took
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return took, cpu
 
 
 def in_process(media: Path, video: str, audio: str, ref: str, rounds: int) -> tuple[float, float]:
@@ -73,8 +79,8 @@ def in_process(media: Path, video: str, audio: str, ref: str, rounds: int) -> tu
 def main() -> None:
     names = {name for video, audio, ref, _ in JOBS.values() for name in (video, audio, ref)}
     media = build_all(cache_dir(ROOT / "tests" / ".media"), sorted(names))
-    print("| job | check | check --html | extra | page size |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| job | check | check --html | extra | CPU: check | CPU: --html | extra | page size |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory(prefix="retalk-bench-html-") as folder:
         page = Path(folder) / "report.html"
         for label, (video, audio, ref, rounds) in JOBS.items():
@@ -85,11 +91,15 @@ def main() -> None:
             for _ in range(rounds):
                 plain.append(timed(check))
                 drawn.append(timed([*check, "--html", str(page)]))
-            a, b = statistics.median(plain), statistics.median(drawn)
+            a, b = (statistics.median(t for t, _ in runs) for runs in (plain, drawn))
+            c, d = (statistics.median(cpu for _, cpu in runs) for runs in (plain, drawn))
             size = page.stat().st_size / 1024
-            print(f"| {label} | {a:.2f} s | {b:.2f} s | {(b - a) / a:+.1%} | {size:.0f} KB |")
+            print(
+                f"| {label} | {a:.2f} s | {b:.2f} s | {(b - a) / a:+.1%} | {c:.2f} s | {d:.2f} s "
+                f"| {(d - c) / c:+.1%} | {size:.0f} KB |"
+            )
     print()
-    print("In one process (`retalk.check_job`, then with `views` and `render_html`):")
+    print("In one process (`retalk.check_job`, then with `views` and `render_html`), wall time:")
     print("| job | check | check, views, page | extra |")
     print("| --- | --- | --- | --- |")
     for label, (video, audio, ref, rounds) in JOBS.items():
