@@ -1,5 +1,6 @@
 """What `--html` adds to the check it draws: the same job check with and without the page,
-interleaved in one run (the medians of several rounds), through the real command.
+interleaved in one run (the medians of several rounds, each round in the other order), through
+the real command and in one process.
 
 Two jobs of the fixture media: a 3 s 720p clip with a 4.6 s speech and a reference photo, and
 a 120 s 720p clip (a keyframe a second) with 120 s of speech and the same photo. The page
@@ -64,15 +65,16 @@ def in_process(media: Path, video: str, audio: str, ref: str, rounds: int) -> tu
     check = partial(retalk.check_job, video=media / video, audio=media / audio, ref=media / ref)
     check()  # the models loaded
     plain, drawn = [], []
-    for _ in range(rounds):
-        began = time.perf_counter()
-        check()
-        plain.append(time.perf_counter() - began)
-        began = time.perf_counter()
-        views: dict[str, MediaView] = {}
-        report = check(views=views)
-        render_html(report, views)
-        drawn.append(time.perf_counter() - began)
+    for round_ in range(rounds):
+        for page in (False, True) if round_ % 2 else (True, False):  # neither always first
+            began = time.perf_counter()
+            if page:
+                views: dict[str, MediaView] = {}
+                render_html(check(views=views), views)
+                drawn.append(time.perf_counter() - began)
+            else:
+                check()
+                plain.append(time.perf_counter() - began)
     return statistics.median(plain), statistics.median(drawn)
 
 
@@ -88,9 +90,12 @@ def main() -> None:
             check += ["--ref", str(media / ref)]
             timed(check)  # warm the page cache and the imports' files
             plain, drawn = [], []
-            for _ in range(rounds):
-                plain.append(timed(check))
-                drawn.append(timed([*check, "--html", str(page)]))
+            for round_ in range(rounds):
+                for drawing in (False, True) if round_ % 2 else (True, False):
+                    if drawing:
+                        drawn.append(timed([*check, "--html", str(page)]))
+                    else:
+                        plain.append(timed(check))
             a, b = (statistics.median(t for t, _ in runs) for runs in (plain, drawn))
             c, d = (statistics.median(cpu for _, cpu in runs) for runs in (plain, drawn))
             size = page.stat().st_size / 1024
