@@ -83,8 +83,9 @@ def _findings(findings: Sequence[Finding], options: RenderOptions) -> str:
         at = f" (at {seconds(f.at)})" if f.at is not None else ""
         hint = f"<code>{text(f.hint)}</code>" if f.hint else ""
         rows.append(
-            f'<tr class="finding"><td data-label="Code"><strong>{text(f.code)}</strong></td>'
-            f'<td data-label="Severity" class="sev-{f.severity.value}">{text(severity)}</td>'
+            f'<tr class="finding"><td data-label="Code" class="nowrap">'
+            f"<strong>{text(f.code)}</strong></td>"
+            f'<td data-label="Severity" class="nowrap sev-{f.severity.value}">{text(severity)}</td>'
             f'<td data-label="File">{text(f.path)}</td>'
             f'<td data-label="Message">{text(f.message)}{text(at)}</td>'
             + (f'<td data-label="Fix">{hint}</td>' if hint else "<td></td>")
@@ -156,9 +157,14 @@ def _strip(shots: Sequence[Shot], ref: MediaView | None) -> str:
     figures = []
     if ref is not None:
         figures += [_figure(s, "reference image", "frame ref") for s in ref.shots]
-    for shot in shots:
-        t = shot.thumbnail.t
-        figures.append(_figure(shot, seconds(t) if t is not None else "the image"))
+    times = [shot.thumbnail.t for shot in shots]
+    # Frames closer than a tenth of a second apart (many samples of a short clip) would share
+    # a caption at one decimal: then two.
+    shown = [f"{t:.1f}" for t in times if t is not None]
+    places = 2 if len(set(shown)) < len(shown) else 1
+    for shot, t in zip(shots, times, strict=True):
+        caption = f"{t:.{places}f} s" if t is not None else "the image"
+        figures.append(_figure(shot, caption))
     return f'<div class="strip">{"".join(figures)}</div>'
 
 
