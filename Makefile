@@ -18,6 +18,7 @@ system:
 	@missing=""; \
 	command -v ffprobe >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -54,6 +55,7 @@ bench: setup
 	$(BIN)/python bench/cache_speed.py
 	$(BIN)/python bench/batch.py
 	$(BIN)/python bench/fix.py
+	$(BIN)/python bench/html.py
 
 clean:
 	rm -rf $(VENV) build demo-media tests/.media .pytest_cache .mypy_cache .ruff_cache

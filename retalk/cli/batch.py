@@ -28,7 +28,7 @@ from retalk.report.escape import printable
 
 if TYPE_CHECKING:
     from retalk.jobs.batch import Summary
-    from retalk.jobs.ledger import Record
+    from retalk.jobs.ledger import Ledger, Record
 
 
 class _Batch(click.Group):
@@ -139,25 +139,51 @@ def run(
             on_event=progress,
         )
         try:
-            summary = runner.run()
-        except EnvironmentProblem as problem:
-            _fail(line, str(problem), EXIT_ENVIRONMENT)
-        except ValueError as mismatch:
-            _fail(line, str(mismatch), EXIT_USAGE)
-        except KeyboardInterrupt:
-            _fail(
-                line,
-                "interrupted; the submitted tasks go on at the service: the same command "
-                "resumes the batch",
-                EXIT_INTERRUPTED,
-            )
-        except BaseException:
+            try:
+                summary = runner.run()
+            except EnvironmentProblem as problem:
+                _fail(line, str(problem), EXIT_ENVIRONMENT)
+            except ValueError as mismatch:
+                _fail(line, str(mismatch), EXIT_USAGE)
+            except KeyboardInterrupt:
+                _fail(
+                    line,
+                    "interrupted; the submitted tasks go on at the service: the same command "
+                    "resumes the batch",
+                    EXIT_INTERRUPTED,
+                )
+            except BaseException:
+                line.clear()
+                raise
             line.clear()
-            raise
-        line.clear()
-        records = [r for r in opened.records() if r.name in names]
+            records = [r for r in opened.records() if r.name in names]
+        finally:
+            # Written at the end of every run, an interrupted or failed one too.
+            _write_page(opened, names, output_dir)
     _table(records, summary)
     sys.exit(EXIT_OK if summary.all_done else EXIT_FINDINGS)
+
+
+def _write_page(ledger: Ledger, names: set[str | None], output_dir: str) -> None:
+    """`report.html` in the output folder, from the ledger (a note on stderr when it cannot
+    be written: the batch's outcome does not depend on it)."""
+    from retalk.jobs.batch import summarize
+    from retalk.report.batch_page import PAGE_NAME, render_batch_html
+    from retalk.report.page import write_atomically
+
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return  # nothing ran far enough to make it
+    records = [r for r in ledger.records() if r.name in names]
+    summary = summarize(records)
+    try:
+        page = render_batch_html(records, summary, _summary_line(summary), folder)
+        write_atomically(folder / PAGE_NAME, page)
+    except OSError as error:
+        click.echo(
+            printable(f"retalk: cannot write {folder / PAGE_NAME}: {error.strerror or error}"),
+            err=True,
+        )
 
 
 class _BatchProgress:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,6 +26,9 @@ from retalk.policy import Policy, fails, kept_anyway, load_policy
 from retalk.preflight import check_job, check_paths, find_media
 from retalk.report import FORMATS, RenderOptions, render
 from retalk.report.escape import printable
+
+if TYPE_CHECKING:
+    from retalk.preflight.visuals import MediaView
 
 
 def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -103,6 +109,14 @@ def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
 )
 @click.option("--no-cache", is_flag=True, help="Check every file afresh; store no result.")
 @click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=str, readable=False),
+    metavar="PAGE",
+    help="Also write the check as one self-contained HTML page (frames, face timeline, "
+    "waveform, the job's forecast); its files are checked afresh, in this process.",
+)
+@click.option(
     "--download",
     is_flag=True,
     help="Fetch http(s) URLs whole (to a temporary file, at most the size limit) to analyse "
@@ -130,6 +144,7 @@ def check(
     config: str | None,
     jobs: int | None,
     no_cache: bool,
+    html_path: str | None,
     download: bool,
     url_timeout: float | None,
 ) -> None:
@@ -152,6 +167,10 @@ def check(
     policy = policy_or_exit(config, select=select, ignore=ignore, strict=strict)
     if paths and not find_media(paths):
         raise click.UsageError(f"no media files found in {', '.join(paths)}")
+    views: dict[str, MediaView] | None = None
+    if html_path is not None:
+        _check_page_path(html_path, [*paths, *(p for p in (video, audio, ref) if p)])
+        views = {}
 
     try:
         if job_form:
@@ -164,6 +183,7 @@ def check(
                 policy=policy,
                 download=download,
                 url_timeout=url_timeout,
+                views=views,
             )
         else:
             with progress_bar() as progress:
@@ -176,6 +196,7 @@ def check(
                     progress=progress,
                     download=download,
                     url_timeout=url_timeout,
+                    views=views,
                 )
     except EnvironmentProblem as problem:
         click.echo(f"retalk: {problem}", err=True)
@@ -185,11 +206,44 @@ def check(
         sys.exit(EXIT_INTERRUPTED)
 
     # The verdict line (and the machine formats' failing findings) agree with the exit code.
-    output = render(report, fmt, RenderOptions(quiet=quiet, strict=policy.strict))
+    options = RenderOptions(quiet=quiet, strict=policy.strict)
+    output = render(report, fmt, options)
     if output:
         click.echo(output)
+    if html_path is not None:
+        from retalk.report.html import render_html
+
+        _write_page(html_path, render_html(report, views, options, content=not no_content))
     _note_kept_anyway(report, policy)
     sys.exit(_exit_code(report, policy))
+
+
+def _check_page_path(path: str, inputs: list[str]) -> None:
+    """The page's path before any check: in a folder that exists, not a folder itself, not
+    one of the inputs (exit 2 otherwise)."""
+    where = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise click.BadParameter(f"{printable(path)} is a folder", param_hint="'--html'")
+    if not os.path.isdir(where):
+        raise click.BadParameter(
+            f"{printable(path)}: no folder {printable(where)}", param_hint="'--html'"
+        )
+    for given in inputs:
+        with contextlib.suppress(OSError):
+            if os.path.samefile(given, path):
+                raise click.BadParameter(
+                    f"{printable(path)} is an input of the check", param_hint="'--html'"
+                )
+
+
+def _write_page(path: str, page: str) -> None:
+    from retalk.report.page import write_atomically
+
+    try:
+        write_atomically(path, page)
+    except OSError as error:
+        click.echo(printable(f"retalk: cannot write {path}: {error.strerror or error}"), err=True)
+        sys.exit(EXIT_USAGE)
 
 
 def _note_kept_anyway(report: Report, policy: Policy) -> None:

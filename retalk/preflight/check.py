@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from retalk.cache import ResultCache
     from retalk.preflight.many import Progress
+    from retalk.preflight.visuals import MediaView
 
 PathLike = str | os.PathLike[str]
 
@@ -106,19 +107,21 @@ def check_job(
     download: bool = False,
     policy: Policy | None = None,
     url_timeout: float | None = None,
+    views: dict[str, MediaView] | None = None,
 ) -> Report:
     """The verdict on a job: each input in its role, then the job as a whole (its required
     inputs, its `parameters`, its output's length, bill and cost, speech over frames without
     the face). With `content`, the reference face is looked for in the video, and the video
     and the audio are analysed side by side. `video_extension` is a shorthand for
     `parameters=Parameters(video_extension=True)`. Inputs may be URLs: see `check_url`
-    (`download`, `url_timeout`)."""
+    (`download`, `url_timeout`). With `views` (a dict), what the HTML page draws of each input
+    is kept in it, by path (`visuals.MediaView`: thumbnails of the frames, the waveform)."""
     from concurrent.futures import ThreadPoolExecutor
 
     _check_timeout(url_timeout)
     rules = policy or SERVICE
     chosen = parameters or Parameters(video_extension=video_extension)
-    look = partial(inspect, download=download, url_timeout=url_timeout)
+    look = partial(inspect, download=download, url_timeout=url_timeout, visuals=views is not None)
     with ThreadPoolExecutor(max_workers=2) as pool:
         # The audio needs nothing from the others: it is heard while the faces are looked at.
         heard = pool.submit(look, audio, "audio", content=content, policy=rules) if audio else None
@@ -136,11 +139,10 @@ def check_job(
             else None
         )
         audio_media = heard.result()[0] if heard else None
-    reports = [
-        judge(media, role, rules)
-        for media, role in ((video_media, "video"), (audio_media, "audio"), (ref_media, "ref"))
-        if media is not None
-    ]
+    given = ((video_media, "video"), (audio_media, "audio"), (ref_media, "ref"))
+    reports = [judge(media, role, rules) for media, role in given if media is not None]
+    if views is not None:
+        _keep_views(views, [media for media, _ in given if media is not None])
     report = Report.merge(reports)
     plan = None
     if video_media is not None and audio_media is not None:
@@ -199,13 +201,16 @@ def check_paths(
     progress: Progress | None = None,
     download: bool = False,
     url_timeout: float | None = None,
+    views: dict[str, MediaView] | None = None,
 ) -> Report:
     """`check_file` on each path, folders searched for media files (see `find_media`), reported
     in order. With `cache` (True: the default `ResultCache`), files of bytes checked before
     under the same limits are not checked again; the others are checked by `jobs` worker
     processes (default: the CPU count; 1: one after the other in this process). `progress` is
     told (done, total). URLs among the paths are checked in this process, uncached, as
-    `check_url` says (`download`, `url_timeout`)."""
+    `check_url` says (`download`, `url_timeout`). With `views` (a dict), every file is
+    checked afresh in this process (neither the cache nor a worker keeps what the HTML page
+    draws), and each one's `visuals.MediaView` is kept in it, by path."""
     from retalk.preflight.many import check_many
 
     if jobs is not None and jobs < 1:
@@ -219,6 +224,11 @@ def check_paths(
     found = find_media(paths)
     files = [f for f in found if not is_url(f)]
     rules = policy or SERVICE
+    if views is not None:
+        look = partial(
+            inspect, content=content, policy=rules, download=download, url_timeout=url_timeout
+        )
+        return apply_policy(Report.merge(_viewed(found, look, rules, views, progress)), rules)
     judged = iter(
         check_many(files, content=content, policy=rules, jobs=jobs, cache=store, progress=progress)
     )
@@ -235,6 +245,32 @@ def check_paths(
         for f in found
     ]
     return apply_policy(Report.merge(reports), rules)
+
+
+def _viewed(
+    found: list[str],
+    look: Callable[..., tuple[Media, Any]],
+    policy: Policy,
+    views: dict[str, MediaView],
+    progress: Progress | None,
+) -> list[Report]:
+    """Each file checked here in turn (by `look`, an `inspect`), its view for the HTML page
+    kept in `views`."""
+    reports = []
+    for done, path in enumerate(found, 1):
+        media = look(path, None, visuals=True)[0]
+        reports.append(judge(media, None, policy))
+        _keep_views(views, [media])
+        if progress is not None:
+            progress(done, len(found))
+    return reports
+
+
+def _keep_views(views: dict[str, MediaView], gathered: Iterable[Media]) -> None:
+    from retalk.preflight.visuals import view_of
+
+    for media in gathered:
+        views[media.path] = view_of(media)
 
 
 def find_media(paths: Iterable[PathLike]) -> list[str]:
@@ -266,12 +302,14 @@ def inspect(
     policy: Policy = SERVICE,
     download: bool = False,
     url_timeout: float | None = None,
+    visuals: bool = False,
 ) -> tuple[Media, NDArray[Any] | None]:
     """Gather a file and, with `content`, analyse what its role needs: faces for a video or a
     reference image (matched against `reference`, a face embedding), speech for an audio.
     With `identity`, also returns the embedding of a reference image's one face, for the video
     of its job. Raises `ModelUnavailable` when the analysis is needed and its stack is not
-    installed (`content_stack`). A URL is read as `check_url` says."""
+    installed (`content_stack`). A URL is read as `check_url` says. With `visuals`, the
+    analysis keeps what the HTML page draws (thumbnails of the frames, the waveform)."""
     if isinstance(path, str) and is_url(path):
         from retalk.preflight import url
 
@@ -282,7 +320,13 @@ def inspect(
             if local is None:
                 return read, None
             found, embedding = inspect(
-                local, role, content=True, reference=reference, identity=identity, policy=policy
+                local,
+                role,
+                content=True,
+                reference=reference,
+                identity=identity,
+                policy=policy,
+                visuals=visuals,
             )
             return url.as_url(found, read), embedding
     media = gather(path, content=content)
@@ -295,7 +339,12 @@ def inspect(
         from retalk.preflight.faces import scan_faces
 
         scan, embedding = scan_faces(
-            media, seen_as, reference, identity=identity, samples=policy.face_samples
+            media,
+            seen_as,
+            reference,
+            identity=identity,
+            samples=policy.face_samples,
+            thumbnails=visuals,
         )
         media = replace(media, faces=scan)
         if scan is not None and scan.decoded is not None:
@@ -305,7 +354,7 @@ def inspect(
         from retalk.preflight.speech import SpeechTimeout, analyse_speech
 
         try:
-            media = replace(media, speech=analyse_speech(media.path))
+            media = replace(media, speech=analyse_speech(media.path, waveform=visuals))
         except SpeechTimeout as late:
             media = replace(media, unsettled=f"the speech: {late}")
     return media, embedding

@@ -23,6 +23,7 @@ from retalk.errors import ModelUnavailable, ToolMissing
 from retalk.preflight.content_stack import unavailable
 from retalk.preflight.probe import ffmpeg_command, killed
 from retalk.preflight.source import pinned
+from retalk.preflight.visuals import peaks
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -49,6 +50,8 @@ class SpeechScan:
     """The share of samples stuck at full scale."""
     snr: float | None
     """Speech to noise, dB; None without speech to measure."""
+    peaks: tuple[float, ...] = ()
+    """The waveform (`visuals.peaks`), kept only for the HTML page; not in the facts."""
 
     @property
     def speech_seconds(self) -> float:
@@ -79,11 +82,12 @@ class SpeechTimeout(Exception):
     """ffmpeg gave no answer in time: the speech was not measured."""
 
 
-def analyse_speech(path: str) -> SpeechScan | None:
+def analyse_speech(path: str, *, waveform: bool = False) -> SpeechScan | None:
     """The speech scan of an audio file (its first `limits.ANALYSIS_MAX_S` seconds); None when
     ffmpeg cannot decode its audio. Raises SpeechTimeout when ffmpeg takes longer than
     `limits.TOOL_TIMEOUT_S`, ToolMissing when ffmpeg cannot be started, ToolKilled when a
-    signal ends it, and ModelUnavailable when the VAD will not load."""
+    signal ends it, and ModelUnavailable when the VAD will not load. With `waveform`, the
+    scan keeps the peaks of the audio it decoded (for the HTML page)."""
     import numpy as np
 
     command = ffmpeg_command()
@@ -127,7 +131,9 @@ def analyse_speech(path: str) -> SpeechScan | None:
         raise killed(command, run.returncode)
     if run.returncode != 0:
         return None
-    samples = _level(np.frombuffer(run.stdout, dtype=np.float32))
+    heard = np.frombuffer(run.stdout, dtype=np.float32)
+    drawn = peaks(heard) if waveform else ()
+    samples = _level(heard)
     log = run.stderr.decode("utf-8", "replace")
     probabilities = _vad(samples)
     speech = _segments(probabilities)
@@ -140,6 +146,7 @@ def analyse_speech(path: str) -> SpeechScan | None:
         true_peak=_last_number(log, r"^\s*Peak:\s+(-?[\d.]+|-inf) dBFS"),
         clipped=_clipped(log),
         snr=_snr(samples, probabilities),
+        peaks=drawn,
     )
 
 

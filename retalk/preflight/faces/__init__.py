@@ -38,10 +38,12 @@ def scan_faces(
     *,
     identity: bool = False,
     samples: int = limits.FACE_SAMPLES,
+    thumbnails: bool = False,
 ) -> tuple[FaceScan | None, NDArray[Any] | None]:
     """The face scan of a gathered video or image in its role (None when there is nothing to
     look at), and with `identity`, for an image with one face, that face's embedding. A video
-    has `samples` frames analysed in full (the policy's `face-samples`).
+    has `samples` frames analysed in full (the policy's `face-samples`). With `thumbnails`,
+    the scan keeps small JPEGs of the frames analysed (or of the image), for the HTML page.
 
     Scans run one at a time on a thread of their own, whichever thread asks: the models serve
     one caller at a time anyway, and frames decoded on many threads leave each thread's malloc
@@ -57,7 +59,7 @@ def scan_faces(
     def stop() -> bool:
         return interrupted.is_set() or _generation != generation
 
-    scanned = _worker.submit(_scan, media, role, reference, identity, samples, stop)
+    scanned = _worker.submit(_scan, media, role, reference, identity, samples, stop, thumbnails)
     try:
         return scanned.result()
     except BaseException:
@@ -74,6 +76,7 @@ def _scan(
     identity: bool,
     samples: int,
     stop: Callable[[], bool],
+    thumbnails: bool = False,
 ) -> tuple[FaceScan | None, NDArray[Any] | None]:
     from dataclasses import replace
 
@@ -106,11 +109,20 @@ def _scan(
             tally=tally,
         )
         budget = limits.FACE_SCAN_BUDGET_S
-        scan = scan_video(prefetched(frames), duration, reference, stop=stop, budget=budget)
+        scan = scan_video(
+            prefetched(frames),
+            duration,
+            reference,
+            stop=stop,
+            budget=budget,
+            thumbnails=thumbnails,
+        )
         return replace(scan, decoded=tally.result()), None
     if role == "ref" and media.image is not None:
         pixels = _image_pixels(media.path)
-        return scan_image(pixels, identity=identity) if pixels is not None else (None, None)
+        if pixels is None:
+            return None, None
+        return scan_image(pixels, identity=identity, thumbnails=thumbnails)
     return None, None
 
 

@@ -8,7 +8,8 @@ A video is looked at in two ways, in one pass over its frames (see `frames.sampl
   frame before still there? One detection on a crop around each; when one is missing, the
   frame is analysed in full instead (a face found anew is then known by its identity). They
   give the timeline of the target's presence.
-No frame is kept once looked at. The scan is gathered once into a `FaceScan`; the rules in
+No frame is kept once looked at (but, for the HTML page, a small JPEG of each analysed one
+when `thumbnails` asks). The scan is gathered once into a `FaceScan`; the rules in
 `faces.rules` judge it.
 """
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
     from retalk.preflight.decoding import Decoded
     from retalk.preflight.frames import Frame
+    from retalk.preflight.visuals import Thumbnail
 
 _MAX_POSED = 5
 """Faces per analysed frame whose pose and identity are read, largest first; the others are
@@ -128,6 +130,9 @@ class FaceScan:
     covered: float | None = None
     """Where the scan stopped when its time budget ran out (`duration` is then this): the
     video after it was not looked at. None when it was looked at to its end."""
+    thumbnails: tuple[Thumbnail, ...] = ()
+    """Small JPEGs of the analysed frames (or of the image), kept only for the HTML page
+    (`visuals`); not in the facts."""
 
     def to_facts(self) -> dict[str, object]:
         return {
@@ -300,8 +305,14 @@ class _Looker:
     """Each frame: its time, its faces, and its index in `analysed` (None for a glance)."""
     probes: int = 0
     fine_finds: bool = False
+    thumbnails: list[Thumbnail] | None = None
+    """With a list, a small JPEG of each analysed frame is kept in it (for the HTML page)."""
 
     def look(self, frame: Frame) -> None:
+        if frame.analyse and self.thumbnails is not None:
+            from retalk.preflight.visuals import thumbnail
+
+            self.thumbnails.append(thumbnail(frame.rgb, frame.t))
         previous = self.timeline[-1][1] if self.timeline else []
         if not frame.analyse:
             faces = _glance(self.model, frame.rgb, previous)
@@ -337,10 +348,11 @@ def _distance(a: NDArray[Any], b: NDArray[Any]) -> float:
 
 
 def scan_image(
-    rgb: NDArray[Any], *, identity: bool = False
+    rgb: NDArray[Any], *, identity: bool = False, thumbnails: bool = False
 ) -> tuple[FaceScan, NDArray[Any] | None]:
     """The faces of an image, every one of them (see `people.find_people`), and with
-    `identity` the embedding of its face when it has exactly one."""
+    `identity` the embedding of its face when it has exactly one; with `thumbnails`, a small
+    JPEG of the image kept in the scan."""
     from retalk.preflight.faces.people import find_people
 
     height, width = rgb.shape[:2]
@@ -352,7 +364,12 @@ def scan_image(
         ]
         embedding = model.embed(rgb, boxes[0]) if identity and len(boxes) == 1 else None
     target = 0 if len(faces) == 1 else None
-    return FaceScan((FrameFaces(None, tuple(faces), target),)), embedding
+    kept: tuple[Thumbnail, ...] = ()
+    if thumbnails:
+        from retalk.preflight.visuals import thumbnail
+
+        kept = (thumbnail(rgb, None),)
+    return FaceScan((FrameFaces(None, tuple(faces), target),), thumbnails=kept), embedding
 
 
 def scan_video(
@@ -362,15 +379,17 @@ def scan_video(
     *,
     stop: Callable[[], bool] | None = None,
     budget: float | None = None,
+    thumbnails: bool = False,
 ) -> FaceScan:
     """The faces of a video's frames (analysed and glanced, in time order), and the target
     followed through them. With a reference embedding, the target is the face that matches it;
     else the service's rule picks it. Once `stop()` says so, no further frame is looked at;
     after `budget` seconds of looking, neither, and the scan covers the video up to the last
-    frame looked at (`covered`)."""
+    frame looked at (`covered`). With `thumbnails`, a small JPEG of each analysed frame is kept
+    in the scan (for the HTML page)."""
     covered = None
     with face_model() as model:
-        looker = _Looker(model)
+        looker = _Looker(model, thumbnails=[] if thumbnails else None)
         until = time.monotonic() + budget if budget is not None else None
         for frame in frames:
             if stop is not None and stop():
@@ -407,6 +426,7 @@ def scan_video(
         ref_frame=best_at,
         timeline=_presence(looker.timeline, targets),
         spacing=_spacing([t for t, _, _ in looker.timeline], duration),
+        thumbnails=tuple(looker.thumbnails or ()),
     )
 
 

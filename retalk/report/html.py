@@ -1,0 +1,394 @@
+"""`retalk check --html`: the check as one self-contained page.
+
+The verdict (the text report's words), the findings table, then a section per input: the
+frames the face scan analysed with their faces boxed (the target apart), a timeline of where
+the target is found, the audio's waveform with its speech and pauses, and for a job the
+forecast on one time axis with the speech: what part of the audio is cut, or how the video is
+played forward and back to cover it, and the bill.
+
+Unlike the other renderers it draws more than the `Report`: `views` holds what the gather kept
+for it (`retalk.preflight.visuals.MediaView`, by path). Without a view a section shows the
+facts and findings only.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from retalk import limits
+from retalk.codes import Severity
+from retalk.findings import Finding, Input, Report
+from retalk.preflight.visuals import MediaView, Shot, Stretch
+from retalk.report.options import RenderOptions
+from retalk.report.page import page, seconds, text
+from retalk.report.text import summary, verdict
+
+_WIDTH = 1000
+"""Width of every time axis, in SVG units (drawn at the page's width)."""
+_STATES = {
+    "frontal": ("#43a047", "frontal"),
+    "found": ("#a5d6a7", "found (pose not read)"),
+    "turned": ("#fb8c00", "turned"),
+    "small": ("#fdd835", "small"),
+    "absent": ("#e53935", "absent"),
+}
+"""A timeline state: its colour and its words."""
+_SPEECH, _SPEECH_BG, _PAUSE, _CUT = "#1e88e5", "#e3f2fd", "#cfd8dc", "#e53935"
+_FORWARD, _BACKWARD, _UNUSED, _BILLED = "#6d4c41", "#a1887f", "#9e9e9e", "#2e7d32"
+
+
+def render_html(
+    report: Report,
+    views: Mapping[str, MediaView] | None = None,
+    options: RenderOptions | None = None,
+    *,
+    content: bool = True,
+) -> str:
+    """The page of `report`, drawing what `views` kept of each input. `content` False says the
+    check ran with `--no-content`: faces and speech were not analysed."""
+    options = options or RenderOptions()
+    views = views or {}
+    passed = not any(options.blocks(f) for f in report.findings)
+    parts = [
+        "<h1>retalk check</h1>",
+        f'<p class="verdict {"ok" if passed else "fail"}" id="verdict">'
+        f"{text(verdict(report, strict=options.strict))}</p>",
+    ]
+    if not content:
+        parts.append(
+            '<p class="note" id="not-analysed">Checked with --no-content: faces and speech were '
+            "not analysed; the page shows the metadata and the findings only.</p>"
+        )
+    parts.append(_findings(report.findings, options))
+    ref = None
+    if report.job is not None:
+        parts.append(_job(report, views))
+        ref = next((views.get(i.path) for i in report.inputs if i.role == "ref"), None)
+    for item in report.inputs:
+        beside = ref if item.role == "video" else None
+        parts.append(_input(item, views.get(item.path), content, beside))
+    return page("retalk check", "\n".join(parts))
+
+
+def _findings(findings: Sequence[Finding], options: RenderOptions) -> str:
+    if not findings:
+        return '<h2>Findings</h2><p id="findings">No findings.</p>'
+    rows = []
+    for f in findings:
+        severity = f.severity.value
+        if f.severity is Severity.WARNING and options.blocks(f):
+            severity += " (fails: strict)"
+        at = f" (at {seconds(f.at)})" if f.at is not None else ""
+        hint = f"<code>{text(f.hint)}</code>" if f.hint else ""
+        rows.append(
+            f'<tr class="finding"><td data-label="Code" class="nowrap">'
+            f"<strong>{text(f.code)}</strong></td>"
+            f'<td data-label="Severity" class="nowrap sev-{f.severity.value}">{text(severity)}</td>'
+            f'<td data-label="File">{text(f.path)}</td>'
+            f'<td data-label="Message">{text(f.message)}{text(at)}</td>'
+            + (f'<td data-label="Fix">{hint}</td>' if hint else "<td></td>")
+            + "</tr>"
+        )
+    return (
+        '<h2>Findings</h2><table id="findings"><thead><tr><th>Code</th><th>Severity</th>'
+        "<th>File</th><th>Message</th><th>Fix</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
+def _input(item: Input, view: MediaView | None, content: bool, ref: MediaView | None) -> str:
+    role = {"video": "video", "audio": "audio", "ref": "reference image"}.get(item.role or "")
+    parts = [
+        f'<section class="input"><h2>{text(item.path)}</h2>',
+        f'<p class="facts">{text(role or "role unknown")}: {text(summary(item))}</p>',
+    ]
+    if view is None or not view.analysed:
+        why = "" if content else " (--no-content)"
+        parts.append(f'<p class="note">Faces and speech were not analysed{why}.</p>')
+    else:
+        parts.extend(_drawings(view, item, ref))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _drawings(view: MediaView, item: Input, ref: MediaView | None = None) -> list[str]:
+    parts = []
+    if view.shots or (ref and ref.shots):
+        what = "The frames analysed" if view.duration else "The image"
+        beside = ", beside the reference image" if ref and ref.shots else ""
+        parts.append(f"<h3>{what}{beside}: faces boxed, the target in green</h3>")
+        parts.append(_strip(view.shots, ref))
+    if view.presence and view.duration:
+        parts.append("<h3>Where the target face is found</h3>")
+        parts.append(_presence(view.presence, view.duration))
+    if view.duration and (view.peaks or view.speech):
+        parts.append("<h3>The audio: waveform, speech and pauses</h3>")
+        parts.append(_waveform(view))
+    faces = item.facts.get("faces") if isinstance(item.facts, Mapping) else None
+    if view.duration and not view.presence and not view.peaks and not faces:
+        parts.append('<p class="muted">Nothing to draw of this file.</p>')
+    return parts
+
+
+def _data_uri(jpeg: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+
+
+def _figure(shot: Shot, caption: str, css: str = "frame") -> str:
+    thumb = shot.thumbnail
+    boxes = "".join(
+        f'<span class="box{" target" if face.target else ""}" style="left:{x * 100:.2f}%;'
+        f"top:{y * 100:.2f}%;width:{w * 100:.2f}%;height:{h * 100:.2f}%"
+        f'" title="{"the target" if face.target else "another face"}"></span>'
+        for face in shot.faces
+        for x, y, w, h in (face.box,)
+    )
+    return (
+        f'<figure><div class="{css}"><img src="{_data_uri(thumb.jpeg)}" width="{thumb.width}" '
+        f'height="{thumb.height}" alt="{text(caption)}">{boxes}</div>'
+        f"<figcaption>{text(caption)}</figcaption></figure>"
+    )
+
+
+def _strip(shots: Sequence[Shot], ref: MediaView | None) -> str:
+    figures = []
+    if ref is not None:
+        figures += [_figure(s, "reference image", "frame ref") for s in ref.shots]
+    times = [shot.thumbnail.t for shot in shots]
+    # Frames closer than a tenth of a second apart (many samples of a short clip) would share
+    # a caption at one decimal: then two.
+    shown = [f"{t:.1f}" for t in times if t is not None]
+    places = 2 if len(set(shown)) < len(shown) else 1
+    for shot, t in zip(shots, times, strict=True):
+        caption = f"{t:.{places}f} s" if t is not None else "the image"
+        figures.append(_figure(shot, caption))
+    return f'<div class="strip">{"".join(figures)}</div>'
+
+
+def _pc(t: float, total: float) -> str:
+    """A time as a share of the axis, for CSS: `42.50%`."""
+    return f"{min(max(t / total, 0.0), 1.0) * 100:.2f}%" if total > 0 else "0%"
+
+
+def _segment(a: float, b: float, total: float, colour: str, title: str, words: str = "") -> str:
+    """A stretch of a track: `a` to `b` seconds on an axis of `total`."""
+    width = f"{max((min(b, total) - a) / total * 100, 0.2):.2f}%" if total > 0 else "0%"
+    return (
+        f'<span class="seg" style="left:{_pc(a, total)};width:{width};background:{colour}" '
+        f'title="{text(title)}">{text(words)}</span>'
+    )
+
+
+def _track(label: str, segments: Sequence[str], css: str = "") -> str:
+    return (
+        f'<div class="row {css}"><div class="label">{text(label)}</div>'
+        f'<div class="track">{"".join(segments)}</div></div>'
+    )
+
+
+def _axis(total: float) -> str:
+    """Ticks in seconds under the tracks, a round step apart (at most 10)."""
+    step = next((s for s in (0.5, 1, 2, 5, 10, 15, 20, 30, 60) if total / s <= 8), 120.0)
+    marks = []
+    t = 0.0
+    while t <= total + 1e-9:
+        edge = ' class="start"' if t == 0 else ' class="end"' if t > total * 0.92 else ""
+        marks.append(f'<span{edge} style="left:{_pc(t, total)}">{t:g} s</span>')
+        t += step
+    return (
+        f'<div class="row"><div class="label"></div><div class="axis">{"".join(marks)}</div></div>'
+    )
+
+
+def _legend(entries: Sequence[tuple[str, str]]) -> str:
+    return (
+        '<p class="legend">'
+        + "".join(f'<span><i style="background:{c}"></i>{text(w)}</span>' for c, w in entries)
+        + "</p>"
+    )
+
+
+def _presence(stretches: Sequence[Stretch], duration: float) -> str:
+    segments = [
+        _segment(
+            s.start,
+            s.end,
+            duration,
+            _STATES[s.state][0],
+            f"{_STATES[s.state][1]} {s.start:.1f}–{s.end:.1f} s",
+        )
+        for s in stretches
+    ]
+    said = "; ".join(f"{_STATES[s.state][1]} {s.start:.1f}–{s.end:.1f} s" for s in stretches)
+    used = [_STATES[k] for k in _STATES if any(s.state == k for s in stretches)]
+    return (
+        f'<div class="timeline">{_track("Target face", segments)}{_axis(duration)}'
+        f'{_legend(used)}<p class="presence">The target face: {text(said)}.</p></div>'
+    )
+
+
+def _spans_text(spans: Sequence[tuple[float, float]]) -> str:
+    return ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in spans) or "none"
+
+
+def _wave(view: MediaView, total: float) -> str:
+    """The peaks as an SVG stretched to the track's width (its strokes keep their width)."""
+    duration = view.duration or 0.0
+    if not view.peaks or total <= 0:
+        return ""
+    step = duration / len(view.peaks)
+    path = "".join(
+        f"M{(i + 0.5) * step / total * _WIDTH:.1f} {40 - p * 38:.1f}V{40 + p * 38 + 0.5:.1f}"
+        for i, p in enumerate(view.peaks)
+    )
+    return (
+        f'<svg class="wave" viewBox="0 0 {_WIDTH} 80" preserveAspectRatio="none" '
+        f'aria-label="waveform"><path d="{path}" stroke="#37474f" stroke-width="1" '
+        'vector-effect="non-scaling-stroke"/></svg>'
+    )
+
+
+def _waveform(view: MediaView, total: float | None = None, cut: float | None = None) -> str:
+    duration = view.duration or 0.0
+    total = total or duration
+    shades = [
+        _segment(a, b, total, colour, f"{what} {a:.1f}–{b:.1f} s")
+        for spans, colour, what in (
+            (view.pauses, _PAUSE, "pause"),
+            (view.speech, _SPEECH_BG, "speech"),
+        )
+        for a, b in spans
+    ]
+    if cut is not None and cut < duration:
+        shades.append(
+            f'<span class="seg cut" style="left:{_pc(cut, total)};'
+            f'width:{_pc(duration - cut, total)}" title="cut {cut:.1f}–{duration:.1f} s"></span>'
+        )
+    wave = (
+        '<div class="row"><div class="label">Waveform</div><div class="track tall">'
+        f"{''.join(shades)}{_wave(view, total)}</div></div>"
+    )
+    speech = _track(
+        "Speech",
+        [_segment(a, b, total, _SPEECH, f"speech {a:.1f}–{b:.1f} s") for a, b in view.speech],
+    )
+    legend = _legend(
+        [(_SPEECH, "speech"), (_PAUSE, "pause")] + ([(_CUT, "cut")] if cut is not None else [])
+    )
+    return (
+        f'<div class="waveform">{wave}{speech}{_axis(total)}{legend}'
+        f'<p class="speech">Speech: {_spans_text(view.speech)}.</p>'
+        f'<p class="pauses">Pauses: {_spans_text(view.pauses)}.</p></div>'
+    )
+
+
+def _job(report: Report, views: Mapping[str, MediaView]) -> str:
+    job: Mapping[str, Any] = report.job or {}
+    by_role = {i.role: i for i in report.inputs}
+    parts = ['<section class="job" id="job"><h2>The job</h2>']
+    if "output_duration" not in job:
+        parts.append(
+            "<p>Not judged as a whole: that needs both a video and an audio. Each file is "
+            "judged below in its role.</p></section>"
+        )
+        return "\n".join(parts)
+    video_s, audio_s = float(job["video_duration"]), float(job["audio_duration"])
+    output_s, passes = float(job["output_duration"]), int(job.get("video_passes") or 1)
+    extension = bool(dict(job.get("parameters") or {}).get("video_extension"))
+    billed, cost = float(job["billable_seconds"]), job.get("cost_cny")
+    audio_view = views.get(by_role["audio"].path) if "audio" in by_role else None
+    parts.append(
+        f'<p id="bill">Output {seconds(output_s)}, billed {seconds(billed)}'
+        + (f", ≈ {cost:.2f} CNY at {limits.PRICE_CNY_PER_S:g} CNY/s" if cost is not None else "")
+        + f" (video {seconds(video_s)}, audio {seconds(audio_s)}; video_extension "
+        f"{'on' if extension else 'off'}).</p>"
+    )
+    total = max(video_s, audio_s, output_s)
+    rows = []
+    cut = None
+    if audio_s > output_s + limits.JOB_LENGTH_TOLERANCE_S:
+        cut = output_s
+        heard = audio_view is not None and audio_view.analysed
+        lost = _overlap(audio_view.speech, output_s, audio_s) if heard and audio_view else None
+        speech = f", {seconds(lost)} of it speech" if lost is not None else ""
+        rows.append(
+            f'<p id="forecast" class="cut">The audio from {seconds(output_s)} to '
+            f"{seconds(audio_s)} is cut ({seconds(audio_s - output_s)}{speech}): the video "
+            f"is {seconds(video_s)}"
+            + ("." if extension else " and video_extension is off.")
+            + "</p>"
+        )
+    elif passes > 1:
+        legs = ", ".join(
+            f"{'forward' if i % 2 == 0 else 'backward'} {i * video_s:.1f}–"
+            f"{min((i + 1) * video_s, output_s):.1f} s"
+            for i in range(passes)
+        )
+        rows.append(
+            f'<p id="forecast">The video plays {passes} times to cover the audio '
+            f"(video_extension): {legs}.</p>"
+        )
+    elif video_s > output_s + limits.JOB_LENGTH_TOLERANCE_S:
+        rows.append(
+            f'<p id="forecast">The video after {seconds(output_s)} is not used (the audio '
+            f"ends there): the output is cut to {seconds(output_s)}.</p>"
+        )
+    else:
+        rows.append(f'<p id="forecast">Video and audio cover each other: {seconds(output_s)}.</p>')
+    parts.extend(rows)
+    parts.append(_forecast_axis(video_s, audio_s, output_s, passes, total))
+    if audio_view is not None and audio_view.analysed:
+        parts.append("<h3>The speech on the same axis</h3>")
+        parts.append(_waveform(audio_view, total, cut))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _overlap(spans: Sequence[tuple[float, float]], start: float, end: float) -> float:
+    return sum(max(0.0, min(b, end) - max(a, start)) for a, b in spans)
+
+
+def _forecast_axis(
+    video_s: float, audio_s: float, output_s: float, passes: int, total: float
+) -> str:
+    """Three tracks on one axis: the audio (its cut part apart), the video as played, the
+    output billed."""
+    tolerance = limits.JOB_LENGTH_TOLERANCE_S
+    kept = min(audio_s, output_s)
+    audio = [_segment(0, kept, total, _SPEECH, f"audio used 0.0–{kept:.1f} s", "used")]
+    if audio_s > kept + tolerance:
+        audio.append(
+            _segment(kept, audio_s, total, _CUT, f"audio cut {kept:.1f}–{audio_s:.1f} s", "cut")
+        )
+    video = []
+    if passes == 1:
+        used = min(video_s, output_s)
+        video.append(_segment(0, used, total, _FORWARD, f"video 0.0–{used:.1f} s", "▶ forward"))
+        if video_s > used + tolerance:
+            video.append(
+                _segment(
+                    used,
+                    video_s,
+                    total,
+                    _UNUSED,
+                    f"video not used {used:.1f}–{video_s:.1f} s",
+                    "not used",
+                )
+            )
+    for i in range(passes if passes > 1 else 0):
+        a, b = i * video_s, min((i + 1) * video_s, output_s)
+        words = "▶ forward" if i % 2 == 0 else "◀ backward"
+        colour = _FORWARD if i % 2 == 0 else _BACKWARD
+        video.append(_segment(a, b, total, colour, f"video {words[2:]} {a:.1f}–{b:.1f} s", words))
+    billed = [_segment(0, output_s, total, _BILLED, f"billed 0.0–{output_s:.1f} s", "billed")]
+    return (
+        '<div class="forecast">'
+        + _track("Audio", audio)
+        + _track("Video as played", video)
+        + _track("Output", billed)
+        + _axis(total)
+        + "</div>"
+    )

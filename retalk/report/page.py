@@ -1,0 +1,117 @@
+"""The frame of retalk's HTML pages: one self-contained file (inline CSS, SVG and data: images,
+no network), readable on a phone, with every outside text escaped."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import os
+import tempfile
+from pathlib import Path
+
+from retalk.report.escape import printable
+
+_STYLE = """
+:root { color-scheme: light; --ok: #1a7f37; --fail: #c62828; --warn: #b26a00; --muted: #666; }
+* { box-sizing: border-box; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto;
+  padding: 12px; max-width: 1000px; color: #1d1d1f; background: #fff; }
+h1 { font-size: 1.4em; margin: 0.2em 0; } h2 { font-size: 1.15em; margin: 1.4em 0 0.3em; }
+h3 { font-size: 1em; margin: 1em 0 0.3em; }
+h2, h3, p, li, td, th, figcaption { overflow-wrap: anywhere; }
+.verdict { font-weight: 600; padding: 8px 10px; border-radius: 6px; }
+.verdict.ok { background: #e6f4ea; color: var(--ok); }
+.verdict.fail { background: #fde7e7; color: var(--fail); }
+.muted, .facts { color: var(--muted); }
+.note { background: #fff8e1; padding: 6px 10px; border-radius: 6px; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; vertical-align: top; padding: 5px 6px; border-bottom: 1px solid #ddd; }
+code { font: 0.9em ui-monospace, Menlo, Consolas, monospace; background: #f4f4f4;
+  padding: 1px 3px; border-radius: 3px; overflow-wrap: anywhere; }
+td.nowrap { white-space: nowrap; overflow-wrap: normal; }
+.sev-error { color: var(--fail); font-weight: 600; } .sev-warning { color: var(--warn); }
+.sev-info { color: var(--muted); }
+.strip { display: flex; gap: 6px; overflow-x: auto; padding-bottom: 6px; }
+figure { margin: 0; flex: none; }
+.frame { position: relative; display: inline-block; line-height: 0; }
+.frame img { height: 160px; width: auto; display: block; }
+.frame.ref img { outline: 3px solid #1565c0; }
+.box { position: absolute; border: 2px solid #ffd54f; }
+.box.target { border: 3px solid #00c853; }
+figcaption { font-size: 0.85em; color: var(--muted); text-align: center; }
+.row { display: flex; align-items: center; gap: 6px; margin: 3px 0; }
+.label { flex: 0 0 6.5em; font-size: 0.85em; color: var(--muted); }
+.track { position: relative; flex: 1; height: 24px; background: #f3f3f3; border-radius: 3px;
+  overflow: hidden; }
+.track.tall { height: 80px; }
+.seg { position: absolute; top: 0; bottom: 0; color: #fff; font-size: 12px; line-height: 24px;
+  padding-left: 4px; overflow: hidden; white-space: nowrap; }
+.seg.cut { background: repeating-linear-gradient(45deg, rgba(229,57,53,.35) 0 6px,
+  transparent 6px 12px); border-left: 2px solid #e53935; }
+.wave { position: absolute; inset: 0; width: 100%; height: 100%; }
+.axis { position: relative; flex: 1; height: 20px; border-top: 1px solid #777;
+  font-size: 12px; color: #555; }
+.axis span { position: absolute; top: 2px; transform: translateX(-50%); white-space: nowrap; }
+.axis span.start { transform: none; }
+.axis span.end { transform: translateX(-100%); }
+.legend span { display: inline-block; margin-right: 10px; font-size: 0.9em; }
+.legend i { display: inline-block; width: 12px; height: 12px; margin-right: 4px;
+  vertical-align: -1px; border-radius: 2px; }
+@media (max-width: 640px) {
+  thead { display: none; }
+  table, tbody, tr, td { display: block; width: 100%; }
+  tr { border-bottom: 1px solid #ccc; padding: 4px 0; }
+  td { border: 0; padding: 2px 0; }
+  td[data-label]::before { content: attr(data-label) ": "; color: var(--muted); }
+}
+"""
+
+_IMAGES_LOADED = """
+addEventListener("load", function () {
+  var all = document.images, loaded = 0;
+  for (var i = 0; i < all.length; i++) {
+    if (all[i].complete && all[i].naturalWidth > 0) loaded++;
+  }
+  document.body.setAttribute("data-images", loaded + "/" + all.length);
+});
+"""
+"""Writes `loaded/all` of the page's images into `<body data-images>` once the page has
+loaded: what a test (or a curious reader) can check that every picture decoded."""
+
+
+def text(value: object) -> str:
+    """Outside text (a file name, a message) as HTML text: control characters escaped as the
+    text report does, then `<`, `>`, `&` and quotes."""
+    return html.escape(printable(str(value)), quote=True)
+
+
+def seconds(value: float) -> str:
+    """`1.0 s`: times on the page, in seconds with one decimal."""
+    return f"{value:.1f} s"
+
+
+def page(title: str, body: str) -> str:
+    """A whole HTML document around `body` (already HTML)."""
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{text(title)}</title>\n<style>{_STYLE}</style>\n</head>\n"
+        f'<body data-images="pending">\n{body}\n<script>{_IMAGES_LOADED}</script>\n'
+        "</body>\n</html>\n"
+    )
+
+
+def write_atomically(path: str | os.PathLike[str], content: str) -> None:
+    """`content` written to `path` through a temporary file beside it, renamed into place: a
+    reader sees the old page or the new one, never half of one. Raises OSError."""
+    target = Path(path)
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(content)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
