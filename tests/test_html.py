@@ -6,6 +6,7 @@ that nothing in it points at the network."""
 
 from __future__ import annotations
 
+import fcntl
 import html
 import json
 import os
@@ -72,7 +73,7 @@ def _browse(chromium: str, *args: str, width: int = 390, height: int = 2000) -> 
 
 def dom(chromium: str, page: Path) -> str:
     """The page's DOM once loaded, its scripts run."""
-    return _browse(chromium, "--dump-dom", page.absolute().as_uri())
+    return _browse(chromium, "--virtual-time-budget=5000", "--dump-dom", page.absolute().as_uri())
 
 
 def body(dumped: str, name: str) -> str:
@@ -110,21 +111,32 @@ def job_page(
     """The job page of the gap clip, a speech with a pause (9.6 s: cut to 3 s) and the
     astronaut's photo, with the same check's JSON and text verdict. The project's policy asks
     for 30 frames analysed (one every 0.1 s), so that the gap's ends are found within 0.05 s
-    (with 24, one every 0.125 s, the keyframe at 1.0 s stands for 0.94 s: a gap from 0.9 s)."""
-    folder = tmp_path_factory.mktemp("job")
-    (folder / ".retalk.toml").write_text("face-samples = 30\n")
-    page = folder / "report.html"
-    job = ["--video", str(gap_clip), "--audio", str(media / "speech-pause.wav")]
-    job += ["--ref", str(media / "astronaut.png")]
-    done = subprocess.run(
-        [RETALK, "check", *job, "--format", "json", "--html", str(page)],
-        capture_output=True, text=True, timeout=120, cwd=folder,
-    )  # fmt: skip
-    assert done.returncode in (0, 1), done.stderr
-    text = subprocess.run(
-        [RETALK, "check", *job], capture_output=True, text=True, timeout=120, cwd=folder
-    ).stdout
-    return page, json.loads(done.stdout), text.strip().splitlines()[-1]
+    (with 24, one every 0.125 s, the keyframe at 1.0 s stands for 0.94 s: a gap from 0.9 s).
+    Made once for the whole run: under pytest-xdist the first worker to ask makes it, in the
+    run's shared temporary folder, while the others wait on a lock."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, above each worker's (`popen-gw0` …)
+    folder = shared / "html-job-page"
+    folder.mkdir(exist_ok=True)
+    page, made = folder / "report.html", folder / "made.json"
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not made.exists():
+            (folder / ".retalk.toml").write_text("face-samples = 30\n")
+            job = ["--video", str(gap_clip), "--audio", str(media / "speech-pause.wav")]
+            job += ["--ref", str(media / "astronaut.png")]
+            done = subprocess.run(
+                [RETALK, "check", *job, "--format", "json", "--html", str(page)],
+                capture_output=True, text=True, timeout=120, cwd=folder,
+            )  # fmt: skip
+            assert done.returncode in (0, 1), done.stderr
+            text = subprocess.run(
+                [RETALK, "check", *job], capture_output=True, text=True, timeout=120, cwd=folder
+            ).stdout
+            made.write_text(json.dumps([json.loads(done.stdout), text.strip().splitlines()[-1]]))
+    report, verdict = json.loads(made.read_text())
+    return page, report, verdict
 
 
 def test_the_job_page_says_what_the_check_says(
