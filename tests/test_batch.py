@@ -554,6 +554,10 @@ def test_a_fifo_input_fails_its_job_and_ctrl_c_ends_a_batch(
         done = subprocess.run(_batch(manifest), env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stderr
     assert _states(ledger) == {"fifo": "failed", "ok": "done"}
+    with sqlite3.connect(ledger) as db:
+        assert db.execute("SELECT code FROM jobs WHERE name = 'fifo'").fetchone() == (
+            "File.Unreadable",
+        )
     assert "retalk: fifo: check: File.Unreadable: " in done.stderr, done.stderr
     # Ctrl-C while a task runs: 130.
     (folder / "ff.wav").unlink()
@@ -606,3 +610,41 @@ def test_batch_status_only_reads_and_needs_no_registry(tmp_path: Path, run) -> N
     assert shown.stdout.startswith("talk  new")
     blocked.unlink()
     assert (files(), path.stat().st_mtime_ns, path.read_bytes()) == before
+
+
+def test_a_job_the_preflight_refuses_fails_with_its_code_and_nothing_is_uploaded(
+    run, media: Path, clip: tuple[Path, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "batch"
+    manifest = _manifest(folder, clip, 1)
+    (folder / "fps12.mp4").write_bytes((media / "fps12.mp4").read_bytes())
+    manifest.write_text("video,audio,name\nfps12.mp4,talk.wav,\ntalk.mp4,talk.wav,ok\n")
+    storage = tmp_path / "emu"
+
+    def uploaded() -> int:
+        return len([p for p in (storage / "oss").rglob("*") if p.is_file()])
+
+    with Emulator(api_key=KEY, pending_s=0.0, running_s=0.0, storage=storage) as emulator:
+        env = _env(emulator)
+        ended = subprocess.run(_batch(manifest), env=env, capture_output=True, text=True)
+        status = run("batch", "status", str(manifest), env=env)
+        uploads = uploaded()
+        # `retalk submit` of the same refused job: exit 1, the code, nothing sent.
+        job = ("--video", str(folder / "fps12.mp4"), "--audio", str(folder / "talk.wav"))
+        out = tmp_path / "r.mp4"
+        single = run("submit", "--no-content", "--wait", "-o", str(out), *job, env=env)
+        state = emulator.state()
+    refused = "InvalidFile.FPS: 12 fps, the service takes 15 to 60"
+    assert ended.returncode == 1, ended.stderr
+    assert "1 of 2 done; 1 failed (InvalidFile.FPS 1)" in ended.stdout
+    assert f"retalk: fps12: check: {refused}\n" in ended.stderr
+    assert status.returncode == 0, status.stderr
+    first = status.stdout.splitlines()[0].split(maxsplit=2)
+    assert first == ["fps12", "failed", "InvalidFile.FPS: the preflight: 12 fps, the service "
+                     "takes 15 to 60"]  # fmt: skip
+    assert _states(Path(f"{manifest}.ledger.sqlite")) == {"fps12": "failed", "ok": "done"}
+    assert uploads == 2 and state["tasks_created"] == 1  # the ok job's two files, its task
+    assert single.returncode == 1 and not out.exists(), single.stderr
+    assert f"fps12.mp4: {refused}\n" in single.stderr
+    assert uploaded() == uploads and state["submits_received"] == 1
+    assert "Traceback" not in ended.stderr + single.stderr and KEY not in single.stderr

@@ -249,6 +249,8 @@ class Batch:
                 return self.runner.adopt_known(record, known)
         if record.state is JobState.NEW:
             record, _ = self.runner.check(record)
+            if record.state is JobState.FAILED:  # refused by the preflight: its code kept
+                return record
         before = record.state
         if record.state in (JobState.CHECKED, JobState.UPLOADED):
             record = self.runner.upload(record)
