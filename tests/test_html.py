@@ -24,6 +24,8 @@ import pytest
 
 from fixtures.recipes import scene
 from retalk.emulator import Emulator
+from retalk.findings import Report
+from retalk.preflight.visuals import MediaView
 from tests.support import service_env
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -421,3 +423,63 @@ def test_a_batch_leaves_a_fifo_named_like_its_page(media: Path, tmp_path: Path) 
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"cannot write {out / 'report.html'}: is a FIFO, not a regular file" in done.stderr
     assert stat.S_ISFIFO((out / "report.html").lstat().st_mode)
+
+
+@pytest.fixture(scope="module")
+def three_clips_and_a_speech(
+    media: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Report, dict[str, MediaView]]:
+    """A real check of three videos (copies of one) and a speech, with what the page draws."""
+    from retalk.preflight import check_paths
+
+    folder = tmp_path_factory.mktemp("budget")
+    paths = [folder / f"{name}.mp4" for name in ("a", "b", "c")] + [folder / "d.wav"]
+    for path in paths[:3]:
+        shutil.copy(media / "face.mp4", path)
+    shutil.copy(media / "speech.wav", paths[3])
+    views: dict[str, MediaView] = {}
+    return check_paths(paths, views=views), views
+
+
+def test_the_pictures_of_the_first_files_only_within_the_budget(
+    three_clips_and_a_speech: tuple[Report, dict[str, MediaView]], chromium: str, tmp_path: Path
+) -> None:
+    from retalk.report.html import _pictures, drawn, render_html
+
+    report, views = three_clips_and_a_speech
+    a, b, c, d = (i.path for i in report.inputs)
+    cost = {path: _pictures(views[path]) for path in (a, b, c, d)}
+    assert cost[a] > 50_000 and 5_000 < cost[d] < 30_000  # 24 frames; 600 bars
+    assert drawn(report.inputs, views) == {a, b, c, d}
+    budget = cost[a] + cost[b] + cost[c] - 1
+    assert drawn(report.inputs, views, budget) == {a, b}
+    assert drawn(report.inputs, views, cost[a] - 1) == set()
+    page = tmp_path / "page.html"
+    page.write_text(render_html(report, views, pictures_budget=budget))
+    dumped = dom(chromium, page)
+    said = words(dumped)
+    assert body(dumped, "data-images") == "48/48"  # a's and b's frames only
+    assert "The frames and waveforms of 2 files are not drawn" in said
+    assert said.count("Its frames and waveform are not drawn") == 2  # c and d
+    assert said.count("The target face: frontal 0.0–3.0 s.") == 3  # every timeline
+    assert re.search(r"Speech: \d+\.\d–\d+\.\d s", said) and '<svg class="wave"' not in dumped
+
+
+def test_a_thousand_files_make_a_page_of_bounded_size(
+    three_clips_and_a_speech: tuple[Report, dict[str, MediaView]],
+) -> None:
+    """The report of a thousand videos (one real view under a thousand names): the frames of
+    the first fit in the budget, the page stays about that size."""
+    from dataclasses import replace
+
+    from retalk.report.html import PICTURES_BUDGET, _pictures, render_html
+
+    report, views = three_clips_and_a_speech
+    first = report.inputs[0]
+    inputs = tuple(replace(first, path=f"clip-{n:04}.mp4") for n in range(1000))
+    many = {i.path: replace(views[first.path], path=i.path) for i in inputs}
+    page = render_html(Report(inputs=inputs), many)
+    fit = PICTURES_BUDGET // _pictures(views[first.path])
+    assert page.count("<img ") == fit * 24 and 30 < fit < 60
+    assert "The frames and waveforms of " + f"{1000 - fit} files are not drawn" in page
+    assert len(page.encode()) < PICTURES_BUDGET + 1000 * 2_000  # measured: 9.1 MB
