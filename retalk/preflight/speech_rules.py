@@ -40,11 +40,12 @@ def no_speech(media: Media, policy: Policy) -> Iterator[Finding]:
 def _heard(media: Media) -> str:
     """`12.0 s`, or `the first 125.0 s of 1500.0 s` when only the start was analysed."""
     from retalk.preflight.audio import duration_of
+    from retalk.preflight.visuals import partial
 
     assert media.speech is not None
     heard = media.speech.duration
     whole = duration_of(media)[0]
-    if whole is not None and whole > heard + limits.JOB_LENGTH_TOLERANCE_S:
+    if whole is not None and partial(heard) and whole > heard:
         return f"the first {heard:.1f} s of {whole:.1f} s"
     return f"{heard:.1f} s"
 

@@ -88,8 +88,8 @@ class MediaView:
     duration: float | None = None
     """Seconds of video or audio looked at; None for an image."""
     length: float | None = None
-    """The whole file's seconds, by its metadata: more than `duration` when only its first
-    part was analysed (`limits.ANALYSIS_MAX_S`) or the face scan stopped early."""
+    """The whole file's seconds, by its metadata, when only its first `duration` was analysed
+    (`limits.ANALYSIS_MAX_S`, or the face scan stopped early); None otherwise."""
     face: Thumbnail | None = None
     """An image's largest face with a margin around it (a reference photo's, beside the
     video's frames)."""
@@ -158,7 +158,7 @@ def view_of(media: Media) -> MediaView:
             media.path,
             analysed=True,
             duration=heard.duration,
-            length=_length(media),
+            length=_length(media, heard.duration),
             peaks=heard.peaks,
             speech=heard.speech,
             pauses=heard.pauses,
@@ -168,17 +168,27 @@ def view_of(media: Media) -> MediaView:
         media.path,
         analysed=True,
         duration=scan.duration,
-        length=_length(media) if scan.duration is not None else None,
+        length=_length(media, scan.duration, stopped=scan.covered is not None),
         shots=_shots(scan),
         presence=_presence(scan),
         face=scan.face_thumbnail,
     )
 
 
-def _length(media: Media) -> float | None:
-    """The file's seconds by its metadata: its video's, else its audio's."""
+def partial(analysed: float, stopped: bool = False) -> bool:
+    """Whether `analysed` seconds are a file's first part only: cut at `limits.ANALYSIS_MAX_S`,
+    or where the face scan's time ran out (`stopped`). A decoded length a little off the
+    metadata's (an MP3's estimate) is not one."""
+    return stopped or analysed >= limits.ANALYSIS_MAX_S - 0.01
+
+
+def _length(media: Media, analysed: float | None, *, stopped: bool = False) -> float | None:
+    """The file's seconds by its metadata (its video's, else its audio's) when only the first
+    `analysed` of them were analysed; else None."""
     from retalk.preflight import audio, video
 
+    if analysed is None or not partial(analysed, stopped):
+        return None
     if media.probe is not None and media.probe.video is not None:
         return video.duration_of(media)
     return audio.duration_of(media)[0]
