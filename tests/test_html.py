@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,8 @@ import pytest
 
 from fixtures.recipes import scene
 from retalk.emulator import Emulator
+from retalk.findings import Report
+from retalk.preflight.visuals import MediaView
 from tests.support import service_env
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -271,27 +274,94 @@ def test_a_page_where_it_cannot_go_is_a_usage_error(media: Path, tmp_path: Path,
     clip = tmp_path / "clip.mp4"
     shutil.copy(media / "good.mp4", clip)
     before = clip.read_bytes()
-    for target, said in (
+    fifo, link, other = tmp_path / "fifo.html", tmp_path / "link.html", tmp_path / "other.html"
+    os.mkfifo(fifo)
+    other.write_text("<p>a page of someone else's</p>")
+    link.symlink_to(other)
+    cases = [
         (tmp_path / "missing" / "page.html", "no folder"),
         (tmp_path, "is a folder"),
         (clip, "is an input of the check"),
-    ):
-        done = run("check", "--no-content", "--html", str(target), str(clip))
-        assert done.returncode == 2, (target, done.stdout, done.stderr)
-        assert said in done.stderr and "Traceback" not in done.stderr
-        assert done.stdout == ""  # refused before any check
+        (fifo, "is a FIFO, not a regular file"),
+        (link, "is a symbolic link: give the path of the file it points to"),
+    ]
+    if os.geteuid() == 0:  # a device node of our own: /dev/null's numbers, in tmp_path
+        device = tmp_path / "null.html"
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        cases.append((device, "is a character device, not a regular file"))
+    for target, said in cases:
+        for force in ([], ["--force"]):
+            done = run("check", "--no-content", *force, "--html", str(target), str(clip))
+            assert done.returncode == 2, (target, done.stdout, done.stderr)
+            assert said in done.stderr and "Traceback" not in done.stderr
+            assert done.stdout == ""  # refused before any check
     assert clip.read_bytes() == before
     assert not (tmp_path / "missing").exists()
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink()
+    assert other.read_text() == "<p>a page of someone else's</p>"
+    if os.geteuid() == 0:
+        assert stat.S_ISCHR(device.lstat().st_mode)
+
+
+def test_a_page_over_a_file_found_in_a_folder_is_refused(
+    media: Path, tmp_path: Path, run: Run
+) -> None:
+    """The inputs are the files found under the folders given, not only the arguments; another
+    name of one (a hard link) is that file too."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copy(media / "good.mp4", folder / "clip.mp4")
+    os.link(folder / "clip.mp4", tmp_path / "linked.html")
+    before = (folder / "clip.mp4").read_bytes()
+    for page, cwd in (("clip.mp4", folder), ("linked.html", tmp_path)):
+        for force in ([], ["--force"]):
+            done = run("check", "--no-content", *force, "--html", page, str(folder), cwd=cwd)
+            assert done.returncode == 2, (page, done.stdout, done.stderr)
+            assert f"{page} is an input of the check" in done.stderr
+    assert (folder / "clip.mp4").read_bytes() == before
+
+
+def test_only_a_page_retalk_wrote_is_replaced_without_force(
+    media: Path, tmp_path: Path, run: Run
+) -> None:
+    notes, empty = tmp_path / "notes.html", tmp_path / "empty.html"
+    notes.write_text("<p>my notes</p>")
+    empty.touch()
+    clip = str(media / "good.mp4")
+    done = run("check", "--no-content", "--html", str(notes), clip)
+    assert done.returncode == 2
+    assert "is not a page retalk wrote (--force replaces it)" in done.stderr
+    assert notes.read_text() == "<p>my notes</p>"
+    for page, force in ((empty, []), (notes, ["--force"]), (notes, [])):  # then its own page
+        done = run("check", "--no-content", *force, "--html", str(page), clip)
+        assert done.returncode == 0, (page, done.stderr)
+        assert "<!-- written by retalk" in page.read_text()
+    done = run("check", "--no-content", "--force", clip)
+    assert done.returncode == 2 and "--force belongs with --html" in done.stderr
+
+
+def test_a_fifo_put_there_during_the_check_is_not_replaced(tmp_path: Path) -> None:
+    """The path is looked at again just before the rename."""
+    from retalk.report.page import write_atomically
+
+    fifo = tmp_path / "page.html"
+    os.mkfifo(fifo)
+    with pytest.raises(FileExistsError, match="is a FIFO"):
+        write_atomically(fifo, "<p>page</p>")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and os.listdir(tmp_path) == ["page.html"]
 
 
 def test_the_page_is_replaced_whole(media: Path, tmp_path: Path, run: Run) -> None:
     """Written beside and renamed over: a link to the old page keeps the old page."""
     page, old = tmp_path / "page.html", tmp_path / "old.html"
-    page.write_text("old page")
+    done = run("check", "--no-content", "--html", str(page), str(media / "fps12.mp4"))
+    assert done.returncode == 1, done.stderr
+    first = page.read_text()
     os.link(page, old)
     done = run("check", "--no-content", "--html", str(page), str(media / "good.mp4"))
     assert done.returncode == 0, done.stderr
-    assert old.read_text() == "old page" and page.read_text().startswith("<!DOCTYPE html>")
+    assert old.read_text() == first and "InvalidFile.FPS" in first
+    assert "InvalidFile.FPS" not in page.read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.html", "page.html"]
 
 
@@ -334,3 +404,83 @@ def test_a_batch_writes_its_page(
     (link,) = re.findall(r'<a href="([^"]+)"', dumped)
     assert (out / unquote(html.unescape(link))).is_file() and link.endswith(".mp4")
     assert not os.path.isabs(link)
+
+
+def test_a_batch_leaves_a_fifo_named_like_its_page(media: Path, tmp_path: Path) -> None:
+    """The batch's outcome does not depend on its page: a note on stderr, the FIFO kept."""
+    shutil.copy(media / "good.mp4", tmp_path / "talk.mp4")
+    shutil.copy(media / "speech.wav", tmp_path / "talk.wav")
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text("video,audio\ntalk.mp4,talk.wav\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / "report.html")
+    key = "sk-retalk-html-2"
+    with Emulator(api_key=key, pending_s=0.0, running_s=0.1, storage=tmp_path / "emu") as emulator:
+        done = subprocess.run(
+            [RETALK, "batch", str(manifest), "--output-dir", str(out), "--no-content"],
+            env=service_env(emulator.base_url, key), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"cannot write {out / 'report.html'}: is a FIFO, not a regular file" in done.stderr
+    assert stat.S_ISFIFO((out / "report.html").lstat().st_mode)
+
+
+@pytest.fixture(scope="module")
+def three_clips_and_a_speech(
+    media: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Report, dict[str, MediaView]]:
+    """A real check of three videos (copies of one) and a speech, with what the page draws."""
+    from retalk.preflight import check_paths
+
+    folder = tmp_path_factory.mktemp("budget")
+    paths = [folder / f"{name}.mp4" for name in ("a", "b", "c")] + [folder / "d.wav"]
+    for path in paths[:3]:
+        shutil.copy(media / "face.mp4", path)
+    shutil.copy(media / "speech.wav", paths[3])
+    views: dict[str, MediaView] = {}
+    return check_paths(paths, views=views), views
+
+
+def test_the_pictures_of_the_first_files_only_within_the_budget(
+    three_clips_and_a_speech: tuple[Report, dict[str, MediaView]], chromium: str, tmp_path: Path
+) -> None:
+    from retalk.report.html import _pictures, drawn, render_html
+
+    report, views = three_clips_and_a_speech
+    a, b, c, d = (i.path for i in report.inputs)
+    cost = {path: _pictures(views[path]) for path in (a, b, c, d)}
+    assert cost[a] > 50_000 and 5_000 < cost[d] < 30_000  # 24 frames; 600 bars
+    assert drawn(report.inputs, views) == {a, b, c, d}
+    budget = cost[a] + cost[b] + cost[c] - 1
+    assert drawn(report.inputs, views, budget) == {a, b}
+    assert drawn(report.inputs, views, cost[a] - 1) == set()
+    page = tmp_path / "page.html"
+    page.write_text(render_html(report, views, pictures_budget=budget))
+    dumped = dom(chromium, page)
+    said = words(dumped)
+    assert body(dumped, "data-images") == "48/48"  # a's and b's frames only
+    assert "The frames and waveforms of 2 files are not drawn" in said
+    assert said.count("Its frames and waveform are not drawn") == 2  # c and d
+    assert said.count("The target face: frontal 0.0–3.0 s.") == 3  # every timeline
+    assert re.search(r"Speech: \d+\.\d–\d+\.\d s", said) and '<svg class="wave"' not in dumped
+
+
+def test_a_thousand_files_make_a_page_of_bounded_size(
+    three_clips_and_a_speech: tuple[Report, dict[str, MediaView]],
+) -> None:
+    """The report of a thousand videos (one real view under a thousand names): the frames of
+    the first fit in the budget, the page stays about that size."""
+    from dataclasses import replace
+
+    from retalk.report.html import PICTURES_BUDGET, _pictures, render_html
+
+    report, views = three_clips_and_a_speech
+    first = report.inputs[0]
+    inputs = tuple(replace(first, path=f"clip-{n:04}.mp4") for n in range(1000))
+    many = {i.path: replace(views[first.path], path=i.path) for i in inputs}
+    page = render_html(Report(inputs=inputs), many)
+    fit = PICTURES_BUDGET // _pictures(views[first.path])
+    assert page.count("<img ") == fit * 24 and 30 < fit < 60
+    assert "The frames and waveforms of " + f"{1000 - fit} files are not drawn" in page
+    assert len(page.encode()) < PICTURES_BUDGET + 1000 * 2_000  # measured: 9.1 MB

@@ -5,7 +5,9 @@ photos (skimage's astronaut and camera, matplotlib's Grace Hopper; fixtures/reci
 from __future__ import annotations
 
 import io
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -175,6 +177,24 @@ def test_a_small_frontal_face_in_a_tall_photo_is_not_turned(model: FaceModel) ->
     assert pose is not None
     yaw, pitch = pose
     assert abs(yaw) < limits.FACE_MAX_YAW / 2 and abs(pitch) < limits.FACE_MAX_PITCH / 2
+
+
+def test_a_picture_too_small_to_look_at_is_judged_by_its_rules(
+    tmp_path: Path, run: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    """dlib's CNN fails on a picture under 10 pixels a side (and 1x4000 is too thin for its
+    filters): such a picture is not shown to it, and gets its findings like any other."""
+    sizes = [(1, 1), (3, 3), (8, 8), (1, 4000)]
+    names = [str(tmp_path / f"{w}x{h}.png") for w, h in sizes]
+    for (width, height), name in zip(sizes, names, strict=True):
+        Image.new("RGB", (width, height), (120, 100, 90)).save(name)
+    done = run("check", "--no-cache", "-j", "1", *names)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr == ""
+    for name in names:
+        assert f"{name}: InvalidFile.Content: no face" in done.stdout
+    assert "1x4000 is 4000:1" in done.stdout
+    assert "FAIL: the service would reject 4 of 4 files" in done.stdout
 
 
 def test_the_template_is_what_the_calibration_makes(model: FaceModel) -> None:

@@ -117,6 +117,12 @@ def _prefixes(values: tuple[str, ...]) -> tuple[str, ...]:
     "waveform, the job's forecast); its files are checked afresh, in this process.",
 )
 @click.option(
+    "--force",
+    is_flag=True,
+    help="With --html: replace PAGE even when it is not a page retalk wrote (never an input, "
+    "a folder, a link or a device).",
+)
+@click.option(
     "--download",
     is_flag=True,
     help="Fetch http(s) URLs whole (to a temporary file, at most the size limit) to analyse "
@@ -145,6 +151,7 @@ def check(
     jobs: int | None,
     no_cache: bool,
     html_path: str | None,
+    force: bool,
     download: bool,
     url_timeout: float | None,
 ) -> None:
@@ -164,12 +171,15 @@ def check(
         raise click.UsageError("--video-extension belongs to the job form (--video, --audio)")
     if not job_form and not paths:
         raise click.UsageError("nothing to check: give PATHS, or the job's --video and --audio")
+    if force and html_path is None:
+        raise click.UsageError("--force belongs with --html (it lets the page replace a file)")
     policy = policy_or_exit(config, select=select, ignore=ignore, strict=strict)
-    if paths and not find_media(paths):
+    found = find_media(paths) if paths else []
+    if paths and not found:
         raise click.UsageError(f"no media files found in {', '.join(paths)}")
     views: dict[str, MediaView] | None = None
     if html_path is not None:
-        _check_page_path(html_path, [*paths, *(p for p in (video, audio, ref) if p)])
+        _check_page_path(html_path, [*found, *(p for p in (video, audio, ref) if p)], force)
         views = {}
 
     try:
@@ -213,14 +223,18 @@ def check(
     if html_path is not None:
         from retalk.report.html import render_html
 
-        _write_page(html_path, render_html(report, views, options, content=not no_content))
+        page = render_html(report, views, options, content=not no_content)
+        _write_page(html_path, page, force)
     _note_kept_anyway(report, policy)
     sys.exit(_exit_code(report, policy))
 
 
-def _check_page_path(path: str, inputs: list[str]) -> None:
-    """The page's path before any check: in a folder that exists, not a folder itself, not
-    one of the inputs (exit 2 otherwise)."""
+def _check_page_path(path: str, inputs: list[str], force: bool) -> None:
+    """The page's path before any check (exit 2 otherwise): in a folder that exists; not a
+    folder, link, device, FIFO or socket; not one of the files to check (those found in the
+    folders given too); and, without `force`, not a file other than a page retalk wrote."""
+    from retalk.report.page import refusal
+
     where = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise click.BadParameter(f"{printable(path)} is a folder", param_hint="'--html'")
@@ -228,20 +242,37 @@ def _check_page_path(path: str, inputs: list[str]) -> None:
         raise click.BadParameter(
             f"{printable(path)}: no folder {printable(where)}", param_hint="'--html'"
         )
+    if _is_an_input(path, inputs):
+        raise click.BadParameter(
+            f"{printable(path)} is an input of the check", param_hint="'--html'"
+        )
+    why = refusal(path, force=force)
+    if why is not None:
+        raise click.BadParameter(f"{printable(path)} {why}", param_hint="'--html'")
+
+
+def _is_an_input(path: str, inputs: list[str]) -> bool:
+    """Whether `path` is the same file as one of `inputs` (by device and inode: another name,
+    a hard link or a symlink to it is the same file)."""
+    try:
+        page = os.stat(path)
+    except OSError:
+        return False  # not there yet: no input can be it
     for given in inputs:
-        with contextlib.suppress(OSError):
-            if os.path.samefile(given, path):
-                raise click.BadParameter(
-                    f"{printable(path)} is an input of the check", param_hint="'--html'"
-                )
+        with contextlib.suppress(OSError, ValueError):
+            found = os.stat(given)
+            if (found.st_dev, found.st_ino) == (page.st_dev, page.st_ino):
+                return True
+    return False
 
 
-def _write_page(path: str, page: str) -> None:
+def _write_page(path: str, page: str, force: bool) -> None:
     from retalk.report.page import write_atomically
 
     try:
-        write_atomically(path, page)
+        write_atomically(path, page, force=force)
     except OSError as error:
+        # A refusal's strerror says why: "is a FIFO, not a regular file".
         click.echo(printable(f"retalk: cannot write {path}: {error.strerror or error}"), err=True)
         sys.exit(EXIT_USAGE)
 

@@ -25,6 +25,11 @@ from retalk.report.options import RenderOptions
 from retalk.report.page import page, seconds, text
 from retalk.report.text import summary, verdict
 
+PICTURES_BUDGET = 8 * 1024 * 1024
+"""Bytes of pictures a page holds at most: the frames (as `data:` URIs) and waveforms (SVG) of
+the first files that fit are drawn, the later files' are not (a video's 24 frames take about
+170 KB, an audio's waveform 15 KB). Every file's findings, face timeline and speech are shown
+whatever it holds."""
 _WIDTH = 1000
 """Width of every time axis, in SVG units (drawn at the page's width)."""
 _STATES = {
@@ -49,11 +54,17 @@ def render_html(
     options: RenderOptions | None = None,
     *,
     content: bool = True,
+    pictures_budget: int = PICTURES_BUDGET,
 ) -> str:
     """The page of `report`, drawing what `views` kept of each input. `content` False says the
-    check ran with `--no-content`: faces and speech were not analysed."""
+    check ran with `--no-content`: faces and speech were not analysed. The frames and waveforms
+    of the first inputs whose pictures fit in `pictures_budget` bytes are drawn (see `drawn`)."""
     options = options or RenderOptions()
     views = views or {}
+    ref = None
+    if report.job is not None:
+        ref = next((views.get(i.path) for i in report.inputs if i.role == "ref"), None)
+    shown = drawn(report.inputs, views, pictures_budget, ref)
     passed = not any(options.blocks(f) for f in report.findings)
     parts = [
         "<h1>retalk check</h1>",
@@ -65,15 +76,57 @@ def render_html(
             '<p class="note" id="not-analysed">Checked with --no-content: faces and speech were '
             "not analysed; the page shows the metadata and the findings only.</p>"
         )
+    left_out = [
+        i.path for i in report.inputs if _pictures(views.get(i.path)) and i.path not in shown
+    ]
+    if left_out:
+        parts.append(_left_out_note(len(left_out), pictures_budget))
     parts.append(_findings(report.findings, options))
-    ref = None
     if report.job is not None:
         parts.append(_job(report, views))
-        ref = next((views.get(i.path) for i in report.inputs if i.role == "ref"), None)
     for item in report.inputs:
         beside = ref if item.role == "video" else None
-        parts.append(_input(item, views.get(item.path), content, beside))
+        parts.append(_input(item, views.get(item.path), content, beside, item.path in shown))
     return page("retalk check", "\n".join(parts))
+
+
+def drawn(
+    inputs: Sequence[Input],
+    views: Mapping[str, MediaView],
+    budget: int = PICTURES_BUDGET,
+    ref: MediaView | None = None,
+) -> frozenset[str]:
+    """The inputs whose frames and waveform the page draws: the first ones, in the report's
+    order, whose pictures (the reference image's beside a video included) add up to at most
+    `budget` bytes; the first that would go past it and every later one are shown without."""
+    shown: set[str] = set()
+    spent = 0
+    for item in inputs:
+        view = views.get(item.path)
+        cost = _pictures(view) + (_pictures(ref) if item.role == "video" and view else 0)
+        if spent + cost > budget:
+            break
+        spent += cost
+        shown.add(item.path)
+    return frozenset(shown)
+
+
+def _pictures(view: MediaView | None) -> int:
+    """Bytes of a view's pictures on the page: its thumbnails as base64, its waveform."""
+    if view is None:
+        return 0
+    thumbnails = [shot.thumbnail for shot in view.shots] + ([view.face] if view.face else [])
+    frames = sum(4 * -(-len(thumb.jpeg) // 3) for thumb in thumbnails)
+    return frames + len(_wave(view, view.duration or 0.0))
+
+
+def _left_out_note(count: int, budget: int) -> str:
+    files = "1 file" if count == 1 else f"{count} files"
+    return (
+        f'<p class="note" id="pictures-left-out">The frames and waveforms of {files} are not '
+        f"drawn, to keep the page's pictures within {budget / 1024 / 1024:g} MB: only the "
+        "first files' are. Every file's findings, face timeline and speech are shown.</p>"
+    )
 
 
 def _findings(findings: Sequence[Finding], options: RenderOptions) -> str:
@@ -120,7 +173,9 @@ def _facts(item: Input) -> str:
     return f"{role or 'role unknown'}: {said}" if said else role or "role unknown"
 
 
-def _input(item: Input, view: MediaView | None, content: bool, ref: MediaView | None) -> str:
+def _input(
+    item: Input, view: MediaView | None, content: bool, ref: MediaView | None, pictures: bool
+) -> str:
     parts = [
         f'<section class="input"><h2>{text(item.path)}</h2>',
         f'<p class="facts">{text(_facts(item))}</p>',
@@ -129,14 +184,21 @@ def _input(item: Input, view: MediaView | None, content: bool, ref: MediaView | 
         why = "" if content else " (--no-content)"
         parts.append(f'<p class="note">Faces and speech were not analysed{why}.</p>')
     else:
-        parts.extend(_drawings(view, item, ref))
+        parts.extend(_drawings(view, item, ref, pictures))
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def _drawings(view: MediaView, item: Input, ref: MediaView | None = None) -> list[str]:
+def _drawings(
+    view: MediaView, item: Input, ref: MediaView | None = None, pictures: bool = True
+) -> list[str]:
     parts = []
-    if view.shots or (ref and ref.shots):
+    if not pictures and _pictures(view):
+        parts.append(
+            '<p class="note left-out">Its frames and waveform are not drawn: the page holds '
+            "those of its first files only (see the note at the top).</p>"
+        )
+    elif pictures and (view.shots or (ref and ref.shots)):
         what = "The frames analysed" if view.duration else "The image"
         beside = ", beside the reference face" if ref and (ref.face or ref.shots) else ""
         parts.append(f"<h3>{what}{beside}: faces boxed, the target in green</h3>")
@@ -153,7 +215,7 @@ def _drawings(view: MediaView, item: Input, ref: MediaView | None = None) -> lis
         parts.append(_presence(view.presence, view.duration, total))
     if view.duration and (view.peaks or view.speech):
         parts.append("<h3>The audio: waveform, speech and pauses</h3>")
-        parts.append(_waveform(view, total))
+        parts.append(_waveform(view, total, peaks=pictures))
     faces = item.facts.get("faces") if isinstance(item.facts, Mapping) else None
     if view.duration and not view.presence and not view.peaks and not faces:
         parts.append('<p class="muted">Nothing to draw of this file.</p>')
@@ -332,7 +394,9 @@ def _wave(view: MediaView, total: float) -> str:
     )
 
 
-def _waveform(view: MediaView, total: float | None = None, cut: float | None = None) -> str:
+def _waveform(
+    view: MediaView, total: float | None = None, cut: float | None = None, peaks: bool = True
+) -> str:
     duration = view.duration or 0.0
     total = total or duration
     shades = [
@@ -352,7 +416,7 @@ def _waveform(view: MediaView, total: float | None = None, cut: float | None = N
         )
     wave = (
         '<div class="row"><div class="label">Waveform</div><div class="track tall">'
-        f"{''.join(shades)}{_wave(view, total)}</div></div>"
+        f"{''.join(shades)}{_wave(view, total) if peaks else ''}</div></div>"
     )
     speech = _track(
         "Speech",

@@ -4,8 +4,10 @@ no network), readable on a phone, with every outside text escaped."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import html
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -83,6 +85,48 @@ addEventListener("load", function () {
 loaded: what a test (or a curious reader) can check that every picture decoded."""
 
 
+HEAD = "<!DOCTYPE html>\n<!-- written by retalk: its next run replaces it -->\n"
+"""How every page retalk writes begins: what tells a page it may replace from any other file."""
+_KINDS = (
+    (stat.S_ISDIR, "is a folder"),
+    (stat.S_ISLNK, "is a symbolic link: give the path of the file it points to"),
+    (stat.S_ISFIFO, "is a FIFO, not a regular file"),
+    (stat.S_ISCHR, "is a character device, not a regular file"),
+    (stat.S_ISBLK, "is a block device, not a regular file"),
+    (stat.S_ISSOCK, "is a socket, not a regular file"),
+)
+
+
+def refusal(path: str | os.PathLike[str], *, force: bool = False) -> str | None:
+    """Why a page may not be written at `path`, or None when it may: nothing is there, or an
+    empty file, or a page retalk wrote (any regular file with `force`). Anything that is not
+    a regular file (a folder, a link, a FIFO, a device, a socket) is refused, `force` or
+    not: replacing it would remove a device node or a link, not write a page."""
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return None  # nothing there; or a folder not entered, which the write will say
+    for kind, what in _KINDS:
+        if kind(found.st_mode):
+            return what
+    if not stat.S_ISREG(found.st_mode):
+        return "is not a regular file"
+    if force or found.st_size == 0 or _begins_as_a_page(path):
+        return None
+    return "is not a page retalk wrote (--force replaces it)"
+
+
+def _begins_as_a_page(path: str | os.PathLike[str]) -> bool:
+    head = HEAD.encode()
+    try:
+        # O_NONBLOCK: a FIFO put there since the lstat is not waited on.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as stream:
+        return stream.read(len(head)) == head
+
+
 def text(value: object) -> str:
     """Outside text (a file name, a message) as HTML text: control characters escaped as the
     text report does, then `<`, `>`, `&` and quotes."""
@@ -97,7 +141,7 @@ def seconds(value: float) -> str:
 def page(title: str, body: str) -> str:
     """A whole HTML document around `body` (already HTML)."""
     return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'{HEAD}<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{text(title)}</title>\n<style>{_STYLE}</style>\n</head>\n"
         f'<body data-images="pending">\n{body}\n<script>{_IMAGES_LOADED}</script>\n'
@@ -105,17 +149,27 @@ def page(title: str, body: str) -> str:
     )
 
 
-def write_atomically(path: str | os.PathLike[str], content: str) -> None:
+def write_atomically(path: str | os.PathLike[str], content: str, *, force: bool = False) -> None:
     """`content` written to `path` through a temporary file beside it, renamed into place: a
-    reader sees the old page or the new one, never half of one. Raises OSError."""
+    reader sees the old page or the new one, never half of one. Raises OSError; a
+    FileExistsError, whose `strerror` says why, when `refusal` refuses the path (looked at
+    again just before the rename)."""
     target = Path(path)
+    _refuse(target, force)
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(content)
         os.chmod(temporary, 0o644)
+        _refuse(target, force)  # what may have been put there while the page was made
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _refuse(target: Path, force: bool) -> None:
+    why = refusal(target, force=force)
+    if why is not None:
+        raise FileExistsError(errno.EEXIST, why, str(target))

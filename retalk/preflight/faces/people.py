@@ -73,6 +73,10 @@ _SHARES = (1.0, 1 / 3)
 """Tile sides over the picture's shorter side (squares too, but for 1, the picture itself)."""
 _CNN_PIXELS = 80_000
 """The CNN sees a copy shrunk to this many pixels (see the module docstring)."""
+_CNN_MIN_SIDE = 32
+"""The CNN is not run on a copy with a shorter side under this many pixels: it finds no face
+under about 80 pixels anyway, and dlib fails on a picture under 10 pixels a side (a
+RuntimeError, after which a later call crashed the process)."""
 _HEAD = 0.8
 """A head reaches this many face heights from the face's centre: no other, smaller face is
 centred within it (see `_within_head`). A turned head's ear stood 0.63-0.68 face heights from
@@ -146,9 +150,12 @@ def _padded(model: FaceModel, rgb: NDArray[Any]) -> list[Box]:
 
 
 def _turned(model: FaceModel, rgb: NDArray[Any]) -> list[Box]:
-    """dlib's CNN on a copy of `_CNN_PIXELS` pixels (never enlarged)."""
+    """dlib's CNN on a copy of `_CNN_PIXELS` pixels (never enlarged); none on a picture too
+    thin for it (`_CNN_MIN_SIDE`)."""
     height, width = rgb.shape[:2]
     small, scale = _shrunk(rgb, min(1.0, (_CNN_PIXELS / (width * height)) ** 0.5))
+    if min(small.shape[:2]) < _CNN_MIN_SIDE:
+        return []
     return [_scaled(box, scale) for box in model.detect_turned(small)]
 
 
