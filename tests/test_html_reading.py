@@ -185,6 +185,7 @@ def test_a_photo_is_shown_by_its_face_and_small_whole(
             assert face.height == 160 and face.width < 300  # the face, not the 3:1 photo
     assert all(width <= 320 and height <= 160 for width, height, _ in wholes)
     assert (320, 107) in [(w, h) for w, h, _ in wholes]  # 3000x1000, small
+    assert dumped.count('<div class="strip wrap">') == 2  # on a phone, the photo under its face
 
 
 def test_transparent_pixels_are_white(long_page: tuple[Path, dict[str, Any], str]) -> None:

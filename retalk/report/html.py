@@ -294,7 +294,9 @@ def _strip(view: MediaView, ref: MediaView | None) -> str:
             figures.append(_figure(shot, "the whole image", "frame whole", 320))
         else:
             figures.append(_figure(shot, f"{t:.{places}f} s"))
-    return f'<div class="strip">{"".join(figures)}</div>'
+    # A photo and its face wrap onto two rows on a phone rather than scroll.
+    css = "strip" if view.duration else "strip wrap"
+    return f'<div class="{css}">{"".join(figures)}</div>'
 
 
 def _pc(t: float, total: float) -> str:

@@ -36,6 +36,7 @@ td.nowrap { white-space: nowrap; overflow-wrap: normal; }
 .sev-error { color: var(--fail); font-weight: 600; } .sev-warning { color: var(--warn); }
 .sev-info { color: var(--muted); }
 .strip { display: flex; gap: 6px; overflow-x: auto; padding-bottom: 6px; }
+.strip.wrap { flex-wrap: wrap; }
 figure { margin: 0; flex: none; }
 .frame { position: relative; display: inline-block; line-height: 0; }
 .frame img { height: 160px; width: auto; display: block; }
