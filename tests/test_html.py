@@ -170,10 +170,11 @@ def test_the_job_page_says_what_the_check_says(
         f"≈ {job['cost_cny']:.2f} CNY" in said
     )
     assert f"The audio from 3.0 s to {job['audio_duration']:.1f} s is cut" in said
-    # Every image decoded: the 30 frames analysed and the reference photo (twice: its own
-    # section and beside the strip).
+    # Every image decoded: the 30 frames analysed and the reference photo's face (beside the
+    # strip and in its own section, with the whole photo there).
     images = len(re.findall(r"<img ", page.read_text()))
-    assert images == 30 + 2
+    assert images == 30 + 3
+    assert said.count("reference face") == 2 and "the largest face, closer" in said
     assert body(dumped, "data-images") == f"{images}/{images}"
 
 

@@ -29,12 +29,25 @@ def no_speech(media: Media, policy: Policy) -> Iterator[Finding]:
     yield finding(
         "Audio.NoSpeech",
         media.path,
-        f"{scan.speech_seconds:.1f} s of speech in {scan.duration:.1f} s: silence, music or "
+        f"{scan.speech_seconds:.1f} s of speech in {_heard(media)}: silence, music or "
         "noise only; the service moves the lips to a voice",
         actual=f"{scan.speech_share * 100:.0f}% speech",
         expected="clear human speech",
         hint="check that this is the speech track of the job",
     )
+
+
+def _heard(media: Media) -> str:
+    """`12.0 s`, or `the first 125.0 s of 1500.0 s` when only the start was analysed."""
+    from retalk.preflight.audio import duration_of
+    from retalk.preflight.visuals import partial
+
+    assert media.speech is not None
+    heard = media.speech.duration
+    whole = duration_of(media)[0]
+    if whole is not None and partial(heard) and whole > heard:
+        return f"the first {heard:.1f} s of {whole:.1f} s"
+    return f"{heard:.1f} s"
 
 
 def _too_little(media: Media) -> bool:

@@ -26,6 +26,8 @@ THUMB_QUALITY = 70
 """JPEG quality of a thumbnail: 5 to 8 KB for a 284x160 frame."""
 PEAKS = 600
 """Bars of a waveform, whatever the audio's length."""
+FACE_MARGIN = 0.6
+"""Around a reference photo's face on the page: this share of the face's larger side each way."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,12 @@ class MediaView:
     """Whether its faces or speech were analysed (not with `--no-content`)."""
     duration: float | None = None
     """Seconds of video or audio looked at; None for an image."""
+    length: float | None = None
+    """The whole file's seconds, by its metadata, when only its first `duration` was analysed
+    (`limits.ANALYSIS_MAX_S`, or the face scan stopped early); None otherwise."""
+    face: Thumbnail | None = None
+    """An image's largest face with a margin around it (a reference photo's, beside the
+    video's frames)."""
     shots: tuple[Shot, ...] = ()
     """The frames analysed (a video) or the image, with their faces."""
     presence: tuple[Stretch, ...] = ()
@@ -115,6 +123,19 @@ def thumbnail(rgb: NDArray[Any], t: float | None, height: int = THUMB_HEIGHT) ->
     return Thumbnail(t, out.getvalue(), picture.width, picture.height)
 
 
+def face_thumbnail(
+    rgb: NDArray[Any], box: tuple[float, float, float, float], height: int = THUMB_HEIGHT
+) -> Thumbnail:
+    """The face in `box` (shares of `rgb`) with `FACE_MARGIN` around it, as a JPEG at most
+    `height` pixels high."""
+    rows, columns = rgb.shape[:2]
+    x, y, w, h = box[0] * columns, box[1] * rows, box[2] * columns, box[3] * rows
+    margin = max(w, h) * FACE_MARGIN
+    x0, y0 = max(0, int(x - margin)), max(0, int(y - margin))
+    x1, y1 = min(columns, int(x + w + margin) + 1), min(rows, int(y + h + margin) + 1)
+    return thumbnail(rgb[y0:y1, x0:x1], None, height)
+
+
 def peaks(samples: NDArray[Any], bins: int = PEAKS) -> tuple[float, ...]:
     """The largest absolute sample of each of `bins` equal slices of `samples` (at most 1)."""
     import numpy as np
@@ -137,6 +158,7 @@ def view_of(media: Media) -> MediaView:
             media.path,
             analysed=True,
             duration=heard.duration,
+            length=_length(media, heard.duration),
             peaks=heard.peaks,
             speech=heard.speech,
             pauses=heard.pauses,
@@ -146,9 +168,30 @@ def view_of(media: Media) -> MediaView:
         media.path,
         analysed=True,
         duration=scan.duration,
+        length=_length(media, scan.duration, stopped=scan.covered is not None),
         shots=_shots(scan),
         presence=_presence(scan),
+        face=scan.face_thumbnail,
     )
+
+
+def partial(analysed: float, stopped: bool = False) -> bool:
+    """Whether `analysed` seconds are a file's first part only: cut at `limits.ANALYSIS_MAX_S`,
+    or where the face scan's time ran out (`stopped`). A decoded length a little off the
+    metadata's (an MP3's estimate) is not one."""
+    return stopped or analysed >= limits.ANALYSIS_MAX_S - 0.01
+
+
+def _length(media: Media, analysed: float | None, *, stopped: bool = False) -> float | None:
+    """The file's seconds by its metadata (its video's, else its audio's) when only the first
+    `analysed` of them were analysed; else None."""
+    from retalk.preflight import audio, video
+
+    if analysed is None or not partial(analysed, stopped):
+        return None
+    if media.probe is not None and media.probe.video is not None:
+        return video.duration_of(media)
+    return audio.duration_of(media)[0]
 
 
 def _shots(scan: FaceScan) -> tuple[Shot, ...]:
@@ -180,10 +223,35 @@ def _presence(scan: FaceScan) -> tuple[Stretch, ...]:
                 state = "small"
             else:
                 state = "frontal"
-        if joined and joined[-1].state == state:
-            joined[-1] = Stretch(joined[-1].start, end, state)
+        joined.append(Stretch(start, end, state))
+    return _joined(_posed(joined))
+
+
+def _posed(stretches: list[Stretch]) -> list[Stretch]:
+    """`found` (a glance: the face there, its pose not read) taken as the pose around it when
+    the stretches before and after agree (or the only neighbour, at an end): a still clip
+    whose glances fall between analysed frames is then frontal throughout, not frontal and
+    `found` in turn."""
+    posed = list(stretches)
+    for i, stretch in enumerate(posed):
+        if stretch.state != "found":
+            continue
+        before = posed[i - 1].state if i > 0 else None
+        after = next((s.state for s in posed[i + 1 :] if s.state != "found"), None)
+        around = {before, after} - {None}
+        if len(around) == 1 and not around & {"absent", "found"}:
+            posed[i] = Stretch(stretch.start, stretch.end, around.pop() or "found")
+    return posed
+
+
+def _joined(stretches: list[Stretch]) -> tuple[Stretch, ...]:
+    """Neighbours of one state as one stretch."""
+    joined: list[Stretch] = []
+    for stretch in stretches:
+        if joined and joined[-1].state == stretch.state:
+            joined[-1] = Stretch(joined[-1].start, stretch.end, stretch.state)
         else:
-            joined.append(Stretch(start, end, state))
+            joined.append(stretch)
     return tuple(joined)
 
 

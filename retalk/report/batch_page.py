@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from retalk import limits
 from retalk.report.page import page, text
 
 if TYPE_CHECKING:
@@ -32,21 +31,22 @@ def render_batch_html(
     """The page of a batch whose output folder is `folder` (links are relative to it); `said`
     is the summary line the command prints."""
     rows = [_row(record, folder) for record in records]
-    cost = (
-        f"{summary.billed_s:.2f} s billed, {summary.cost_cny:.2f} CNY at "
-        f"{limits.PRICE_CNY_PER_S:g} CNY/s"
-    )
     status = "ok" if summary.all_done else "fail"
     body = (
         "<h1>retalk batch</h1>"
         f'<p class="verdict {status}" id="summary">{text(said)}</p>'
-        f'<p class="facts" id="bill">{text(cost)}</p>'
         '<table id="jobs"><thead><tr><th>Job</th><th>State</th><th>Preflight</th>'
         "<th>Task</th><th>Billed</th><th>Result</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
     )
     return page("retalk batch", body)
+
+
+def _inputs(record: Record, folder: str | os.PathLike[str]) -> str:
+    """`talk.mp4 + talk.wav + face.jpg`: the job's files, the reference photo's too."""
+    job = record.job
+    return " + ".join(_shown(p, folder) for p in (job.video, job.audio, job.ref) if p)
 
 
 def _shown(path: str, folder: str | os.PathLike[str]) -> str:
@@ -86,8 +86,7 @@ def _row(record: Record, folder: str | os.PathLike[str]) -> str:
     return (
         f'<tr class="job" data-state="{text(state)}">'
         f'<td data-label="Job"><strong>{text(record.name)}</strong><br>'
-        f'<span class="muted">{text(_shown(record.job.video, folder))} + '
-        f"{text(_shown(record.job.audio, folder))}</span></td>"
+        f'<span class="muted">{text(_inputs(record, folder))}</span></td>'
         f'<td data-label="State" class="nowrap" style="color:{colour};font-weight:600">'
         f"{text(state)}</td>"
         f'<td data-label="Preflight">{text(checked)}</td>'

@@ -41,6 +41,10 @@ _STATES = {
 }
 """A timeline state: its colour and its words."""
 _SPEECH, _SPEECH_BG, _PAUSE, _CUT = "#1e88e5", "#e3f2fd", "#cfd8dc", "#e53935"
+_NOT_ANALYSED = "repeating-linear-gradient(45deg, #bdbdbd 0 4px, #eeeeee 4px 8px)"
+_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+"""Findings on the page: errors first, then warnings, then facts."""
+_KIND_OF_ROLE = {"video": "video", "audio": "audio", "ref": "image"}
 _FORWARD, _BACKWARD, _UNUSED, _BILLED = "#6d4c41", "#a1887f", "#9e9e9e", "#2e7d32"
 
 
@@ -111,7 +115,8 @@ def _pictures(view: MediaView | None) -> int:
     """Bytes of a view's pictures on the page: its thumbnails as base64, its waveform."""
     if view is None:
         return 0
-    frames = sum(4 * -(-len(shot.thumbnail.jpeg) // 3) for shot in view.shots)
+    thumbnails = [shot.thumbnail for shot in view.shots] + ([view.face] if view.face else [])
+    frames = sum(4 * -(-len(thumb.jpeg) // 3) for thumb in thumbnails)
     return frames + len(_wave(view, view.duration or 0.0))
 
 
@@ -128,7 +133,7 @@ def _findings(findings: Sequence[Finding], options: RenderOptions) -> str:
     if not findings:
         return '<h2>Findings</h2><p id="findings">No findings.</p>'
     rows = []
-    for f in findings:
+    for f in sorted(findings, key=lambda f: (_RANK.get(f.severity, 3), f.path, f.code)):
         severity = f.severity.value
         if f.severity is Severity.WARNING and options.blocks(f):
             severity += " (fails: strict)"
@@ -138,7 +143,7 @@ def _findings(findings: Sequence[Finding], options: RenderOptions) -> str:
             f'<tr class="finding"><td data-label="Code" class="nowrap">'
             f"<strong>{text(f.code)}</strong></td>"
             f'<td data-label="Severity" class="nowrap sev-{f.severity.value}">{text(severity)}</td>'
-            f'<td data-label="File">{text(f.path)}</td>'
+            f'<td data-label="File" class="file">{_breakable(f.path)}</td>'
             f'<td data-label="Message">{text(f.message)}{text(at)}</td>'
             + (f'<td data-label="Fix">{hint}</td>' if hint else "<td></td>")
             + "</tr>"
@@ -151,13 +156,29 @@ def _findings(findings: Sequence[Finding], options: RenderOptions) -> str:
     )
 
 
+def _breakable(path: str) -> str:
+    """A file name as HTML that may break after a `/` or before a `.` (and nowhere else
+    while there is room)."""
+    shown = text(path)
+    return shown.replace("/", "/<wbr>").replace(".", "<wbr>.")
+
+
+def _facts(item: Input) -> str:
+    """`video: MP4, h264 1280x720, …`: the role, then the summary without its kind when the
+    kind is the role's (`video: video, MP4` said it twice)."""
+    role = {"video": "video", "audio": "audio", "ref": "reference image"}.get(item.role or "")
+    said = summary(item)
+    if item.role and _KIND_OF_ROLE.get(item.role) == item.kind:
+        said = said.removeprefix(f"{item.kind}, ").removeprefix(item.kind)
+    return f"{role or 'role unknown'}: {said}" if said else role or "role unknown"
+
+
 def _input(
     item: Input, view: MediaView | None, content: bool, ref: MediaView | None, pictures: bool
 ) -> str:
-    role = {"video": "video", "audio": "audio", "ref": "reference image"}.get(item.role or "")
     parts = [
         f'<section class="input"><h2>{text(item.path)}</h2>',
-        f'<p class="facts">{text(role or "role unknown")}: {text(summary(item))}</p>',
+        f'<p class="facts">{text(_facts(item))}</p>',
     ]
     if view is None or not view.analysed:
         why = "" if content else " (--no-content)"
@@ -179,27 +200,65 @@ def _drawings(
         )
     elif pictures and (view.shots or (ref and ref.shots)):
         what = "The frames analysed" if view.duration else "The image"
-        beside = ", beside the reference image" if ref and ref.shots else ""
+        beside = ", beside the reference face" if ref and (ref.face or ref.shots) else ""
         parts.append(f"<h3>{what}{beside}: faces boxed, the target in green</h3>")
-        parts.append(_strip(view.shots, ref))
+        parts.append(_strip(view, ref))
+    total = _whole(view)
+    if view.duration and total > view.duration and (view.presence or view.peaks or view.speech):
+        parts.append(
+            f'<p class="note" id="analysed">Analysed: the first {seconds(view.duration)} of '
+            f"{seconds(total)} — {_why_part(view.duration)}; the rest, hatched grey, was not "
+            "analysed.</p>"
+        )
     if view.presence and view.duration:
         parts.append("<h3>Where the target face is found</h3>")
-        parts.append(_presence(view.presence, view.duration))
+        parts.append(_presence(view.presence, view.duration, total))
     if view.duration and (view.peaks or view.speech):
         parts.append("<h3>The audio: waveform, speech and pauses</h3>")
-        parts.append(_waveform(view, peaks=pictures))
+        parts.append(_waveform(view, total, peaks=pictures))
     faces = item.facts.get("faces") if isinstance(item.facts, Mapping) else None
     if view.duration and not view.presence and not view.peaks and not faces:
         parts.append('<p class="muted">Nothing to draw of this file.</p>')
     return parts
 
 
+def _whole(view: MediaView) -> float:
+    """The seconds a view's axis spans: the whole file, when its metadata says more than
+    what was analysed."""
+    duration = view.duration or 0.0
+    return max(duration, view.length or 0.0)
+
+
+def _why_part(analysed: float) -> str:
+    if analysed >= limits.ANALYSIS_MAX_S - limits.JOB_LENGTH_TOLERANCE_S:
+        return f"the service takes {limits.VIDEO.duration.high:g} s"
+    return "the face scan's time ran out there (Face.Partial)"
+
+
+def _rest(start: float, end: float, total: float) -> list[str]:
+    """`start` to `end`, not analysed, hatched on an axis of `total`: neither a pause nor an
+    absence, unknown."""
+    if end <= start:
+        return []
+    style = f"left:{_pc(start, total)};width:{_pc(end - start, total)};background:{_NOT_ANALYSED}"
+    return [
+        f'<span class="seg rest" style="{style}" '
+        f'title="not analysed {start:.1f}–{end:.1f} s"></span>'
+    ]
+
+
 def _data_uri(jpeg: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
-def _figure(shot: Shot, caption: str, css: str = "frame") -> str:
+def _figure(shot: Shot, caption: str, css: str = "frame", fit: int | None = None) -> str:
+    """A thumbnail with its faces boxed; `fit` draws it at most that wide (and half as
+    high): a whole photo, small, beside its face."""
     thumb = shot.thumbnail
+    style = ""
+    if fit is not None:
+        scale = min(fit / thumb.width, fit / 2 / thumb.height, 1.0)
+        style = f' style="width:{thumb.width * scale:.0f}px;height:{thumb.height * scale:.0f}px"'
     boxes = "".join(
         f'<span class="box{" target" if face.target else ""}" style="left:{x * 100:.2f}%;'
         f"top:{y * 100:.2f}%;width:{w * 100:.2f}%;height:{h * 100:.2f}%"
@@ -209,14 +268,21 @@ def _figure(shot: Shot, caption: str, css: str = "frame") -> str:
     )
     return (
         f'<figure><div class="{css}"><img src="{_data_uri(thumb.jpeg)}" width="{thumb.width}" '
-        f'height="{thumb.height}" alt="{text(caption)}">{boxes}</div>'
+        f'height="{thumb.height}"{style} alt="{text(caption)}">{boxes}</div>'
         f"<figcaption>{text(caption)}</figcaption></figure>"
     )
 
 
-def _strip(shots: Sequence[Shot], ref: MediaView | None) -> str:
+def _strip(view: MediaView, ref: MediaView | None) -> str:
+    """The frames (or the image), after the reference photo's face when there is one beside
+    them (a wide group photo would take a phone's screen)."""
     figures = []
-    if ref is not None:
+    shots = view.shots
+    if view.face is not None:
+        figures.append(_figure(Shot(view.face, ()), "the largest face, closer", "frame ref"))
+    if ref is not None and ref.face is not None:
+        figures.append(_figure(Shot(ref.face, ()), "reference face", "frame ref"))
+    elif ref is not None:
         figures += [_figure(s, "reference image", "frame ref") for s in ref.shots]
     times = [shot.thumbnail.t for shot in shots]
     # Frames closer than a tenth of a second apart (many samples of a short clip) would share
@@ -224,9 +290,13 @@ def _strip(shots: Sequence[Shot], ref: MediaView | None) -> str:
     shown = [f"{t:.1f}" for t in times if t is not None]
     places = 2 if len(set(shown)) < len(shown) else 1
     for shot, t in zip(shots, times, strict=True):
-        caption = f"{t:.{places}f} s" if t is not None else "the image"
-        figures.append(_figure(shot, caption))
-    return f'<div class="strip">{"".join(figures)}</div>'
+        if t is None:
+            figures.append(_figure(shot, "the whole image", "frame whole", 320))
+        else:
+            figures.append(_figure(shot, f"{t:.{places}f} s"))
+    # A photo and its face wrap onto two rows on a phone rather than scroll.
+    css = "strip" if view.duration else "strip wrap"
+    return f'<div class="{css}">{"".join(figures)}</div>'
 
 
 def _pc(t: float, total: float) -> str:
@@ -250,15 +320,23 @@ def _track(label: str, segments: Sequence[str], css: str = "") -> str:
     )
 
 
+_STEPS = (0.5, 1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600)
+
+
 def _axis(total: float) -> str:
-    """Ticks in seconds under the tracks, a round step apart (at most 10)."""
-    step = next((s for s in (0.5, 1, 2, 5, 10, 15, 20, 30, 60) if total / s <= 8), 120.0)
+    """Ticks in seconds under the tracks, a round step apart (at most 9); every other one is
+    `minor`, hidden on a phone's screen, where their labels would run into each other."""
+    step = next((s for s in _STEPS if total / s <= 8), total / 8 or 1.0)
     marks = []
-    t = 0.0
+    many = total / step >= 5
+    t, i = 0.0, 0
     while t <= total + 1e-9:
-        edge = ' class="start"' if t == 0 else ' class="end"' if t > total * 0.92 else ""
-        marks.append(f'<span{edge} style="left:{_pc(t, total)}">{t:g} s</span>')
-        t += step
+        css = ["start"] if t == 0 else ["end"] if t > total * 0.92 else []
+        if many and i % 2:
+            css.append("minor")
+        cls = f' class="{" ".join(css)}"' if css else ""
+        marks.append(f'<span{cls} style="left:{_pc(t, total)}">{t:g} s</span>')
+        t, i = t + step, i + 1
     return (
         f'<div class="row"><div class="label"></div><div class="axis">{"".join(marks)}</div></div>'
     )
@@ -272,21 +350,27 @@ def _legend(entries: Sequence[tuple[str, str]]) -> str:
     )
 
 
-def _presence(stretches: Sequence[Stretch], duration: float) -> str:
+def _presence(stretches: Sequence[Stretch], duration: float, total: float) -> str:
     segments = [
         _segment(
             s.start,
             s.end,
-            duration,
+            total,
             _STATES[s.state][0],
             f"{_STATES[s.state][1]} {s.start:.1f}–{s.end:.1f} s",
         )
         for s in stretches
     ]
+    if total > duration:
+        segments += _rest(duration, total, total)
     said = "; ".join(f"{_STATES[s.state][1]} {s.start:.1f}–{s.end:.1f} s" for s in stretches)
+    if total > duration:
+        said += f"; not analysed {duration:.1f}–{total:.1f} s"
     used = [_STATES[k] for k in _STATES if any(s.state == k for s in stretches)]
+    if total > duration:
+        used.append((_NOT_ANALYSED, "not analysed"))
     return (
-        f'<div class="timeline">{_track("Target face", segments)}{_axis(duration)}'
+        f'<div class="timeline">{_track("Target face", segments)}{_axis(total)}'
         f'{_legend(used)}<p class="presence">The target face: {text(said)}.</p></div>'
     )
 
@@ -325,10 +409,12 @@ def _waveform(
         )
         for a, b in spans
     ]
-    if cut is not None and cut < duration:
+    end = _whole(view)
+    shades += _rest(duration, end, total)
+    if cut is not None and cut < end:
         shades.append(
             f'<span class="seg cut" style="left:{_pc(cut, total)};'
-            f'width:{_pc(duration - cut, total)}" title="cut {cut:.1f}–{duration:.1f} s"></span>'
+            f'width:{_pc(end - cut, total)}" title="cut {cut:.1f}–{end:.1f} s"></span>'
         )
     wave = (
         '<div class="row"><div class="label">Waveform</div><div class="track tall">'
@@ -338,13 +424,18 @@ def _waveform(
         "Speech",
         [_segment(a, b, total, _SPEECH, f"speech {a:.1f}–{b:.1f} s") for a, b in view.speech],
     )
+    partial = _whole(view) > duration
     legend = _legend(
-        [(_SPEECH, "speech"), (_PAUSE, "pause")] + ([(_CUT, "cut")] if cut is not None else [])
+        [(_SPEECH, "speech"), (_PAUSE, "pause")]
+        + ([(_CUT, "cut")] if cut is not None else [])
+        + ([(_NOT_ANALYSED, "not analysed")] if partial else [])
     )
+    within = f" (in the first {seconds(duration)})" if partial else ""
     return (
         f'<div class="waveform">{wave}{speech}{_axis(total)}{legend}'
-        f'<p class="speech">Speech: {_spans_text(view.speech)}.</p>'
-        f'<p class="pauses">Pauses: {_spans_text(view.pauses)}.</p></div>'
+        f'<p class="speech">Speech{within}: {_spans_text(view.speech)}.</p>'
+        f'<p class="pauses">Pauses of {seconds(limits.PAUSE_S)} or more{within}: '
+        f"{_spans_text(view.pauses)}.</p></div>"
     )
 
 
@@ -377,6 +468,12 @@ def _job(report: Report, views: Mapping[str, MediaView]) -> str:
         heard = audio_view is not None and audio_view.analysed
         lost = _overlap(audio_view.speech, output_s, audio_s) if heard and audio_view else None
         speech = f", {seconds(lost)} of it speech" if lost is not None else ""
+        if (
+            audio_view is not None
+            and lost is not None
+            and _whole(audio_view) > (audio_view.duration or 0.0)
+        ):
+            speech += f" in its first {seconds(audio_view.duration or 0.0)}"
         rows.append(
             f'<p id="forecast" class="cut">The audio from {seconds(output_s)} to '
             f"{seconds(audio_s)} is cut ({seconds(audio_s - output_s)}{speech}): the video "

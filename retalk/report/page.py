@@ -28,12 +28,15 @@ h2, h3, p, li, td, th, figcaption { overflow-wrap: anywhere; }
 .note { background: #fff8e1; padding: 6px 10px; border-radius: 6px; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: 5px 6px; border-bottom: 1px solid #ddd; }
+th { white-space: nowrap; overflow-wrap: normal; }
+td.file { overflow-wrap: normal; word-break: normal; min-width: 7em; }
 code { font: 0.9em ui-monospace, Menlo, Consolas, monospace; background: #f4f4f4;
   padding: 1px 3px; border-radius: 3px; overflow-wrap: anywhere; }
 td.nowrap { white-space: nowrap; overflow-wrap: normal; }
 .sev-error { color: var(--fail); font-weight: 600; } .sev-warning { color: var(--warn); }
 .sev-info { color: var(--muted); }
 .strip { display: flex; gap: 6px; overflow-x: auto; padding-bottom: 6px; }
+.strip.wrap { flex-wrap: wrap; }
 figure { margin: 0; flex: none; }
 .frame { position: relative; display: inline-block; line-height: 0; }
 .frame img { height: 160px; width: auto; display: block; }
@@ -65,6 +68,8 @@ figcaption { font-size: 0.85em; color: var(--muted); text-align: center; }
   tr { border-bottom: 1px solid #ccc; padding: 4px 0; }
   td { border: 0; padding: 2px 0; }
   td[data-label]::before { content: attr(data-label) ": "; color: var(--muted); }
+  td:empty { display: none; }
+  .axis span.minor { display: none; }
 }
 """
 

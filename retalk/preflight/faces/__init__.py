@@ -143,6 +143,21 @@ def _image_pixels(path: str) -> NDArray[Any] | None:
         return None
 
 
+def _on_white(picture: Any) -> Any:
+    """The picture in RGB, its transparent parts white (as `retalk fix` flattens them): a
+    plain RGB conversion would show them as whatever colour they hide, often black."""
+    from PIL import Image
+
+    keyed = picture.mode == "P" and "transparency" in picture.info
+    if keyed or picture.mode in ("PA", "RGBa", "La", "LA"):
+        picture = picture.convert("RGBA")
+    if picture.mode != "RGBA":
+        return picture.convert("RGB")
+    flat = Image.new("RGB", picture.size, (255, 255, 255))
+    flat.paste(picture, mask=picture.getchannel("A"))
+    return flat
+
+
 def _shown_pixels(path: str, side: int) -> NDArray[Any] | None:
     import numpy as np
     from PIL import Image, ImageOps
@@ -158,7 +173,7 @@ def _shown_pixels(path: str, side: int) -> NDArray[Any] | None:
         while fraction < 8 and max(image.size) > side * fraction:
             fraction *= 2
         image.draft("RGB", (image.width // fraction, image.height // fraction))
-        shown = ImageOps.exif_transpose(image).convert("RGB")
+        shown = _on_white(ImageOps.exif_transpose(image))
         if max(shown.size) > side:
             shown.thumbnail((side, side))
         return np.asarray(shown)

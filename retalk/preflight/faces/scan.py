@@ -133,6 +133,9 @@ class FaceScan:
     thumbnails: tuple[Thumbnail, ...] = ()
     """Small JPEGs of the analysed frames (or of the image), kept only for the HTML page
     (`visuals`); not in the facts."""
+    face_thumbnail: Thumbnail | None = None
+    """An image's largest face with a margin around it, as a small JPEG (with `thumbnails`):
+    what the HTML page shows of a reference photo beside a video's frames."""
 
     def to_facts(self) -> dict[str, object]:
         return {
@@ -365,11 +368,14 @@ def scan_image(
         embedding = model.embed(rgb, boxes[0]) if identity and len(boxes) == 1 else None
     target = 0 if len(faces) == 1 else None
     kept: tuple[Thumbnail, ...] = ()
+    crop = None
     if thumbnails:
-        from retalk.preflight.visuals import thumbnail
+        from retalk.preflight.visuals import face_thumbnail, thumbnail
 
         kept = (thumbnail(rgb, None),)
-    return FaceScan((FrameFaces(None, tuple(faces), target),), thumbnails=kept), embedding
+        crop = face_thumbnail(rgb, faces[0].box) if faces else None
+    frame = FrameFaces(None, tuple(faces), target)
+    return FaceScan((frame,), thumbnails=kept, face_thumbnail=crop), embedding
 
 
 def scan_video(
