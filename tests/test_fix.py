@@ -354,6 +354,15 @@ def test_a_remux_that_fits_the_size_limit_stays_a_copy(tmp_path: Path, run: Run)
     planned = run("fix", "--no-content", "--dry-run", "over.mkv", cwd=tmp_path)
     assert "libx264" in planned.stdout and "-maxrate" in planned.stdout
     assert "size: " in planned.stdout and "(InvalidFile.Size)" in planned.stdout, planned.stdout
+    edge = _make(
+        tmp_path, "edge.mkv", "-f", "lavfi", "-i", "testsrc2=s=640x640:r=15:d=3", "-c:v",
+        "libx264", "-preset", "ultrafast", "-b:v", "2770k", "-minrate", "2770k", "-maxrate",
+        "2770k", "-bufsize", "200k", "-x264-params", "nal-hrd=cbr:filler=1",
+    )  # fmt: skip
+    assert os.path.getsize(edge) < 2**20  # under the limit, but not with a container's margin
+    planned = run("fix", "--no-content", "--dry-run", "edge.mkv", cwd=tmp_path)
+    assert "libx264" in planned.stdout, planned.stdout
+    assert "edge.mkv: size: 1.0 MB → at most " in planned.stdout, planned.stdout  # said why
 
 
 WAVS = {"pcm_alaw": "alaw.wav", "adpcm_ms": "adpcm.wav", "pcm_f64le": "f64.wav"}
