@@ -296,6 +296,9 @@ a larger one only with `--download`: without it, its header is read, not its pix
 FIX_SIZE_SHARE = 0.85
 """The share of the size limit (its smaller, decimal reading) a fixed file is planned to fill
 at most: the rest is room for the container and the encoder's rate control."""
+FIX_COPY_OVERHEAD = 0.02
+"""The share a remux's container may add to its streams' bytes: a copy estimated within the
+size limit with this margin stays a copy (the encoder's `FIX_SIZE_SHARE` is for re-encodes)."""
 FIX_AUDIO_BITRATE = 192_000
 """Bits a second of a video's audio track when it must be re-encoded (AAC)."""
 FIX_LEAST_RATE = 16_000

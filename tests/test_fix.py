@@ -297,3 +297,127 @@ def test_what_fix_cannot_change_is_said_and_exits_1(media: Path, tmp_path: Path,
     assert "frame rate: 12 fps → 15 fps" in done.stdout
     assert "Face.None" in done.stderr and "it still fails" in done.stderr
     assert pytest.approx(15) == fps(tmp_path / "no face-fixed.mp4")  # written all the same
+
+
+def _make(folder: Path, name: str, *args: str) -> Path:
+    """A short test clip made by ffmpeg from a test source."""
+    path = folder / name
+    subprocess.run(["ffmpeg", "-v", "error", *args, str(path)], check=True)
+    return path
+
+
+ODD = {
+    "odd.webm": ("-f", "lavfi", "-i", "testsrc2=s=1280x720:r=25:d=2.5", "-vf", "scale=1281:721",
+                 "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"),
+    "odd10.mp4": ("-f", "lavfi", "-i", "testsrc2=s=1280x720:r=10:d=2.5", "-vf", "scale=1281:721",
+                  "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(ODD))
+def test_odd_sides_are_cropped_to_even_for_h264(name: str, tmp_path: Path, run: Run) -> None:
+    source = _make(tmp_path, name, *ODD[name])
+    checked = run("check", "--no-content", "--format", "json", name, cwd=tmp_path)
+    (hint,) = {f["hint"] for f in json.loads(checked.stdout)["findings"]}
+    done = run("fix", "--no-content", name, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = "sides: 1281x721 → 1280x720 (cropped by a pixel: H.264 in 4:2:0 needs even sides)"
+    assert f"{name}: {said}" in done.stdout.splitlines(), done.stdout
+    output = tmp_path / f"{source.stem}-fixed.mp4"
+    assert sides(output) == (1280, 720) and stream(output, "video")["codec_name"] == "h264"
+    output.unlink()
+    pasted = subprocess.run(["sh", "-c", hint], cwd=tmp_path, capture_output=True, text=True)
+    assert pasted.returncode == 0, pasted.stderr
+    assert sides(output) == (1280, 720)
+
+
+def test_a_remux_that_fits_the_size_limit_stays_a_copy(tmp_path: Path, run: Run) -> None:
+    """0.89 MiB of H.264 under a 1 MiB limit: more than the encoder's 85 % budget, yet a remux
+    (its streams plus a container's few bytes) fits, so it is copied, not re-encoded."""
+    (tmp_path / ".retalk.toml").write_text("[video]\nmax-size-mb = 1\n")
+    source = _make(
+        tmp_path, "cbr.mkv", "-f", "lavfi", "-i", "testsrc2=s=640x640:r=15:d=3", "-c:v",
+        "libx264", "-preset", "ultrafast", "-b:v", "2500k", "-minrate", "2500k", "-maxrate",
+        "2500k", "-bufsize", "200k", "-x264-params", "nal-hrd=cbr:filler=1",
+    )  # fmt: skip
+    assert 0.86 * 2**20 < os.path.getsize(source) < 0.95 * 2**20
+    dry = run("fix", "--no-content", "--dry-run", "cbr.mkv", cwd=tmp_path)
+    assert "-c:v copy" in dry.stdout and "libx264" not in dry.stdout, dry.stdout
+    assert run("fix", "--no-content", "cbr.mkv", cwd=tmp_path).returncode == 0
+    assert packets_md5(source) == packets_md5(tmp_path / "cbr-fixed.mp4")
+    over = _make(
+        tmp_path, "over.mkv", "-f", "lavfi", "-i", "testsrc2=s=640x640:r=15:d=3", "-c:v",
+        "libx264", "-preset", "ultrafast", "-b:v", "3200k", "-minrate", "3200k", "-maxrate",
+        "3200k", "-bufsize", "200k", "-x264-params", "nal-hrd=cbr:filler=1",
+    )  # fmt: skip
+    assert os.path.getsize(over) > 2**20
+    planned = run("fix", "--no-content", "--dry-run", "over.mkv", cwd=tmp_path)
+    assert "libx264" in planned.stdout and "-maxrate" in planned.stdout
+    assert "size: " in planned.stdout and "(InvalidFile.Size)" in planned.stdout, planned.stdout
+    edge = _make(
+        tmp_path, "edge.mkv", "-f", "lavfi", "-i", "testsrc2=s=640x640:r=15:d=3", "-c:v",
+        "libx264", "-preset", "ultrafast", "-b:v", "2770k", "-minrate", "2770k", "-maxrate",
+        "2770k", "-bufsize", "200k", "-x264-params", "nal-hrd=cbr:filler=1",
+    )  # fmt: skip
+    assert os.path.getsize(edge) < 2**20  # under the limit, but not with a container's margin
+    planned = run("fix", "--no-content", "--dry-run", "edge.mkv", cwd=tmp_path)
+    assert "libx264" in planned.stdout, planned.stdout
+    assert "edge.mkv: size: 1.0 MB → at most " in planned.stdout, planned.stdout  # said why
+
+
+WAVS = {"pcm_alaw": "alaw.wav", "adpcm_ms": "adpcm.wav", "pcm_f64le": "f64.wav"}
+
+
+@pytest.mark.parametrize("codec", sorted(WAVS))
+def test_a_wav_that_check_passes_is_copied_byte_for_byte(
+    codec: str, tmp_path: Path, run: Run
+) -> None:
+    name = WAVS[codec]
+    source = _make(tmp_path, name, "-f", "lavfi", "-i", "sine=d=3", "-c:a", codec)
+    checked = run("check", "--no-content", "--format", "json", name, cwd=tmp_path)
+    assert checked.returncode == 0 and json.loads(checked.stdout)["findings"] == []
+    done = run("fix", "--no-content", name, cwd=tmp_path)
+    assert done.returncode == 0 and "nothing to change" in done.stdout, done.stdout
+    assert filecmp.cmp(source, tmp_path / f"{source.stem}-fixed.wav", shallow=False)
+
+
+def test_a_short_clip_is_encoded_without_a_rate_cap(media: Path, tmp_path: Path, run: Run) -> None:
+    shutil.copyfile(media / "fps12.mp4", tmp_path / "clip.mp4")
+    dry = run("fix", "--no-content", "--dry-run", "clip.mp4", cwd=tmp_path)
+    assert "libx264" in dry.stdout and "-maxrate" not in dry.stdout, dry.stdout
+
+
+def test_a_conversion_the_output_asks_for_carries_no_code(
+    media: Path, tmp_path: Path, run: Run
+) -> None:
+    shutil.copyfile(media / "good.mov", tmp_path / "g.mov")
+    done = run("fix", "--no-content", "g.mov", "-o", "g.mp4", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "g.mov: container: QuickTime MOV → MP4" in done.stdout.splitlines(), done.stdout
+
+
+def test_a_misnamed_file_is_copied_under_its_right_ending_and_the_dry_run_says_so(
+    media: Path, tmp_path: Path, run: Run
+) -> None:
+    shutil.copyfile(media / "good.mp4", tmp_path / "wrong.wav")
+    dry = run("fix", "--no-content", "--dry-run", "wrong.wav", cwd=tmp_path)
+    assert dry.returncode == 0 and "fix cannot change" not in dry.stderr, dry.stderr
+    assert dry.stdout.splitlines() == [
+        "wrong.wav: name: .wav → .mp4  (File.ExtensionMismatch)",
+        "wrong.wav would be copied as it is to wrong-fixed.mp4",
+    ]
+    done = run("fix", "--no-content", "wrong.wav", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert filecmp.cmp(tmp_path / "wrong.wav", tmp_path / "wrong-fixed.mp4", shallow=False)
+
+
+def test_a_dry_run_over_an_existing_output_says_the_run_needs_force(
+    media: Path, tmp_path: Path, run: Run
+) -> None:
+    shutil.copyfile(media / "fps12.mp4", tmp_path / "clip.mp4")
+    (tmp_path / "taken.mp4").write_bytes(b"mine")
+    dry = run("fix", "--no-content", "--dry-run", "clip.mp4", "-o", "taken.mp4", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stderr.strip() == "retalk: taken.mp4 exists: the real run needs --force"
+    assert dry.stdout.splitlines()[-1].startswith("ffmpeg -i clip.mp4 ")
+    assert (tmp_path / "taken.mp4").read_bytes() == b"mine"

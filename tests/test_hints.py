@@ -119,15 +119,47 @@ def test_audio_given_as_the_video_says_the_roles_look_swapped(
     assert "roles look swapped" in wrong["hint"] and "ffmpeg" not in wrong["hint"]
 
 
-def test_a_short_clip_is_not_hinted_to_exactly_the_limit(
+def test_a_clip_under_2_s_is_refused_by_the_hint_and_by_fix(
     media: Path, tmp_path: Path, run: Run
 ) -> None:
     shutil.copyfile(media / "1.9s.mp4", tmp_path / "short.mp4")
     checked = run("check", "--no-content", "--format", "json", "short.mp4", cwd=tmp_path)
     (hint,) = [f["hint"] for f in json.loads(checked.stdout)["findings"] if f["hint"]]
-    assert subprocess.run(["sh", "-c", hint], cwd=tmp_path, capture_output=True).returncode == 0
-    again = run("check", "--no-content", "short-fixed.mp4", cwd=tmp_path)
-    assert again.returncode == 0 and "File.NearLimit" not in again.stdout, again.stdout
+    assert hint.startswith("fix refuses it: 1.9 s long, under the 2 s") and "ffmpeg" not in hint
+    fixed = run("fix", "--no-content", "short.mp4", cwd=tmp_path)
+    assert fixed.returncode == 1
+    assert fixed.stderr.strip() == f"retalk: short.mp4: {hint.removeprefix('fix refuses it: ')}"
+
+
+def test_roles_swapped_in_a_job_send_no_hint_on(media: Path, tmp_path: Path, run: Run) -> None:
+    shutil.copyfile(media / "quiet-speech.wav", tmp_path / "quiet.wav")
+    shutil.copyfile(media / "good.mp4", tmp_path / "g.mp4")
+    checked = run(
+        "check", "--no-content", "--format", "json", "--video", "quiet.wav", "--audio", "g.mp4",
+        cwd=tmp_path,
+    )  # fmt: skip
+    findings = json.loads(checked.stdout)["findings"]
+    hints = {(f["path"], f["code"]): f["hint"] for f in findings}
+    swapped = "the roles look swapped: give quiet.wav as the audio and g.mp4 as the video"
+    assert hints[("g.mp4", "InvalidFile.Format")] == swapped, hints
+    assert hints[("quiet.wav", "Job.Truncated")] == swapped, hints
+    assert "roles look swapped" in hints[("quiet.wav", "InvalidFile.Format")]
+
+
+def test_a_picture_too_large_to_decode_is_one_decision(tmp_path: Path, run: Run) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (10000, 10000), (120, 130, 140)).save(tmp_path / "big.png")
+    checked = run("check", "--no-content", "--format", "json", "big.png", cwd=tmp_path)
+    (hint,) = {f["hint"] for f in json.loads(checked.stdout)["findings"]}
+    fixed = run("fix", "--no-content", "big.png", cwd=tmp_path)
+    assert fixed.returncode == 1
+    assert fixed.stderr.strip() == f"retalk: big.png: {hint.removeprefix('fix refuses it: ')}"
+    command = hint.split("shrink it first: ")[1]
+    assert command == "ffmpeg -i big.png -vf scale=4096:4096 big-fixed.png"
+    assert subprocess.run(["sh", "-c", command], cwd=tmp_path, capture_output=True).returncode == 0
+    again = run("fix", "--no-content", "big-fixed.png", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
 
 
 def test_several_problems_get_one_command_that_fixes_them_all(tmp_path: Path, run: Run) -> None:

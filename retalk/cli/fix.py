@@ -97,9 +97,13 @@ def fix(
             click.echo(
                 f"{source}: fix cannot change: {left.code}: {printable(left.message)}", err=True
             )
-        click.echo(plan.command() or f"nothing to change: {source} would be copied as it is")
+        if result.needs_force:
+            click.echo(f"retalk: {target} exists: the real run needs --force", err=True)
+        click.echo(plan.command() or _copied(plan.changes != (), source, target))
         sys.exit(EXIT_OK)
     what = "copied, nothing to change" if plan.copy else f"{len(plan.changes)} changed"
+    if plan.copy and plan.changes:
+        what = "copied as it is, under an ending that says what it holds"
     assert result.report is not None
     if result.ok:
         click.echo(f"wrote {target} ({what}): the service takes it")
@@ -109,6 +113,13 @@ def fix(
         f"wrote {target} ({what}), but it still fails: fix cannot change the above", err=True
     )
     sys.exit(EXIT_FINDINGS)
+
+
+def _copied(renamed: bool, source: str, target: str) -> str:
+    """The dry run's last line for a copy."""
+    if renamed:
+        return f"{source} would be copied as it is to {target}"
+    return f"nothing to change: {source} would be copied as it is"
 
 
 def result_name(output: str | None) -> str:

@@ -27,6 +27,8 @@ class FixResult:
     """The output's own check, in the role it was made for; None with `dry_run`."""
     written: bool
     """False with `dry_run`."""
+    needs_force: bool = False
+    """With `dry_run`: the output exists, so the real run needs `force`."""
     remaining: tuple[Finding, ...] = ()
     """The input's errors and warnings that the plan does not answer (`Face.None`, a clip on
     the 2 s edge): what the output will still be told, as far as the input's check saw."""
@@ -94,7 +96,7 @@ def fix(
         media, chosen, rules, target or default_output(source, chosen, media), defaulted=defaulted
     )
     target = plan.output
-    _writable(source, target, force)
+    _writable(source, target, force or dry_run)  # a dry run writes nothing: `needs_force`
     if plan.refusal is not None:
         raise FixRefused(f"{source}: {plan.refusal}")
     from retalk.codes import Severity
@@ -106,7 +108,8 @@ def fix(
         f for f in seen if f.severity is not Severity.INFO and f.code not in plan.fixed_codes
     )
     if dry_run:
-        return FixResult(plan, target, None, False, remaining, rules)
+        taken = not force and os.path.lexists(target)
+        return FixResult(plan, target, None, False, taken, remaining, rules)
     from retalk.fix.write import carry_out
 
     carry_out(plan, replace=force)
@@ -114,7 +117,7 @@ def fix(
 
     check = {"video": check_video, "audio": check_audio, "ref": check_image}[chosen]
     report = check(target, content=content, policy=rules)
-    return FixResult(plan, target, report, True, remaining, rules)
+    return FixResult(plan, target, report, True, False, remaining, rules)
 
 
 def _readable(source: str) -> None:

@@ -9,7 +9,8 @@ class Change(NamedTuple):
     """One property of a file that a fix changes, named by the rule whose limit it meets."""
 
     code: str
-    """The finding code the change answers (`InvalidFile.FPS`), or retalk's own code."""
+    """The finding code the change answers (`InvalidFile.FPS`); empty for a change no rule asks
+    for (a conversion the output's name asks for, an odd side cropped for H.264)."""
     what: str
     """The property, in a few words: "frame rate", "container", "longest side"."""
     before: str
@@ -18,4 +19,5 @@ class Change(NamedTuple):
     """Its value in the output: "15 fps"."""
 
     def __str__(self) -> str:
-        return f"{self.what}: {self.before} → {self.after}  ({self.code})"
+        line = f"{self.what}: {self.before} → {self.after}"
+        return f"{line}  ({self.code})" if self.code else line

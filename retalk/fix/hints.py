@@ -18,9 +18,17 @@ def with_fix_hints(
     if not findings or media.url is not None:
         return findings
     output = default_output(media.path, role, media)
-    plan = plan_fix(media, role, policy, output, defaulted=True, lengthen=True)
+    plan = plan_fix(media, role, policy, output, defaulted=True)
+    if plan.refusal is not None:
+        # fix's own words, in place of any command: the two make one decision.
+        said = f"fix refuses it: {plan.refusal}"
+        return tuple(f._replace(hint=said) if _command(f.hint) else f for f in findings)
     command = plan.command()
     if not command:
         return findings
     codes = plan.fixed_codes
     return tuple(f._replace(hint=command) if f.code in codes else f for f in findings)
+
+
+def _command(hint: str | None) -> bool:
+    return hint is not None and hint.startswith(("ffmpeg ", "retalk fix "))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import struct
 import warnings
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from retalk import limits
 from retalk.errors import FixRefused
 from retalk.fix.change import Change
 from retalk.policy import Policy
+from retalk.preflight.common import misnamed
 from retalk.preflight.formats import ACCEPTED
 from retalk.preflight.media import Media
 from retalk.units import size_text
@@ -49,9 +51,8 @@ class ImagePlan:
     """What `retalk fix` does to a reference image: the changes, or why it cannot."""
 
     changes: tuple[Change, ...]
-    """Each property changed, before → after, with the code it answers (a format the service
-    takes but not the output's: `File.ExtensionMismatch`, what a copy would be); empty when
-    nothing is to change (see `copy`)."""
+    """Each property changed, before → after, with the code it answers (none for a conversion
+    only the output's name asks for); empty when nothing is to change (see `copy`)."""
     refusal: str | None = None
     """Why no image can be made from the input (not an image, too large to decode); None when
     one can. `apply` must not be called then."""
@@ -115,12 +116,10 @@ def plan_image(media: Media, policy: Policy, *, output_format: str) -> ImagePlan
             Change("InvalidFile.Format", "format", media.container.label, f"{pillow_name} image")
         )
     elif media.container.name != name:
-        # Taken as it is, but not in the output's format: a copy would be misnamed.
-        changes.append(
-            Change(
-                "File.ExtensionMismatch", "format", media.container.label, f"{pillow_name} image"
-            )
-        )
+        # Taken as it is, but not in the output's format: a conversion the output's name asks
+        # for, which answers a rule only when the input's own name is wrong.
+        code = "File.ExtensionMismatch" if misnamed(media, policy, "ref") else ""
+        changes.append(Change(code, "format", media.container.label, f"{pillow_name} image"))
     if image.frames > 1 and image.format != "MPO":  # MPO: a camera's JPEG with a preview
         changes.append(Change("InvalidFile.Format", "frames", f"{image.frames}", "1 (the first)"))
 
@@ -222,9 +221,23 @@ def _refusal(media: Media, policy: Policy, output_format: str) -> str | None:
     if pixels > limits.IMAGE_DECODE_MAX_PIXELS and media.container.name != "jpeg":
         return (
             f"{media.image.width}x{media.image.height} is too large to decode within retalk's "
-            f"bounds (at most {limits.IMAGE_DECODE_MAX_PIXELS / 1e6:g} MP); shrink it first"
+            f"bounds (at most {limits.IMAGE_DECODE_MAX_PIXELS / 1e6:g} MP); shrink it first: "
+            + _shrink_command(media.path, media.image.width, media.image.height, policy)
         )
     return None
+
+
+def _shrink_command(path: str, width: int, height: int, policy: Policy) -> str:
+    """An ffmpeg command (which has no decoding bound) that scales the picture to the longest
+    side the policy takes, beside it: what `fix` can then take."""
+    from retalk.fix.plan import shell_word
+    from retalk.preflight.hints import tool_path
+
+    factor = policy.image.max_side / max(width, height)
+    w, h = max(2, round(width * factor / 2) * 2), max(2, round(height * factor / 2) * 2)
+    stem, ending = os.path.splitext(path)
+    out = f"{stem}-fixed{ending.lower()}"  # the name the cache knows to rename
+    return f"ffmpeg -i {shell_word(tool_path(path))} -vf scale={w}:{h} {shell_word(tool_path(out))}"
 
 
 def _listed(name: str, policy: Policy) -> bool:

@@ -11,13 +11,15 @@ from __future__ import annotations
 import math
 import os
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from retalk import limits
 from retalk.fix.change import Change
 from retalk.limits import Span
 from retalk.policy import Policy
+from retalk.preflight.audio import codec_fits
 from retalk.preflight.audio import duration_of as audio_duration
+from retalk.preflight.common import container_taken, misnamed
 from retalk.preflight.hints import shell_path, tool_path
 from retalk.preflight.media import Media
 from retalk.preflight.probe import Stream
@@ -44,6 +46,8 @@ _CARRIED = {
     "mov": ("aac", "mp3", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s24le", "pcm_s16be"),
 }
 _PCM = ("pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le", "pcm_u8")
+# Bits a sample of a WAV's codec holds as copied (at most: ADPCM holds about 4).
+_BITS = {"pcm_s24le": 24, "pcm_s32le": 32, "pcm_f32le": 32, "pcm_f64le": 64, "pcm_s64le": 64}
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ class Plan:
     @property
     def fixed_codes(self) -> frozenset[str]:
         """The finding codes this plan answers."""
-        return frozenset(c.code for c in self.changes)
+        return frozenset(c.code for c in self.changes if c.code)
 
     def command(self) -> str:
         """The plan as one shell line, ready to paste: the ffmpeg command, or for an image
@@ -130,24 +134,33 @@ def plan_fix(
     output: str,
     *,
     defaulted: bool = False,
-    lengthen: bool = False,
 ) -> Plan:
     """What `fix` does to make `media`, in `role`, into a file `policy` passes at `output`.
     With `defaulted` (the output is `default_output`'s), a file that conforms in a format the
     service takes but `fix` does not write (an AVI, raw AAC) is copied under its own ending
-    rather than converted. With `lengthen` (the hints), a clip under 2 s is looped (an audio
-    padded) rather than refused."""
+    rather than converted. A clip under the 2 s is refused (check's hint says the same)."""
     refusal = _refusal(media, role)
     if refusal is not None:
         return Plan(media.path, output, role, refusal=refusal)
     if role == "ref":
         return _image(media, policy, output)
-    plan = (_video if role == "video" else _audio)(media, policy, output, lengthen)
+    plan = (_video if role == "video" else _audio)(media, policy, output)
     content = media.container.name if media.container is not None else ""
     only_format = all(c.what in ("container", "format") for c in plan.changes)
     if defaulted and plan.changes and only_format and content in _KEPT.get(role, ()):
-        return Plan(media.path, f"{os.path.splitext(output)[0]}.{content}", role)
-    return plan
+        plan = Plan(media.path, f"{os.path.splitext(output)[0]}.{content}", role)
+    return _renamed(plan, media, policy) if plan.copy else plan
+
+
+def _renamed(plan: Plan, media: Media, policy: Policy) -> Plan:
+    """A copy under an ending that says its content answers the input's misnamed ending
+    (`File.ExtensionMismatch`): say so, as a change."""
+    usual = misnamed(media, policy, plan.role)
+    ending = os.path.splitext(plan.output)[1].lower().lstrip(".")
+    if usual is None or media.container is None or ending not in media.container.endings:
+        return plan
+    before = f".{media.ending}" if media.ending else "no ending"
+    return replace(plan, changes=(Change("File.ExtensionMismatch", "name", before, f".{ending}"),))
 
 
 # Formats the service takes that `fix` does not write: a conforming file in one is copied.
@@ -192,16 +205,16 @@ def _even(value: float) -> int:
 
 
 def _length(
-    seconds: float | None, span: Span, lengthen: bool, how: str
+    seconds: float | None, span: Span, how: str
 ) -> tuple[Change | None, float | None, bool, str | None]:
     """The length change, if any: (the change, the length to make, whether it lengthens,
     a refusal). Too long or on the 120 s edge: cut to a second inside (clear of
     `File.NearLimit`). On the 2 s edge: lengthened to half a second inside (`how`: looped,
-    padded); under 2 s, so only with `lengthen` (the hints), else a refusal."""
+    padded); under 2 s, a refusal (the issue's "clear refusal for a clip under 2 s")."""
     if seconds is None:
         return None, None, False, None
     low, high, margin = span.low, span.high, limits.DURATION_MARGIN_S
-    if seconds < low and not lengthen:
+    if seconds < low:
         return (
             None,
             None,
@@ -229,14 +242,14 @@ def _budget_bits(policy_bytes: int, service_bytes_decimal: int) -> float:
     return min(policy_bytes, service_bytes_decimal) * 8 * limits.FIX_SIZE_SHARE
 
 
-def _video(media: Media, policy: Policy, output: str, lengthen: bool) -> Plan:
+def _video(media: Media, policy: Policy, output: str) -> Plan:
     from retalk.policy import SERVICE
 
     assert media.probe is not None and media.probe.video is not None
     stream = media.probe.video
     span = policy.video
     seconds = video_duration(media)
-    length, trim, loop, short = _length(seconds, span.duration, lengthen, "looped")
+    length, trim, loop, short = _length(seconds, span.duration, "looped")
     if short is not None:
         return Plan(media.path, output, "video", refusal=short)
     fmt = output_format(output)
@@ -259,6 +272,7 @@ def _video(media: Media, policy: Policy, output: str, lengthen: bool) -> Plan:
         encode = True
 
     size = stream.display_size
+    sides = None
     if size is not None and size[0] > 0 and size[1] > 0:
         sides = _sides(size, span.side.low, span.side.high)
         if sides is not None:
@@ -290,28 +304,41 @@ def _video(media: Media, policy: Policy, output: str, lengthen: bool) -> Plan:
         audio_bits = float(
             (audio.bit_rate or limits.FIX_AUDIO_BITRATE) if audio_copy else limits.FIX_AUDIO_BITRATE
         )
+    limit = min(span.max_bytes, service.max_bytes_decimal)
+    over = media.size > limit
+    for_size = False
     if not encode and out_seconds > 0:
-        # A copy keeps the streams' bytes: re-encode only when they alone are over the limit.
-        stream_bits = (stream.bit_rate or media.probe.bit_rate or 0) + audio_bits
-        estimate = stream_bits * out_seconds if stream.bit_rate or media.probe.bit_rate else 0
-        if not estimate:
-            estimate = media.size * 8.0 * out_seconds / max(seconds or out_seconds, 1e-3)
-        if estimate > budget:
-            encode = True
-    over = media.size > min(span.max_bytes, service.max_bytes_decimal)
+        # A copy keeps the streams' bytes: re-encode only when they alone would be over.
+        estimate = _copy_bytes(media, stream, audio_bits, seconds, out_seconds)
+        for_size = encode = estimate * (1 + limits.FIX_COPY_OVERHEAD) > limit
     cap = None
     if encode and out_seconds > 0:
         cap = max(int((budget / out_seconds - audio_bits) / 1000), 100)
-    if over:
-        code = "InvalidFile.Size" if media.size > span.max_bytes else "File.NearLimit"
+        out_size = sides[1] if sides is not None else size
+        if not for_size and cap * 1000 >= _raw_bits(out_size, filters, fps):
+            cap = None  # more than an uncompressed stream: the cap cannot bind
+    if over or for_size:
+        code = "InvalidFile.Size" if media.size > span.max_bytes or for_size else "File.NearLimit"
         after = f"at most {cap:,} kb/s of video" if cap is not None else "the streams alone"
         changes.append(Change(code, "size", f"{media.size / limits.MIB:.1f} MB", after))
+    if encode and size is not None and sides is None and (size[0] % 2 or size[1] % 2):
+        even = (size[0] // 2 * 2, size[1] // 2 * 2)
+        filters.insert(0, f"crop={even[0]}:{even[1]}")
+        changes.append(
+            Change(
+                "",
+                "sides",
+                f"{size[0]}x{size[1]}",
+                f"{even[0]}x{even[1]} (cropped by a pixel: H.264 in 4:2:0 needs even sides)",
+            )
+        )
 
     in_fmt = media.container.name if media.container is not None else "unknown"
     if in_fmt != fmt:
         label = media.container.label if media.container is not None else "unknown"
-        code = "InvalidFile.Format" if in_fmt not in ("mp4", "mov") else "File.ExtensionMismatch"
-        changes.append(Change(code, "container", label, _LABEL[fmt]))
+        changes.append(
+            Change(_format_code(media, policy, "video"), "container", label, _LABEL[fmt])
+        )
 
     if not changes:
         return Plan(media.path, output, "video")
@@ -344,6 +371,36 @@ def _video(media: Media, policy: Policy, output: str, lengthen: bool) -> Plan:
     return Plan(media.path, output, "video", tuple(changes), tuple(argv))
 
 
+def _format_code(media: Media, policy: Policy, role: str) -> str:
+    """The code of a change of format: the rule's that fails (`InvalidFile.Format`, or a
+    misnamed ending's `File.ExtensionMismatch`); none for a conversion only the output's name
+    asks for."""
+    if not container_taken(media, role) or (role == "audio" and not codec_fits(media)):
+        return "InvalidFile.Format"
+    return "File.ExtensionMismatch" if misnamed(media, policy, role) else ""
+
+
+def _copy_bytes(
+    media: Media, stream: Stream, audio_bits: float, seconds: float | None, out_seconds: float
+) -> float:
+    """The bytes a copy of the streams holds for `out_seconds`: by their bit rates, else the
+    file's share."""
+    assert media.probe is not None
+    rate = stream.bit_rate or media.probe.bit_rate
+    if rate:
+        return (rate + audio_bits) * out_seconds / 8
+    return media.size * out_seconds / max(seconds or out_seconds, 1e-3)
+
+
+def _raw_bits(size: tuple[int, int] | None, filters: list[str], fps: float | None) -> float:
+    """Bits a second of the output holds uncompressed (8-bit 4:2:0): more than any encode
+    of it, so a cap above it cannot bind; infinite when the sides or the rate are unknown."""
+    rate = next((float(f[4:]) for f in filters if f.startswith("fps=")), fps)
+    if size is None or not rate:
+        return math.inf
+    return size[0] * size[1] * 12 * rate
+
+
 def _sides(
     size: tuple[int, int], low: float, high: float
 ) -> tuple[tuple[int, int], tuple[int, int]] | None:
@@ -362,14 +419,14 @@ def _sides(
     return (scaled_w, scaled_h), (pad_w, pad_h)
 
 
-def _audio(media: Media, policy: Policy, output: str, lengthen: bool) -> Plan:
+def _audio(media: Media, policy: Policy, output: str) -> Plan:
     from retalk.policy import SERVICE
 
     assert media.probe is not None and media.probe.audio is not None
     stream: Stream = media.probe.audio
     span = policy.audio
     seconds = audio_duration(media)[0]
-    length, trim, pad, short = _length(seconds, span.duration, lengthen, "padded with silence")
+    length, trim, pad, short = _length(seconds, span.duration, "padded with silence")
     if short is not None:
         return Plan(media.path, output, "audio", refusal=short)
     fmt = output_format(output)
@@ -379,11 +436,15 @@ def _audio(media: Media, policy: Policy, output: str, lengthen: bool) -> Plan:
     codec = stream.codec_name or "unknown"
     in_fmt = media.container.name if media.container is not None else "unknown"
 
-    fits = codec in _PCM if fmt == "wav" else codec == "mp3"
-    encode = not fits
-    if in_fmt != fmt or media.kind == "video" or not fits:
+    # Kept as it is: a file of the output's format that check passes (any codec in a WAV).
+    kept = in_fmt == fmt and media.kind == "audio" and container_taken(media, "audio")
+    kept = kept and codec_fits(media)
+    carried = codec in _PCM if fmt == "wav" else codec == "mp3"
+    encode = not kept and not carried
+    if not kept:
         label = media.container.label if media.container is not None else "unknown"
-        changes.append(Change("InvalidFile.Format", "format", f"{label} ({codec})", _LABEL[fmt]))
+        code = _format_code(media, policy, "audio")
+        changes.append(Change(code, "format", f"{label} ({codec})", _LABEL[fmt]))
 
     if length is not None and trim is not None:
         changes.append(length)
@@ -408,9 +469,7 @@ def _audio(media: Media, policy: Policy, output: str, lengthen: bool) -> Plan:
     budget = _budget_bits(span.max_bytes, SERVICE.audio.max_bytes_decimal)
     over = media.size > min(span.max_bytes, SERVICE.audio.max_bytes_decimal)
     if fmt == "wav":
-        depth = 16 if codec not in ("pcm_s24le", "pcm_s32le", "pcm_f32le") or encode else 32
-        if codec == "pcm_s24le" and not encode:
-            depth = 24
+        depth = 16 if encode else _BITS.get(codec, 16)
         # Mono first, then a lower rate: only as far as the limit needs.
         new_channels, new_rate = channels, rate
         while out_seconds * new_rate * new_channels * depth > budget and (

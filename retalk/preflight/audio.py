@@ -32,18 +32,27 @@ def duration_of(media: Media) -> tuple[float | None, str | None]:
     return None, None
 
 
-def codec(media: Media, policy: Policy) -> Iterator[Finding]:
-    """A container the service takes, holding another codec (MPEG layer II in a .mp3)."""
+def codec_fits(media: Media) -> bool:
+    """Whether the container holds the codec its name promises (the `codec` rule's test, which
+    `fix`'s planner shares): any codec in a WAV, MP3 in an MP3, AAC in raw AAC."""
     stream = _stream(media)
     if stream is None or media.container is None:
-        return
+        return True
     wanted = _CODEC_OF.get(media.container.name)
-    if wanted is None or stream.codec_name == wanted:
+    return wanted is None or stream.codec_name == wanted
+
+
+def codec(media: Media, policy: Policy) -> Iterator[Finding]:
+    """A container the service takes, holding another codec (MPEG layer II in a .mp3)."""
+    if codec_fits(media):
         return
+    stream, found = _stream(media), media.container
+    assert stream is not None and found is not None
+    wanted = _CODEC_OF[found.name]
     yield finding(
         "InvalidFile.Format",
         media.path,
-        f"{media.container.label} holding {stream.codec_name} audio, not {wanted}",
+        f"{found.label} holding {stream.codec_name} audio, not {wanted}",
         expected=wanted,
         actual=str(stream.codec_name),
         hint=hints.convert(media.path, "audio"),

@@ -9,7 +9,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from retalk import limits
-from retalk.findings import Input, Report
+from retalk.findings import Finding, Input, Report
 from retalk.job import Job, Parameters, is_url
 from retalk.policy import SERVICE, Policy, apply_policy
 from retalk.preflight import audio, content_stack, image, lfs, video
@@ -149,8 +149,33 @@ def check_job(
         plan = plan_of(video_media, audio_media, chosen.video_extension)
     whole = job_rules.Job(video_media, audio_media, ref_media, plan, chosen)
     extra = judge_job(whole, rules)
-    judged = replace(report, findings=report.findings + extra, job=job_facts(plan, chosen))
+    findings = _unswapped(report.findings + extra, extra, video_media, audio_media)
+    judged = replace(report, findings=findings, job=job_facts(plan, chosen))
     return apply_policy(judged, rules)
+
+
+def _unswapped(
+    findings: tuple[Finding, ...],
+    job_found: tuple[Finding, ...],
+    video: Media | None,
+    audio: Media | None,
+) -> tuple[Finding, ...]:
+    """With a video slot that holds audio or a picture (the roles look swapped), the hints of
+    the job's findings, and of the audio's when it holds a video, say so rather than send the
+    user on (trimming the "video", extracting the audio's sound)."""
+    if video is None or video.kind not in ("audio", "image"):
+        return findings
+    also = audio.path if audio is not None and audio.kind == "video" else None
+    role = "audio" if video.kind == "audio" else "reference"
+    words = f"the roles look swapped: give {video.path} as the {role}"
+    if also is not None:
+        words += f" and {also} as the video"
+
+    def hinted(f: Finding) -> Finding:
+        aimed = f in job_found or (also is not None and f.path == also)
+        return f._replace(hint=words) if aimed and f.hint else f
+
+    return tuple(hinted(f) for f in findings)
 
 
 def check_url(

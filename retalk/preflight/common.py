@@ -68,15 +68,14 @@ def beyond(value: float, span: Span, service: Span, shown: str | None = None) ->
 def container(media: Media, policy: Policy, role: str) -> Iterator[Finding]:
     """A format the role does not take, by content."""
     taken = policy.limits_for(role)
-    accepted = ACCEPTED[role]
-    if media.container is not None and media.container.name in accepted:
+    if container_taken(media, role):
         return
     if media.container is None and media.probe is None:
         return  # nothing opened it: `openable` speaks
     what = media.container.label if media.container else _ffprobe_format(media)
     takes = ", ".join(f.upper() for f in taken.formats if f != "jpg")
-    misnamed = media.ending in taken.formats
-    named = f" (named .{media.ending})" if misnamed else ""
+    named_as = media.ending in taken.formats
+    named = f" (named .{media.ending})" if named_as else ""
     yield finding(
         "InvalidFile.Format",
         media.path,
@@ -164,15 +163,30 @@ def cut_short(media: Media, policy: Policy, role: str) -> Iterator[Finding]:
         )
 
 
-def ending(media: Media, policy: Policy, role: str) -> Iterator[Finding]:
-    """The name's ending should say what the content is, and be one the service lists."""
+def container_taken(media: Media, role: str) -> bool:
+    """Whether the role takes the file's format, by content (the `container` rule's test, which
+    `fix`'s planner shares)."""
+    return media.container is not None and media.container.name in ACCEPTED[role]
+
+
+def misnamed(media: Media, policy: Policy, role: str) -> str | None:
+    """The ending a file of a taken format should have, when its name's disagrees (the
+    `ending` rule's test, which `fix`'s planner shares); None when the name is right."""
     found = media.container
     formats = policy.limits_for(role).formats
     if found is None or found.name not in ACCEPTED[role]:
-        return
+        return None
     if media.ending in found.endings and media.ending in formats:
+        return None
+    return next(e for e in found.endings if e in formats)
+
+
+def ending(media: Media, policy: Policy, role: str) -> Iterator[Finding]:
+    """The name's ending should say what the content is, and be one the service lists."""
+    found = media.container
+    usual = misnamed(media, policy, role)
+    if found is None or usual is None:
         return
-    usual = next(e for e in found.endings if e in formats)
     named = f"named .{media.ending}" if media.ending else "has no file name ending"
     yield finding(
         "File.ExtensionMismatch",

@@ -175,4 +175,4 @@ def declared_codes() -> frozenset[str]:
     return frozenset(codes)
 
 
-RULES_VERSION = 4  # bump when a rule's outcome changes: the result cache keys on it
+RULES_VERSION = 5  # bump when a rule's outcome changes: the result cache keys on it
