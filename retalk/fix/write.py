@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from retalk.errors import FixRefused, ToolKilled, ToolMissing
+from retalk.errors import FixRefused, ToolMissing
 from retalk.fix.plan import Plan
 from retalk.preflight.hints import tool_path
 from retalk.preflight.probe import ffmpeg_command, killed
@@ -108,6 +108,8 @@ def _said(error: OSError) -> str:
 
 
 def _run(argv: list[str], output: str) -> None:
+    """Run ffmpeg. Raises FixRefused when it fails, ToolKilled when a signal ends it, OSError
+    (EFBIG) when it hits the file size limit."""
     try:
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_dies_with_us()
@@ -120,10 +122,8 @@ def _run(argv: list[str], output: str) -> None:
         process.kill()
         process.wait()
         raise
-    if process.returncode == -signal.SIGXFSZ:
-        raise ToolKilled(
-            f"cannot write {output}: the file size limit was hit (ulimit -f): nothing was written"
-        )
+    if process.returncode == -signal.SIGXFSZ:  # as Python's own write would: EFBIG
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), output)
     if process.returncode < 0:
         raise killed(argv[0], process.returncode)
     if process.returncode != 0:
