@@ -35,7 +35,8 @@ def long_encode(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def encoding(long_encode: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`retalk fix` of `long_encode` in `tmp_path`, once its temporary file exists."""
+    """`retalk fix` of `long_encode` in `tmp_path`, once its temporary file and its ffmpeg
+    exist."""
     from tests.conftest import RETALK
 
     shutil.copyfile(long_encode, tmp_path / "big.mp4")
@@ -46,7 +47,7 @@ def encoding(long_encode: Path, tmp_path: Path) -> Iterator[subprocess.Popen[byt
         stdin=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
-    while not any("retalk-part" in n for n in os.listdir(tmp_path)):
+    while not any("retalk-part" in n for n in os.listdir(tmp_path)) or not _children(process.pid):
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     yield process
@@ -182,3 +183,19 @@ def test_a_hint_pasted_into_bash_fixes_that_very_file(
     assert done.returncode == 0, done.stderr
     fixed = os.path.splitext(name)[0] + "-fixed.mp4"
     assert sorted(os.listdir(tmp_path)) == sorted([name, decoy, fixed])
+
+
+def test_a_part_left_by_a_killed_fix_is_swept_and_a_live_one_is_not(
+    encoding: subprocess.Popen[bytes], media: Path, tmp_path: Path, run: Run
+) -> None:
+    (part,) = [n for n in os.listdir(tmp_path) if "retalk-part" in n]
+    shutil.copyfile(media / "good.wav", tmp_path / "good.wav")
+    beside = run("fix", "--no-content", "good.wav", cwd=tmp_path)
+    assert beside.returncode == 0, beside.stderr
+    assert part in os.listdir(tmp_path)  # still being written: kept
+    encoding.kill()
+    encoding.wait()
+    assert part in os.listdir(tmp_path)  # killed outright: left behind
+    after = run("fix", "--no-content", "good.wav", "-o", "again.wav", cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    assert sorted(os.listdir(tmp_path)) == ["again.wav", "big.mp4", "good-fixed.wav", "good.wav"]

@@ -1,14 +1,19 @@
 """Carrying out a `Plan`: into a temporary file beside the output, then renamed onto it, so that
 an output is whole or absent (a failure, Ctrl-C, SIGTERM or SIGHUP leaves neither it nor the
-temporary file; on Linux, ffmpeg dies with retalk even when retalk is killed outright)."""
+temporary file; on Linux, ffmpeg dies with retalk even when retalk is killed outright). The
+temporary file is locked while written: one whose writer is gone (killed outright) is swept by
+the next `fix` writing into that folder."""
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import re
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,8 +23,10 @@ from retalk.fix.plan import Plan
 from retalk.preflight.hints import tool_path
 from retalk.preflight.probe import ffmpeg_command, killed
 
-_QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error", "-n")
+# -y: the temporary file is ours, made empty and locked before ffmpeg runs.
+_QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error", "-y")
 _PART = ".retalk-part"
+_OURS = re.compile(r"\..*\.[0-9a-f]{8}\.retalk-part\.[^.]+", re.DOTALL)
 # link(2) on a filesystem without hard links (FAT, exFAT, some network shares).
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK}
 
@@ -58,7 +65,10 @@ def carry_out(plan: Plan, *, replace: bool) -> None:
     when ffmpeg cannot make it, ToolMissing or ToolKilled for the machine's trouble, OSError
     (naming the output, not the temporary file) when the folder cannot be written."""
     temporary = temporary_name(plan.output)
+    _sweep(os.path.dirname(plan.output) or ".")
+    held = -1
     try:
+        held = _claim(temporary)
         _make(plan, temporary)
         if replace:
             os.replace(temporary, plan.output)
@@ -71,6 +81,41 @@ def carry_out(plan: Plan, *, replace: bool) -> None:
     finally:
         if os.path.lexists(temporary):
             os.unlink(temporary)
+        if held >= 0:
+            os.close(held)
+
+
+def _claim(temporary: str) -> int:
+    """Make `temporary`, empty, and lock it for as long as this process lives (the lock goes
+    with it, however it dies): the descriptor to close once it is renamed or removed."""
+    held = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    return held
+
+
+def _sweep(folder: str) -> None:
+    """Remove the temporary files of `fix` runs in `folder` that ended without removing theirs
+    (killed outright): those no process holds locked."""
+    try:
+        names = [n for n in os.listdir(folder) if _OURS.fullmatch(n)]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            found = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(found, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if stat.S_ISREG(os.fstat(found).st_mode) and os.path.samestat(
+                os.fstat(found), os.lstat(path)
+            ):
+                os.unlink(path)
+        except OSError:
+            pass  # held: a fix still writing it
+        finally:
+            os.close(found)
 
 
 def _make(plan: Plan, temporary: str) -> None:
