@@ -6,6 +6,7 @@ the next `fix` writing into that folder."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -89,7 +90,9 @@ def _claim(temporary: str) -> int:
     """Make `temporary`, empty, and lock it for as long as this process lives (the lock goes
     with it, however it dies): the descriptor to close once it is renamed or removed."""
     held = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    fcntl.flock(held, fcntl.LOCK_EX)
+    # On a filesystem without locks the sweep's own lock fails too, and it passes the file over.
+    with contextlib.suppress(OSError):
+        fcntl.flock(held, fcntl.LOCK_EX)
     return held
 
 
