@@ -79,10 +79,11 @@ def fix(
         click.echo(f"retalk: {printable(str(refused))}", err=True)
         sys.exit(EXIT_USAGE if refused.usage else EXIT_FINDINGS)
     except EnvironmentProblem as problem:
-        click.echo(f"retalk: {problem}", err=True)
+        click.echo(f"retalk: {printable(str(problem))}", err=True)
         sys.exit(EXIT_ENVIRONMENT)
     except OSError as error:
-        click.echo(f"retalk: cannot write {printable(result_name(output))}: {error}", err=True)
+        name = printable(str(error.filename or result_name(output)))
+        click.echo(f"retalk: cannot write {name}: {error.strerror or error}", err=True)
         sys.exit(EXIT_FINDINGS)
     except KeyboardInterrupt:
         click.echo("retalk: interrupted", err=True)

@@ -158,6 +158,9 @@ def _swapped(media: Media, role: str) -> None:
 def _writable(source: str, target: str, force: bool) -> None:
     if os.path.isdir(target):
         raise FixRefused(f"{target} is a folder: name the file to write", usage=True)
+    folder = os.path.dirname(target)
+    if folder and not os.path.isdir(folder):
+        raise FixRefused(f"no folder {folder} for {target}", usage=True)
     if os.path.lexists(target):
         try:
             same = os.path.samefile(source, target)

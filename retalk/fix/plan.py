@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import shlex
 from dataclasses import dataclass, field, replace
 
 from retalk import limits
@@ -20,7 +19,7 @@ from retalk.policy import Policy
 from retalk.preflight.audio import codec_fits
 from retalk.preflight.audio import duration_of as audio_duration
 from retalk.preflight.common import container_taken, misnamed
-from retalk.preflight.hints import shell_path, tool_path
+from retalk.preflight.hints import shell_path, shell_quote, tool_path
 from retalk.preflight.media import Media
 from retalk.preflight.probe import Stream
 from retalk.preflight.video import duration_of as video_duration
@@ -91,8 +90,8 @@ class Plan:
 
 
 def shell_word(word: str) -> str:
-    """One argument quoted for a shell."""
-    return shlex.quote(word)
+    """One argument quoted for a shell, printable (`$'…'` for a name that is not)."""
+    return shell_quote(word)
 
 
 def default_output(path: str, role: str, media: Media | None = None) -> str:

@@ -24,7 +24,25 @@ def _io(path: str, role: str, *, same_format: bool = False) -> tuple[str, str]:
 def shell_path(path: str) -> str:
     """`path` quoted for a shell, and never taken for an option: `-take2.mp4` is written
     `./-take2.mp4`, which ffmpeg reads as a file."""
-    return shlex.quote(tool_path(path))
+    return shell_quote(tool_path(path))
+
+
+def shell_quote(word: str) -> str:
+    """`word` quoted for a shell, and printable: a word holding a character that is not (a
+    line break, a tab, an escape, a no-break or zero-width space) is written in bash's ANSI-C
+    quotes, that character as the `\\xHH` escapes of its bytes (`$'take\\xc2\\xa01.mkv'`), so
+    that what a report shows is what bash reads back when pasted, byte for byte."""
+    if word.isprintable():
+        return shlex.quote(word)
+    return "$'" + "".join(_ansi_c(c) for c in word) + "'"
+
+
+def _ansi_c(char: str) -> str:
+    if char in "\\'":
+        return "\\" + char
+    if char.isprintable():
+        return char
+    return "".join(f"\\x{b:02x}" for b in char.encode("utf-8", "surrogateescape"))
 
 
 def tool_path(path: str) -> str:
