@@ -90,6 +90,48 @@ def test_a_closed_terminal_sighup_leaves_nothing(
     assert os.listdir(tmp_path) == ["big.mp4"]
 
 
+def test_the_changes_are_printed_before_the_encode(long_encode: Path, tmp_path: Path) -> None:
+    from tests.conftest import RETALK
+
+    shutil.copyfile(long_encode, tmp_path / "big.mp4")
+    with open(tmp_path / "out.txt", "wb") as out, open(tmp_path / "err.txt", "wb") as err:
+        process = subprocess.Popen(
+            [RETALK, "fix", "--no-content", "big.mp4", "-o", "fixed.mp4"],
+            cwd=tmp_path, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while "encoding with ffmpeg…" not in (tmp_path / "err.txt").read_text():
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        # Told while it encodes (the output not written yet): what it will change.
+        assert "frame rate: 12 fps → 15 fps" in (tmp_path / "out.txt").read_text()
+        assert not (tmp_path / "fixed.mp4").exists()
+        assert process.wait(timeout=120) == 0
+    finally:
+        process.kill()
+        process.wait()
+    printed = (tmp_path / "out.txt").read_text()
+    assert printed.count("frame rate: 12 fps → 15 fps") == 1, printed
+    assert printed.endswith("wrote fixed.mp4 (2 changed): the service takes it\n"), printed
+
+
+@pytest.mark.parametrize("command", ["fix", "check"])
+def test_a_file_named_like_an_option_is_told_to_follow_dashes(
+    media: Path, tmp_path: Path, run: Run, command: str
+) -> None:
+    shutil.copyfile(media / "fps12.mp4", tmp_path / "-bad take.mp4")
+    done = run(command, "-bad take.mp4", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "No such option '-b'" in done.stderr
+    assert f"put -- before it (options first): retalk {command} [OPTIONS] -- '-bad take.mp4'" in (
+        done.stderr
+    )
+    done = run(command, "--no-content", "--", "-bad take.mp4", cwd=tmp_path)
+    assert done.returncode == {"fix": 0, "check": 1}[command], done.stderr
+    assert "InvalidFile.FPS" in done.stdout
+
+
 def test_an_output_in_a_missing_folder_is_one_line_exit_2(
     media: Path, tmp_path: Path, run: Run
 ) -> None:

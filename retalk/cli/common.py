@@ -9,8 +9,11 @@ report it); ended by SIGTERM, 143; by SIGHUP (the terminal closed), 129.
 
 from __future__ import annotations
 
+import os
+import shlex
 import signal
 import threading
+from collections.abc import Sequence
 from types import FrameType
 
 import click
@@ -30,7 +33,35 @@ def _terminated(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(EXIT_HUNG_UP if signum == signal.SIGHUP else EXIT_TERMINATED)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Command(click.Command):
+    """A command whose "No such option" says so when the word is a file that starts with a dash
+    (`retalk fix -take2.mp4`): put `--` before it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # the parser consumes `args`
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as error:
+            raise _dashed(error, given) from None
+
+
+def _dashed(error: click.NoSuchOption, args: Sequence[str]) -> click.UsageError:
+    named = [a for a in args if a.startswith("-") and a != "--" and os.path.lexists(a)]
+    if not named:
+        return error
+    files = " ".join(shlex.quote(a) for a in named)
+    return click.UsageError(
+        f"{error.format_message()} — {files} is a file: put -- before it "
+        f"(options first): retalk {error.ctx.info_name if error.ctx else ''} [OPTIONS] -- {files}",
+        error.ctx,
+    )
+
+
+class _Group(click.Group):
+    command_class = _Command
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="retalk")
 def main() -> None:
     """Check media for Alibaba's VideoRetalk lip-sync service, then submit it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,8 +17,12 @@ from retalk.cli.common import (
     main,
 )
 from retalk.errors import EnvironmentProblem, FixRefused
+from retalk.policy import fails
 from retalk.report import RenderOptions, render
 from retalk.report.escape import printable
+
+if TYPE_CHECKING:
+    from retalk.fix.plan import Plan
 
 
 @main.command()
@@ -62,6 +67,14 @@ def fix(
     from retalk.fix.api import fix as run_fix
 
     policy = policy_or_exit(config)
+    told: list[Plan] = []
+
+    def tell(plan: Plan) -> None:
+        told.append(plan)
+        _print_changes(plan)
+        if plan.argv is not None:
+            click.echo(f"{printable(plan.source)}: encoding with ffmpeg…", err=True)
+
     try:
         result = run_fix(
             input,
@@ -71,6 +84,7 @@ def fix(
             force=force,
             content=not no_content,
             dry_run=dry_run,
+            on_plan=tell,
         )
     except ValueError as error:
         click.echo(f"retalk: {error}", err=True)
@@ -91,8 +105,8 @@ def fix(
 
     plan = result.plan
     source, target = printable(plan.source), printable(result.output)
-    for change in plan.changes:
-        click.echo(f"{source}: {change}")
+    if not told:
+        _print_changes(plan)
     if dry_run:
         for left in result.remaining:
             click.echo(
@@ -110,10 +124,20 @@ def fix(
         click.echo(f"wrote {target} ({what}): the service takes it")
         sys.exit(EXIT_OK)
     click.echo(render(result.report, "text", RenderOptions(quiet=True)), err=True)
-    click.echo(
-        f"wrote {target} ({what}), but it still fails: fix cannot change the above", err=True
+    rejected = fails(result.report, result.policy)
+    why = (
+        "fix cannot change the above"
+        if rejected
+        else "the service takes it, but would return the video unchanged (the above)"
     )
+    click.echo(f"wrote {target} ({what}), but it still fails: {why}", err=True)
     sys.exit(EXIT_FINDINGS)
+
+
+def _print_changes(plan: Plan) -> None:
+    source = printable(plan.source)
+    for change in plan.changes:
+        click.echo(f"{source}: {change}")
 
 
 def _copied(renamed: bool, source: str, target: str) -> str:

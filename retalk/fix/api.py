@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from retalk.errors import FixRefused
@@ -65,12 +66,14 @@ def fix(
     force: bool = False,
     content: bool = True,
     dry_run: bool = False,
+    on_plan: Callable[[Plan], None] | None = None,
 ) -> FixResult:
     """Make a file the service takes from `input`, at `output` (default: `STEM-fixed.EXT`
     beside it), in `role` (`video`, `audio`, `ref`; default: the output's ending, else the
     input's content), changing only what fails. Checks the output (with `content`, its faces
     and speech too). Raises FixRefused (nothing written), ValueError for an output ending fix
-    does not write, `EnvironmentProblem` when ffmpeg or a model is missing."""
+    does not write, `EnvironmentProblem` when ffmpeg or a model is missing. `on_plan` is told
+    the plan before anything is written (an encode of a long clip takes minutes)."""
     source = os.fspath(input)
     rules = policy or SERVICE
     if role is not None and role not in _ROLE_WORDS:
@@ -112,6 +115,8 @@ def fix(
         return FixResult(plan, target, None, False, taken, remaining, rules)
     from retalk.fix.write import carry_out
 
+    if on_plan is not None:
+        on_plan(plan)
     carry_out(plan, replace=force)
     from retalk.preflight.check import check_audio, check_image, check_video
 
