@@ -10,6 +10,7 @@ import html
 import io
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -105,8 +106,10 @@ def long_page(
             alpha.putpixel((x, y), (0, 0, 0, 0))  # a transparent corner: black, hidden
     alpha.save(folder / "alpha.png")
     page = folder / "page.html"
-    files = [str(clip), str(tone), str(media / "quiet-speech.wav"), str(wide)]
-    files.append(str(folder / "alpha.png"))
+    # Names as a user gives them, relative: the layout must not depend on where pytest's
+    # folders are (a long absolute path under xdist's `popen-gw1/` breaks the File column).
+    shutil.copyfile(media / "quiet-speech.wav", folder / "quiet-speech.wav")
+    files = ["long130.mp4", "tone130.wav", "quiet-speech.wav", "wide.jpg", "alpha.png"]
     done = subprocess.run(
         [RETALK, "check", *files, "--format", "json", "--html", str(page)],
         capture_output=True, text=True, timeout=180, cwd=folder,
