@@ -90,6 +90,29 @@ def test_a_closed_terminal_sighup_leaves_nothing(
     assert os.listdir(tmp_path) == ["big.mp4"]
 
 
+def test_a_signal_as_ffmpeg_starts_is_never_lost(long_encode: Path, tmp_path: Path) -> None:
+    """SIGTERM the moment the temporary file appears, which is when ffmpeg is being started:
+    a signal landing in the spawn's at-fork hooks was lost (1 in 5 to 10 tries), and the fix ran
+    on to write its output with exit 0."""
+    from tests.conftest import RETALK
+
+    shutil.copyfile(long_encode, tmp_path / "big.mp4")
+    for _ in range(20):
+        process = subprocess.Popen(
+            [RETALK, "fix", "--no-content", "big.mp4"],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not any("retalk-part" in n for n in os.listdir(tmp_path)):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.005)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 143, err.decode()
+        assert os.listdir(tmp_path) == ["big.mp4"], err.decode()
+
+
 def test_the_changes_are_printed_before_the_encode(long_encode: Path, tmp_path: Path) -> None:
     from tests.conftest import RETALK
 
@@ -140,6 +163,28 @@ def test_an_output_in_a_missing_folder_is_one_line_exit_2(
     assert done.returncode == 2, done.stderr
     assert done.stderr == "retalk: no folder nodir for nodir/x.mp4\n"
     assert os.listdir(tmp_path) == ["clip.mp4"]
+
+
+@pytest.mark.parametrize(
+    ("output", "said"),
+    [
+        ("folder", "folder is a folder: name the file to write"),
+        ("fifo", "fifo is not a regular file (a device, a FIFO or a socket): fix writes files"),
+        ("d" * 252 + ".mp4", "a name longer than the folder takes (255 bytes)"),
+    ],
+    ids=["folder", "fifo", "name-too-long"],
+)
+def test_an_output_that_cannot_be_written_is_refused_before_the_encode(
+    media: Path, tmp_path: Path, run: Run, output: str, said: str
+) -> None:
+    shutil.copyfile(media / "fps12.mp4", tmp_path / "clip.mp4")
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    for dry in ([], ["--dry-run"]):
+        done = run("fix", "--no-content", *dry, "clip.mp4", "-o", output, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert said in done.stderr and "encoding" not in done.stderr, done.stderr
+    assert sorted(os.listdir(tmp_path)) == ["clip.mp4", "fifo", "folder"]
 
 
 @pytest.mark.parametrize("recipe", ["fps12.mp4", "good.wav"], ids=["ffmpeg", "copy"])

@@ -79,6 +79,8 @@ def fix(
     if role is not None and role not in _ROLE_WORDS:
         raise ValueError(f"role must be video, audio or ref, not {role!r}")
     target = os.fspath(output) if output is not None else None
+    if target is not None:
+        _usable_output(target)
     wanted = role or (role_of_output(target) if target is not None else None)
     if target is not None and role is not None and role_of_output(target) != role:
         raise FixRefused(
@@ -157,6 +159,33 @@ def _swapped(media: Media, role: str) -> None:
             f"{media.path}: this looks like {kind if kind == 'audio' else 'an image'}, given as "
             f"the {_ROLE_WORDS[role]}: the roles look swapped",
             usage=True,
+        )
+
+
+def _usable_output(target: str) -> None:
+    """Refused before anything is read or encoded: an output that is a folder or not a
+    regular file, or a name the folder cannot hold."""
+    import stat
+
+    if os.path.isdir(target):
+        raise FixRefused(f"{target} is a folder: name the file to write", usage=True)
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise FixRefused(
+            f"{target} is not a regular file (a device, a FIFO or a socket): fix writes files",
+            usage=True,
+        )
+    folder = os.path.dirname(target) or "."
+    try:
+        longest = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return
+    if len(os.fsencode(os.path.basename(target))) > longest:
+        raise FixRefused(
+            f"{target}: a name longer than the folder takes ({longest} bytes)", usage=True
         )
 
 

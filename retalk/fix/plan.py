@@ -341,6 +341,12 @@ def _video(media: Media, policy: Policy, output: str) -> Plan:
 
     if not changes:
         return Plan(media.path, output, "video")
+    if audio is not None and not audio_copy:
+        # Not a rule's change (the service hears the job's audio, not this track), but a
+        # change all the same: said, so that nothing is altered in silence.
+        codec_name = audio.codec_name or "unknown"
+        aac = f"AAC {limits.FIX_AUDIO_BITRATE // 1000} kb/s ({_LABEL[fmt]} takes no {codec_name})"
+        changes.append(Change("", "sound track", codec_name, aac))
 
     argv: list[str] = [
         "ffmpeg",

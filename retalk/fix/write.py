@@ -158,13 +158,24 @@ def _said(error: OSError) -> str:
 def _run(argv: list[str], output: str) -> None:
     """Run ffmpeg. Raises FixRefused when it fails, ToolKilled when a signal ends it, OSError
     (EFBIG) when it hits the file size limit."""
+    # Ctrl-C, SIGTERM and SIGHUP are held while ffmpeg is started: a handler that raises in
+    # the middle of the spawn (in its at-fork hooks) is lost, and the encode ran on to the end.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
     try:
         process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_dies_with_us()
+            argv,
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=_dies_with_us(held),
         )
     except OSError as error:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         raise ToolMissing(argv[0], str(error)) from None
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a signal held lands here
         _, err = process.communicate()
     except BaseException:  # Ctrl-C, SIGTERM, SIGHUP: ffmpeg goes first, then the temporary file
         process.kill()
@@ -179,17 +190,23 @@ def _run(argv: list[str], output: str) -> None:
         raise FixRefused(f"ffmpeg could not make it: {said[-1] if said else 'no reason given'}")
 
 
-def _dies_with_us() -> Callable[[], None] | None:
-    """On Linux, what the child runs before ffmpeg so that it gets SIGKILL when retalk dies
-    (SIGKILL included, which no handler of ours can answer): PR_SET_PDEATHSIG."""
+def _dies_with_us(mask: set[int | signal.Signals]) -> Callable[[], None]:
+    """What the child runs before ffmpeg: the signal `mask` retalk had (so that ffmpeg hears
+    Ctrl-C and SIGTERM), and on Linux PR_SET_PDEATHSIG, so that it gets SIGKILL when retalk
+    dies (SIGKILL included, which no handler of ours can answer)."""
+
+    def unmask() -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
     if not sys.platform.startswith("linux"):
-        return None
+        return unmask
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
     parent = os.getpid()
 
     def arm() -> None:
+        unmask()
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # retalk died before the prctl: nobody would kill us
             os._exit(1)
@@ -198,3 +215,4 @@ def _dies_with_us() -> Callable[[], None] | None:
 
 
 _PR_SET_PDEATHSIG = 1
+_STOPS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
